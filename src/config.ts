@@ -1,0 +1,324 @@
+/**
+ * Environment → one frozen, typed Config, or one ConfigError listing every problem with its fix.
+ * This is the only module that reads the environment (main.ts hands it `process.env`).
+ * Names in CONTRACT.md are pinned; the TradeDataFeed names keep working as aliases.
+ */
+import { existsSync, readFileSync } from 'node:fs';
+import { parseEnv } from 'node:util';
+import { ConfigError } from './errors.js';
+
+export const FEED_MODES = ['ltpc', 'full', 'option_greeks', 'full_d30'] as const;
+export type FeedMode = (typeof FEED_MODES)[number];
+const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
+export type LogLevel = (typeof LOG_LEVELS)[number];
+export const SPOOL_FULL_POLICIES = ['drop-oldest', 'reject-newest'] as const;
+export type SpoolFullPolicy = (typeof SPOOL_FULL_POLICIES)[number];
+
+/** V3 subscription limits per mode: `alone` when every key is in one mode, `combined` otherwise. */
+export interface ModeLimit {
+  alone: number;
+  combined: number;
+}
+export type SubscriptionLimits = Record<FeedMode, ModeLimit>;
+
+export interface Config {
+  upstox: {
+    accessToken: string | undefined;
+    tokenUrl: string | undefined;
+    apiUrl: string;
+    instruments: readonly string[] | undefined;
+    instrumentsUrl: string | undefined;
+    feedMode: FeedMode;
+    limits: SubscriptionLimits;
+    /** Reconnect backoff: full jitter over base·2^attempt, capped. */
+    reconnectBaseMs: number;
+    reconnectMaxMs: number;
+    /** Streaming this long resets the backoff. */
+    stableAfterMs: number;
+    /** No frame and no ping for this long while a subscribed segment is open: the feed is dead. */
+    staleFeedMs: number;
+    /** The same when every subscribed segment is closed (nights, holidays): pings still must come. */
+    staleFeedClosedMs: number;
+    /** HH:MM in IST at which a token from UPSTOX_TOKEN_URL is refreshed ahead of the daily expiry. */
+    tokenRefreshIst: string;
+    /** Timeout of one authorize / token / instruments request. */
+    httpTimeoutMs: number;
+  };
+  influx: {
+    url: string | undefined;
+    token: string | undefined;
+    org: string;
+    bucket: string;
+    /** Batch flushed when it holds this many points... */
+    batchMaxPoints: number;
+    /** ...or when its oldest point is this old. Bounds the loss on SIGKILL. */
+    flushIntervalMs: number;
+    /** A write that has not answered in this time counts as failed (its points are spooled). */
+    writeTimeoutMs: number;
+    probeBaseMs: number;
+    probeMaxMs: number;
+    /** Extra tags on every point, e.g. `source=simulator` in the demo. */
+    extraTags: Readonly<Record<string, string>>;
+  };
+  spool: {
+    path: string;
+    maxBytes: number;
+    fullPolicy: SpoolFullPolicy;
+    drainChunkPoints: number;
+  };
+  notify: {
+    url: string | undefined;
+    intervalS: number;
+    retryS: number;
+    timeoutMs: number;
+  };
+  http: {
+    host: string;
+    port: number;
+    apiToken: string | undefined;
+    /** Per /ticks client: queued bytes beyond which it is conflated, then dropped. */
+    wsMaxBufferedBytes: number;
+  };
+  inspect: string | undefined;
+  logLevel: LogLevel;
+}
+
+type Env = Record<string, string | undefined>;
+
+/** Reads `.env` (when present) under the real environment: a variable already set wins. */
+export function withEnvFile(env: Env, file = '.env'): Env {
+  if (!existsSync(file)) return env;
+  const parsed = parseEnv(readFileSync(file, 'utf8'));
+  return { ...parsed, ...env };
+}
+
+const SECRET_VARS = new Set(['UPSTOX_ACCESS_TOKEN', 'ACCESS_TOKEN', 'INFLUX_TOKEN', 'INFLUX_DB_TOKEN', 'API_TOKEN']);
+
+class Reader {
+  readonly problems: string[] = [];
+  constructor(private readonly env: Env) {}
+
+  /** The first non-empty of the name and its aliases, with the name it was found under. */
+  raw(name: string, aliases: readonly string[] = []): { value: string; from: string } | undefined {
+    for (const n of [name, ...aliases]) {
+      const v = this.env[n];
+      if (v !== undefined && v.trim() !== '') return { value: v.trim(), from: n };
+    }
+    return undefined;
+  }
+
+  str(name: string, aliases: readonly string[] = []): string | undefined {
+    return this.raw(name, aliases)?.value;
+  }
+
+  shown(from: string, value: string): string {
+    return SECRET_VARS.has(from) ? `<secret, ${value.length} characters>` : JSON.stringify(value);
+  }
+
+  url(name: string, aliases: readonly string[], schemes: readonly string[], fallback?: string): string | undefined {
+    const r = this.raw(name, aliases);
+    if (!r) return fallback;
+    let parsed: URL;
+    try {
+      parsed = new URL(r.value);
+    } catch {
+      this.problems.push(
+        `${r.from}=${this.shown(r.from, r.value)} is not a URL; set it to an absolute URL such as ${schemes[0]}://host:port/path`,
+      );
+      return undefined;
+    }
+    const scheme = parsed.protocol.replace(/:$/, '');
+    if (!schemes.includes(scheme)) {
+      this.problems.push(
+        `${r.from}=${this.shown(r.from, r.value)} uses ${scheme}://; it must be ${schemes.map((s) => `${s}://`).join(' or ')}`,
+      );
+      return undefined;
+    }
+    return r.value.replace(/\/+$/, '');
+  }
+
+  int(name: string, aliases: readonly string[], fallback: number, min: number, max = Number.MAX_SAFE_INTEGER): number {
+    const r = this.raw(name, aliases);
+    if (!r) return fallback;
+    const n = Number(r.value);
+    if (!/^-?\d+$/.test(r.value) || !Number.isSafeInteger(n) || n < min || n > max) {
+      this.problems.push(
+        `${r.from}=${JSON.stringify(r.value)} is not a whole number between ${min} and ${max}; unset it for the default ${fallback}`,
+      );
+      return fallback;
+    }
+    return n;
+  }
+
+  num(name: string, aliases: readonly string[], fallback: number, min: number, max: number): number {
+    const r = this.raw(name, aliases);
+    if (!r) return fallback;
+    const n = Number(r.value);
+    if (!Number.isFinite(n) || n < min || n > max) {
+      this.problems.push(
+        `${r.from}=${JSON.stringify(r.value)} is not a number between ${min} and ${max}; unset it for the default ${fallback}`,
+      );
+      return fallback;
+    }
+    return n;
+  }
+
+  oneOf<T extends string>(name: string, allowed: readonly T[], fallback: T): T {
+    const r = this.raw(name);
+    if (!r) return fallback;
+    const v = r.value.toLowerCase() as T;
+    if (!allowed.includes(v)) {
+      this.problems.push(`${name}=${JSON.stringify(r.value)} is not one of ${allowed.join(', ')}; default is ${fallback}`);
+      return fallback;
+    }
+    return v;
+  }
+}
+
+/** Instrument keys look like `SEGMENT|identifier`, e.g. `NSE_EQ|INE002A01018` or `NSE_INDEX|Nifty Bank`. */
+export function invalidInstrumentKeys(keys: readonly string[]): string[] {
+  return keys.filter((k) => !/^[A-Z][A-Z0-9_]*\|[^|,\s][^|,]*$/.test(k) || k !== k.trim());
+}
+
+function parseInstruments(r: Reader): string[] | undefined {
+  const raw = r.raw('INSTRUMENTS', ['INSTRUMENTS_LIST']);
+  if (!raw) return undefined;
+  let keys: string[];
+  // TradeDataFeed accepted a JSON array too.
+  if (raw.value.startsWith('[')) {
+    try {
+      const parsed: unknown = JSON.parse(raw.value);
+      if (!Array.isArray(parsed) || !parsed.every((k) => typeof k === 'string')) throw new Error('not an array of strings');
+      keys = parsed.map((k: string) => k.trim());
+    } catch {
+      r.problems.push(`${raw.from} looks like JSON but is not an array of strings; use a comma-separated list`);
+      return undefined;
+    }
+  } else {
+    keys = raw.value.split(',').map((k) => k.trim());
+  }
+  keys = [...new Set(keys.filter((k) => k !== ''))];
+  const bad = invalidInstrumentKeys(keys);
+  if (keys.length === 0 || bad.length > 0) {
+    r.problems.push(
+      `${raw.from} has invalid instrument keys ${JSON.stringify(bad.slice(0, 5))}; each must be SEGMENT|id, e.g. NSE_EQ|INE002A01018, separated by commas`,
+    );
+    return undefined;
+  }
+  return keys;
+}
+
+function parseTags(r: Reader): Record<string, string> {
+  const raw = r.raw('INFLUX_EXTRA_TAGS');
+  const tags: Record<string, string> = {};
+  if (!raw) return tags;
+  for (const pair of raw.value.split(',')) {
+    const m = /^\s*([A-Za-z_][A-Za-z0-9_]*)=([^,]+?)\s*$/.exec(pair);
+    if (!m || ['instrument_key', 'segment', 'interval'].includes(m[1]!)) {
+      r.problems.push(`INFLUX_EXTRA_TAGS has an invalid pair ${JSON.stringify(pair)}; use name=value,name2=value2 (not instrument_key, segment or interval)`);
+      continue;
+    }
+    tags[m[1]!] = m[2]!;
+  }
+  return tags;
+}
+
+function parseLimits(r: Reader): SubscriptionLimits {
+  return {
+    ltpc: { alone: r.int('SUB_LIMIT_LTPC', [], 5000, 1), combined: r.int('SUB_LIMIT_LTPC_COMBINED', [], 2000, 1) },
+    option_greeks: {
+      alone: r.int('SUB_LIMIT_OPTION_GREEKS', [], 3000, 1),
+      combined: r.int('SUB_LIMIT_OPTION_GREEKS_COMBINED', [], 2000, 1),
+    },
+    full: { alone: r.int('SUB_LIMIT_FULL', [], 2000, 1), combined: r.int('SUB_LIMIT_FULL_COMBINED', [], 1500, 1) },
+    full_d30: { alone: r.int('SUB_LIMIT_FULL_D30', [], 50, 1), combined: r.int('SUB_LIMIT_FULL_D30_COMBINED', [], 50, 1) },
+  };
+}
+
+export function loadConfig(env: Env): Config {
+  const r = new Reader(env);
+  const accessToken = r.str('UPSTOX_ACCESS_TOKEN', ['ACCESS_TOKEN']);
+  const tokenUrl = r.url('UPSTOX_TOKEN_URL', ['API_FETCH_TOKEN'], ['http', 'https']);
+  if (!accessToken && !r.raw('UPSTOX_TOKEN_URL', ['API_FETCH_TOKEN'])) {
+    r.problems.push(
+      'no Upstox token: set UPSTOX_ACCESS_TOKEN (alias ACCESS_TOKEN) to your access token, or UPSTOX_TOKEN_URL (alias API_FETCH_TOKEN) to a URL answering {"access_token":"..."}',
+    );
+  }
+  const instruments = parseInstruments(r);
+  const instrumentsUrl = r.url('INSTRUMENTS_URL', ['GET_INSTRUMENTS_URL'], ['http', 'https']);
+  if (!r.raw('INSTRUMENTS', ['INSTRUMENTS_LIST']) && !r.raw('INSTRUMENTS_URL', ['GET_INSTRUMENTS_URL'])) {
+    r.problems.push(
+      'no instruments: set INSTRUMENTS (alias INSTRUMENTS_LIST) to comma-separated keys such as NSE_EQ|INE002A01018,NSE_INDEX|Nifty Bank, or INSTRUMENTS_URL (alias GET_INSTRUMENTS_URL) to a URL answering {"instruments":[...]}',
+    );
+  }
+  const tokenRefreshIst = r.str('TOKEN_REFRESH_IST') ?? '03:35';
+  if (!/^([01]\d|2[0-3]):[0-5]\d$/.test(tokenRefreshIst)) {
+    r.problems.push(`TOKEN_REFRESH_IST=${JSON.stringify(tokenRefreshIst)} is not HH:MM (24 h, IST); default is 03:35`);
+  }
+  const influxUrl = r.url('INFLUX_URL', ['INFLUX_DB_URL'], ['http', 'https']);
+  const port = r.int('HTTP_PORT', [], 3000, 0, 65535);
+
+  const config: Config = {
+    upstox: {
+      accessToken,
+      tokenUrl,
+      apiUrl: r.url('UPSTOX_API_URL', [], ['https', 'http'], 'https://api.upstox.com') ?? 'https://api.upstox.com',
+      instruments,
+      instrumentsUrl,
+      feedMode: r.oneOf('FEED_MODE', FEED_MODES, 'full'),
+      limits: parseLimits(r),
+      reconnectBaseMs: r.int('RECONNECT_BASE_MS', [], 500, 10),
+      reconnectMaxMs: r.int('RECONNECT_MAX_MS', [], 30_000, 100),
+      stableAfterMs: r.int('RECONNECT_STABLE_MS', [], 60_000, 100),
+      staleFeedMs: r.int('STALE_FEED_MS', [], 30_000, 100),
+      staleFeedClosedMs: r.int('STALE_FEED_CLOSED_MS', [], 120_000, 100),
+      tokenRefreshIst,
+      httpTimeoutMs: r.int('UPSTOX_HTTP_TIMEOUT_MS', [], 10_000, 100),
+    },
+    influx: {
+      url: influxUrl,
+      token: r.str('INFLUX_TOKEN', ['INFLUX_DB_TOKEN']),
+      org: r.str('INFLUX_ORG', ['INFLUX_DB_ORG']) ?? '',
+      bucket: r.str('INFLUX_BUCKET', ['INFLUX_BUCKET_NAME']) ?? '',
+      batchMaxPoints: r.int('BATCH_MAX_POINTS', [], 5000, 1, 1_000_000),
+      flushIntervalMs: r.int('FLUSH_INTERVAL_MS', [], 1000, 10, 60_000),
+      writeTimeoutMs: r.int('INFLUX_TIMEOUT_MS', [], 10_000, 100),
+      probeBaseMs: r.int('INFLUX_PROBE_BASE_MS', [], 500, 10),
+      probeMaxMs: r.int('INFLUX_PROBE_MAX_MS', [], 15_000, 100),
+      extraTags: parseTags(r),
+    },
+    spool: {
+      path: r.str('SPOOL_PATH') ?? './data/spool.db',
+      maxBytes: r.int('SPOOL_MAX_MB', [], 2048, 1) * 1024 * 1024,
+      fullPolicy: r.oneOf('SPOOL_FULL_POLICY', SPOOL_FULL_POLICIES, 'drop-oldest'),
+      drainChunkPoints: r.int('DRAIN_CHUNK_POINTS', [], 20_000, 1),
+    },
+    notify: {
+      url: r.url('NOTIFY_URL', ['DATA_FEED_UPDATE_URL'], ['http', 'https']),
+      intervalS: r.num('NOTIFY_INTERVAL_S', ['NOTIFICATION_SLEEP_TIME'], 60, 0, 86_400),
+      retryS: r.num('NOTIFY_RETRY_S', ['NOTIFICATION_WAIT_TIME'], 50, 0, 86_400),
+      timeoutMs: r.int('NOTIFY_TIMEOUT_MS', [], 10_000, 100),
+    },
+    http: {
+      host: r.str('HTTP_HOST') ?? '127.0.0.1',
+      port,
+      apiToken: r.str('API_TOKEN'),
+      wsMaxBufferedBytes: r.int('WS_MAX_BUFFERED_BYTES', [], 4 * 1024 * 1024, 1024),
+    },
+    inspect: r.url('INSPECT', [], ['ws', 'wss']),
+    logLevel: r.oneOf('LOG_LEVEL', LOG_LEVELS, 'info'),
+  };
+  if (config.upstox.reconnectMaxMs < config.upstox.reconnectBaseMs) {
+    r.problems.push('RECONNECT_MAX_MS must be at least RECONNECT_BASE_MS');
+  }
+  if (r.problems.length > 0) throw new ConfigError(r.problems);
+  return deepFreeze(config);
+}
+
+function deepFreeze<T>(o: T): T {
+  if (o && typeof o === 'object') {
+    for (const v of Object.values(o)) deepFreeze(v);
+    Object.freeze(o);
+  }
+  return o;
+}

@@ -1,0 +1,390 @@
+/**
+ * The hot path: V3 `FeedResponse` bytes → plain per-instrument updates.
+ *
+ * Why not `FeedResponse.decode()` (static or reflection)? It allocates a message object for every
+ * nested message (FullFeed, MarketFullFeed, LTPC, MarketLevel, five or thirty Quotes, OHLCs...)
+ * and returns int64 as Long objects, which we then copy into the flat update anyway. Walking the
+ * wire format once with protobufjs's own `Reader` and writing straight into the update is ~3x
+ * faster (see test/bench/decode.bench.ts). Field numbers come from proto/MarketDataFeedV3.proto;
+ * test/unit/codec.test.ts checks this walker against protobufjs's reflection decoder.
+ */
+import protobuf from 'protobufjs/minimal.js';
+import { FrameDecodeError } from '../errors.js';
+import {
+  type Candle,
+  type DecodedFrame,
+  FeedKind,
+  type FrameType,
+  type Greeks,
+  MARKET_STATUS_NAMES,
+  TickUpdate,
+} from './feed-types.js';
+
+type Reader = protobuf.Reader;
+const { Reader } = protobuf;
+
+const WT_VARINT = 0;
+const WT_I64 = 1;
+const WT_LEN = 2;
+const TWO_POW_63 = 2 ** 63;
+const TWO_POW_64 = 2 ** 64;
+
+const segmentCache = new Map<string, string>();
+
+/** Decodes one frame; throws FrameDecodeError (never anything else) on malformed input. */
+export function decodeFrame(bytes: Uint8Array): DecodedFrame {
+  try {
+    return readFeedResponse(Reader.create(bytes));
+  } catch (err) {
+    if (err instanceof FrameDecodeError) throw err;
+    throw new FrameDecodeError(`malformed FeedResponse (${bytes.length} bytes): ${(err as Error).message}`, {
+      cause: err,
+    });
+  }
+}
+
+/** The instrument key's segment (`NSE_EQ|INE...` → `NSE_EQ`), cached: keys repeat every frame. */
+export function segmentOf(key: string): string {
+  let seg = segmentCache.get(key);
+  if (seg === undefined) {
+    const bar = key.indexOf('|');
+    seg = bar < 0 ? key : key.slice(0, bar);
+    if (segmentCache.size < 100_000) segmentCache.set(key, seg);
+  }
+  return seg;
+}
+
+function readFeedResponse(r: Reader): DecodedFrame {
+  let type: FrameType = 0;
+  let ts = 0;
+  const updates: TickUpdate[] = [];
+  let marketStatus: Record<string, string> | null = null;
+  while (r.pos < r.len) {
+    const tag = r.uint32();
+    const field = tag >>> 3;
+    const wt = tag & 7;
+    if (field === 1 && wt === WT_VARINT) type = r.uint32() as FrameType;
+    else if (field === 2 && wt === WT_LEN) updates.push(readFeedEntry(r, r.uint32() + r.pos));
+    else if (field === 3 && wt === WT_VARINT) ts = readInt64(r);
+    else if (field === 4 && wt === WT_LEN) marketStatus = readMarketInfo(r, r.uint32() + r.pos, marketStatus);
+    else skip(r, field, wt);
+  }
+  for (let i = 0; i < updates.length; i++) updates[i]!.ts = ts;
+  return { type, ts, updates, marketStatus };
+}
+
+/** A `map<string, Feed>` entry: field 1 the key, field 2 the Feed. */
+function readFeedEntry(r: Reader, end: number): TickUpdate {
+  const u = new TickUpdate();
+  while (r.pos < end) {
+    const tag = r.uint32();
+    const field = tag >>> 3;
+    const wt = tag & 7;
+    if (field === 1 && wt === WT_LEN) u.key = r.string();
+    else if (field === 2 && wt === WT_LEN) readFeed(r, r.uint32() + r.pos, u);
+    else skip(r, field, wt);
+  }
+  checkEnd(r, end, 'feeds entry');
+  if (u.key === '') throw new FrameDecodeError('feeds entry without an instrument key');
+  u.segment = segmentOf(u.key);
+  return u;
+}
+
+function readFeed(r: Reader, end: number, u: TickUpdate): void {
+  while (r.pos < end) {
+    const tag = r.uint32();
+    const field = tag >>> 3;
+    const wt = tag & 7;
+    if (field === 1 && wt === WT_LEN) {
+      u.kind = FeedKind.Ltpc;
+      readLtpc(r, r.uint32() + r.pos, u);
+    } else if (field === 2 && wt === WT_LEN) readFullFeed(r, r.uint32() + r.pos, u);
+    else if (field === 3 && wt === WT_LEN) {
+      u.kind = FeedKind.FirstLevelGreeks;
+      readFirstLevelWithGreeks(r, r.uint32() + r.pos, u);
+    } else if (field === 4 && wt === WT_VARINT) u.requestMode = r.uint32();
+    else skip(r, field, wt);
+  }
+  checkEnd(r, end, 'Feed');
+}
+
+function readFullFeed(r: Reader, end: number, u: TickUpdate): void {
+  while (r.pos < end) {
+    const tag = r.uint32();
+    const field = tag >>> 3;
+    const wt = tag & 7;
+    if (field === 1 && wt === WT_LEN) {
+      u.kind = FeedKind.MarketFull;
+      readMarketFullFeed(r, r.uint32() + r.pos, u);
+    } else if (field === 2 && wt === WT_LEN) {
+      u.kind = FeedKind.IndexFull;
+      readIndexFullFeed(r, r.uint32() + r.pos, u);
+    } else skip(r, field, wt);
+  }
+  checkEnd(r, end, 'FullFeed');
+}
+
+function readMarketFullFeed(r: Reader, end: number, u: TickUpdate): void {
+  while (r.pos < end) {
+    const tag = r.uint32();
+    const field = tag >>> 3;
+    const wt = tag & 7;
+    switch (field) {
+      case 1:
+        expect(wt, WT_LEN, 'MarketFullFeed.ltpc');
+        readLtpc(r, r.uint32() + r.pos, u);
+        break;
+      case 2:
+        expect(wt, WT_LEN, 'MarketFullFeed.marketLevel');
+        readMarketLevel(r, r.uint32() + r.pos, u);
+        break;
+      case 3:
+        expect(wt, WT_LEN, 'MarketFullFeed.optionGreeks');
+        u.greeks = readGreeks(r, r.uint32() + r.pos);
+        break;
+      case 4:
+        expect(wt, WT_LEN, 'MarketFullFeed.marketOHLC');
+        u.candles = readMarketOhlc(r, r.uint32() + r.pos);
+        break;
+      case 5:
+        expect(wt, WT_I64, 'MarketFullFeed.atp');
+        u.atp = r.double();
+        break;
+      case 6:
+        expect(wt, WT_VARINT, 'MarketFullFeed.vtt');
+        u.vtt = readInt64(r);
+        break;
+      case 7:
+        expect(wt, WT_I64, 'MarketFullFeed.oi');
+        u.oi = r.double();
+        break;
+      case 8:
+        expect(wt, WT_I64, 'MarketFullFeed.iv');
+        u.iv = r.double();
+        break;
+      case 9:
+        expect(wt, WT_I64, 'MarketFullFeed.tbq');
+        u.tbq = r.double();
+        break;
+      case 10:
+        expect(wt, WT_I64, 'MarketFullFeed.tsq');
+        u.tsq = r.double();
+        break;
+      default:
+        skip(r, field, wt);
+    }
+  }
+  checkEnd(r, end, 'MarketFullFeed');
+}
+
+function readIndexFullFeed(r: Reader, end: number, u: TickUpdate): void {
+  while (r.pos < end) {
+    const tag = r.uint32();
+    const field = tag >>> 3;
+    const wt = tag & 7;
+    if (field === 1 && wt === WT_LEN) readLtpc(r, r.uint32() + r.pos, u);
+    else if (field === 2 && wt === WT_LEN) u.candles = readMarketOhlc(r, r.uint32() + r.pos);
+    else skip(r, field, wt);
+  }
+  checkEnd(r, end, 'IndexFullFeed');
+}
+
+function readFirstLevelWithGreeks(r: Reader, end: number, u: TickUpdate): void {
+  while (r.pos < end) {
+    const tag = r.uint32();
+    const field = tag >>> 3;
+    const wt = tag & 7;
+    switch (field) {
+      case 1:
+        expect(wt, WT_LEN, 'FirstLevelWithGreeks.ltpc');
+        readLtpc(r, r.uint32() + r.pos, u);
+        break;
+      case 2:
+        expect(wt, WT_LEN, 'FirstLevelWithGreeks.firstDepth');
+        u.depth = [];
+        readQuote(r, r.uint32() + r.pos, u.depth);
+        break;
+      case 3:
+        expect(wt, WT_LEN, 'FirstLevelWithGreeks.optionGreeks');
+        u.greeks = readGreeks(r, r.uint32() + r.pos);
+        break;
+      case 4:
+        expect(wt, WT_VARINT, 'FirstLevelWithGreeks.vtt');
+        u.vtt = readInt64(r);
+        break;
+      case 5:
+        expect(wt, WT_I64, 'FirstLevelWithGreeks.oi');
+        u.oi = r.double();
+        break;
+      case 6:
+        expect(wt, WT_I64, 'FirstLevelWithGreeks.iv');
+        u.iv = r.double();
+        break;
+      default:
+        skip(r, field, wt);
+    }
+  }
+  checkEnd(r, end, 'FirstLevelWithGreeks');
+}
+
+function readLtpc(r: Reader, end: number, u: TickUpdate): void {
+  while (r.pos < end) {
+    const tag = r.uint32();
+    const field = tag >>> 3;
+    const wt = tag & 7;
+    if (field === 1 && wt === WT_I64) u.ltp = r.double();
+    else if (field === 2 && wt === WT_VARINT) u.ltt = readInt64(r);
+    else if (field === 3 && wt === WT_VARINT) u.ltq = readInt64(r);
+    else if (field === 4 && wt === WT_I64) u.cp = r.double();
+    else skip(r, field, wt);
+  }
+  checkEnd(r, end, 'LTPC');
+}
+
+function readMarketLevel(r: Reader, end: number, u: TickUpdate): void {
+  const depth: number[] = [];
+  while (r.pos < end) {
+    const tag = r.uint32();
+    const field = tag >>> 3;
+    const wt = tag & 7;
+    if (field === 1 && wt === WT_LEN) readQuote(r, r.uint32() + r.pos, depth);
+    else skip(r, field, wt);
+  }
+  checkEnd(r, end, 'MarketLevel');
+  u.depth = depth;
+}
+
+/** Appends one level as `bidQ, bidP, askQ, askP` (absent fields are proto3 zeros). */
+function readQuote(r: Reader, end: number, depth: number[]): void {
+  let bidQ = 0;
+  let bidP = 0;
+  let askQ = 0;
+  let askP = 0;
+  while (r.pos < end) {
+    const tag = r.uint32();
+    const field = tag >>> 3;
+    const wt = tag & 7;
+    if (field === 1 && wt === WT_VARINT) bidQ = readInt64(r);
+    else if (field === 2 && wt === WT_I64) bidP = r.double();
+    else if (field === 3 && wt === WT_VARINT) askQ = readInt64(r);
+    else if (field === 4 && wt === WT_I64) askP = r.double();
+    else skip(r, field, wt);
+  }
+  checkEnd(r, end, 'Quote');
+  depth.push(bidQ, bidP, askQ, askP);
+}
+
+function readGreeks(r: Reader, end: number): Greeks {
+  const g: Greeks = { delta: 0, theta: 0, gamma: 0, vega: 0, rho: 0 };
+  while (r.pos < end) {
+    const tag = r.uint32();
+    const field = tag >>> 3;
+    const wt = tag & 7;
+    if (wt !== WT_I64 || field < 1 || field > 5) {
+      skip(r, field, wt);
+      continue;
+    }
+    const v = r.double();
+    if (field === 1) g.delta = v;
+    else if (field === 2) g.theta = v;
+    else if (field === 3) g.gamma = v;
+    else if (field === 4) g.vega = v;
+    else g.rho = v;
+  }
+  checkEnd(r, end, 'OptionGreeks');
+  return g;
+}
+
+function readMarketOhlc(r: Reader, end: number): Candle[] {
+  const candles: Candle[] = [];
+  while (r.pos < end) {
+    const tag = r.uint32();
+    const field = tag >>> 3;
+    const wt = tag & 7;
+    if (field === 1 && wt === WT_LEN) candles.push(readOhlc(r, r.uint32() + r.pos));
+    else skip(r, field, wt);
+  }
+  checkEnd(r, end, 'MarketOHLC');
+  return candles;
+}
+
+function readOhlc(r: Reader, end: number): Candle {
+  const c: Candle = { interval: '', open: 0, high: 0, low: 0, close: 0, volume: 0, ts: 0 };
+  while (r.pos < end) {
+    const tag = r.uint32();
+    const field = tag >>> 3;
+    const wt = tag & 7;
+    if (field === 1 && wt === WT_LEN) c.interval = r.string();
+    else if (field === 2 && wt === WT_I64) c.open = r.double();
+    else if (field === 3 && wt === WT_I64) c.high = r.double();
+    else if (field === 4 && wt === WT_I64) c.low = r.double();
+    else if (field === 5 && wt === WT_I64) c.close = r.double();
+    else if (field === 6 && wt === WT_VARINT) c.volume = readInt64(r);
+    else if (field === 7 && wt === WT_VARINT) c.ts = readInt64(r);
+    else skip(r, field, wt);
+  }
+  checkEnd(r, end, 'OHLC');
+  return c;
+}
+
+function readMarketInfo(r: Reader, end: number, into: Record<string, string> | null): Record<string, string> {
+  const status = into ?? {};
+  while (r.pos < end) {
+    const tag = r.uint32();
+    const field = tag >>> 3;
+    const wt = tag & 7;
+    if (field !== 1 || wt !== WT_LEN) {
+      skip(r, field, wt);
+      continue;
+    }
+    const entryEnd = r.uint32() + r.pos;
+    let segment = '';
+    let code = 0;
+    while (r.pos < entryEnd) {
+      const t = r.uint32();
+      if (t >>> 3 === 1 && (t & 7) === WT_LEN) segment = r.string();
+      else if (t >>> 3 === 2 && (t & 7) === WT_VARINT) code = r.int32();
+      else skip(r, t >>> 3, t & 7);
+    }
+    checkEnd(r, entryEnd, 'segmentStatus entry');
+    status[segment] = MARKET_STATUS_NAMES[code] ?? `UNKNOWN_${code}`;
+  }
+  checkEnd(r, end, 'MarketInfo');
+  return status;
+}
+
+/**
+ * int64 varint → number. Exact up to 2^53, which covers every int64 Upstox sends (epoch ms,
+ * quantities, volumes); avoids protobufjs's Long objects, which cost an allocation each.
+ */
+function readInt64(r: Reader): number {
+  const buf = r.buf;
+  let pos = r.pos;
+  let result = 0;
+  let scale = 1;
+  for (let i = 0; i < 10; i++) {
+    if (pos >= r.len) throw new FrameDecodeError('truncated varint');
+    const b = buf[pos++]!;
+    result += (b & 0x7f) * scale;
+    if (b < 0x80) {
+      r.pos = pos;
+      return result >= TWO_POW_63 ? result - TWO_POW_64 : result;
+    }
+    scale *= 128;
+  }
+  throw new FrameDecodeError('varint longer than 10 bytes');
+}
+
+function skip(r: Reader, field: number, wt: number): void {
+  if (field === 0) throw new FrameDecodeError(`invalid field number 0 at byte ${r.pos}`);
+  if (wt === 4 || wt > 5) throw new FrameDecodeError(`invalid wire type ${wt} for field ${field} at byte ${r.pos}`);
+  r.skipType(wt);
+}
+
+function expect(wt: number, want: number, what: string): void {
+  if (wt !== want) throw new FrameDecodeError(`${what} has wire type ${wt}, expected ${want}`);
+}
+
+function checkEnd(r: Reader, end: number, what: string): void {
+  if (r.pos !== end) throw new FrameDecodeError(`${what} overruns its length (at ${r.pos}, ends at ${end})`);
+}
