@@ -1,0 +1,82 @@
+/**
+ * The notification POST (CONTRACT.md "Notification"). A slow endpoint never blocks anything:
+ * every request has a timeout, and the notifier actor decides what a failure means.
+ */
+import { fromPromise } from 'xstate';
+import type { Logger } from '../logger.js';
+import type { Landed, NotifyFailure } from '../../machines/notifier.js';
+import { notifierMachine } from '../../machines/notifier.js';
+import { TickpipeError } from '../errors.js';
+
+export const NOTIFY_MESSAGE = 'Data feed has been successfully transferred to InfluxDB';
+
+export class NotifyError extends TickpipeError implements NotifyFailure {
+  readonly kind: 'transient' | 'permanent';
+  readonly status: number | undefined;
+  constructor(kind: 'transient' | 'permanent', message: string, status?: number, options?: ErrorOptions) {
+    super('NOTIFY_FAILED', message, options);
+    this.kind = kind;
+    this.status = status;
+  }
+}
+
+export function notificationBody(landed: Landed): Record<string, unknown> {
+  return {
+    message: NOTIFY_MESSAGE,
+    points: landed.points,
+    firstTs: landed.firstTs,
+    lastTs: landed.lastTs,
+    keys: landed.keys,
+    // Readable forms for humans reading a webhook log.
+    firstTime: new Date(landed.firstTs).toISOString(),
+    lastTime: new Date(landed.lastTs).toISOString(),
+  };
+}
+
+/** One POST. 2xx: done. 408/429/5xx/network/timeout: transient. Other 4xx: permanent. */
+export async function postNotification(url: string, landed: Landed, timeoutMs: number): Promise<void> {
+  let res: Response;
+  try {
+    res = await fetch(url, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify(notificationBody(landed)),
+      signal: AbortSignal.timeout(timeoutMs),
+    });
+  } catch (err) {
+    const timedOut = (err as Error).name === 'TimeoutError';
+    throw new NotifyError(
+      'transient',
+      timedOut ? `no answer from ${url} within ${timeoutMs} ms` : `cannot reach ${url}: ${(err as Error).message}`,
+      undefined,
+      { cause: err },
+    );
+  }
+  // Drain the body so the keep-alive connection is reusable; its text helps the error message.
+  const text = (await res.text().catch(() => '')).slice(0, 200);
+  if (res.ok) return;
+  const permanent = res.status >= 400 && res.status < 500 && res.status !== 408 && res.status !== 429;
+  throw new NotifyError(
+    permanent ? 'permanent' : 'transient',
+    `${url} answered ${res.status}${text ? `: ${text}` : ''}${permanent ? ' (check NOTIFY_URL; not retried)' : ''}`,
+    res.status,
+  );
+}
+
+/** The notifier machine with its real I/O. */
+export function provideNotifier(deps: { url: string | undefined; timeoutMs: number; logger: Logger }) {
+  return notifierMachine.provide({
+    actors: {
+      notify: fromPromise<void, Landed>(async ({ input }) => {
+        if (!deps.url) throw new NotifyError('permanent', 'NOTIFY_URL is not set');
+        await postNotification(deps.url, input, deps.timeoutMs);
+        deps.logger.info({ points: input.points, firstTs: input.firstTs, lastTs: input.lastTs, keys: input.keys.length }, 'notified');
+      }),
+    },
+    actions: {
+      reportPermanentFailure: (_, params) => {
+        deps.logger.error({ err: params.error }, `notification rejected permanently: ${params.error.message}`);
+      },
+    },
+  });
+}
