@@ -31,10 +31,34 @@ const TWO_POW_64 = 2 ** 64;
 
 const segmentCache = new Map<string, string>();
 
+/**
+ * A DataView over the frame being decoded: `getFloat64` is a V8 intrinsic, several times faster
+ * than protobufjs's byte-copying `ReadereadDouble(r)` (a quarter of the decode time in profiles).
+ * Module state is safe: decoding is synchronous and never re-entrant.
+ */
+let view: DataView = new DataView(new ArrayBuffer(0));
+/** Offset of the frame's first byte in `view` (ws hands us slices of pooled buffers). */
+let base = 0;
+/** One reader, re-pointed at each frame: saves an allocation per frame. */
+const reader = Reader.create(Buffer.alloc(0));
+
+function readDouble(r: Reader): number {
+  const pos = r.pos;
+  if (pos + 8 > r.len) throw new FrameDecodeError('truncated double');
+  r.pos = pos + 8;
+  return view.getFloat64(base + pos, true);
+}
+
 /** Decodes one frame; throws FrameDecodeError (never anything else) on malformed input. */
 export function decodeFrame(bytes: Uint8Array): DecodedFrame {
   try {
-    return readFeedResponse(Reader.create(bytes));
+    const buf = Buffer.isBuffer(bytes) ? bytes : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+    if (view.buffer !== buf.buffer) view = new DataView(buf.buffer);
+    base = buf.byteOffset;
+    reader.buf = buf;
+    reader.pos = 0;
+    reader.len = buf.length;
+    return readFeedResponse(reader);
   } catch (err) {
     if (err instanceof FrameDecodeError) throw err;
     throw new FrameDecodeError(`malformed FeedResponse (${bytes.length} bytes): ${(err as Error).message}`, {
@@ -148,7 +172,7 @@ function readMarketFullFeed(r: Reader, end: number, u: TickUpdate): void {
         break;
       case 5:
         expect(wt, WT_I64, 'MarketFullFeed.atp');
-        u.atp = r.double();
+        u.atp = readDouble(r);
         break;
       case 6:
         expect(wt, WT_VARINT, 'MarketFullFeed.vtt');
@@ -156,19 +180,19 @@ function readMarketFullFeed(r: Reader, end: number, u: TickUpdate): void {
         break;
       case 7:
         expect(wt, WT_I64, 'MarketFullFeed.oi');
-        u.oi = r.double();
+        u.oi = readDouble(r);
         break;
       case 8:
         expect(wt, WT_I64, 'MarketFullFeed.iv');
-        u.iv = r.double();
+        u.iv = readDouble(r);
         break;
       case 9:
         expect(wt, WT_I64, 'MarketFullFeed.tbq');
-        u.tbq = r.double();
+        u.tbq = readDouble(r);
         break;
       case 10:
         expect(wt, WT_I64, 'MarketFullFeed.tsq');
-        u.tsq = r.double();
+        u.tsq = readDouble(r);
         break;
       default:
         skip(r, field, wt);
@@ -214,11 +238,11 @@ function readFirstLevelWithGreeks(r: Reader, end: number, u: TickUpdate): void {
         break;
       case 5:
         expect(wt, WT_I64, 'FirstLevelWithGreeks.oi');
-        u.oi = r.double();
+        u.oi = readDouble(r);
         break;
       case 6:
         expect(wt, WT_I64, 'FirstLevelWithGreeks.iv');
-        u.iv = r.double();
+        u.iv = readDouble(r);
         break;
       default:
         skip(r, field, wt);
@@ -232,10 +256,10 @@ function readLtpc(r: Reader, end: number, u: TickUpdate): void {
     const tag = r.uint32();
     const field = tag >>> 3;
     const wt = tag & 7;
-    if (field === 1 && wt === WT_I64) u.ltp = r.double();
+    if (field === 1 && wt === WT_I64) u.ltp = readDouble(r);
     else if (field === 2 && wt === WT_VARINT) u.ltt = readInt64(r);
     else if (field === 3 && wt === WT_VARINT) u.ltq = readInt64(r);
-    else if (field === 4 && wt === WT_I64) u.cp = r.double();
+    else if (field === 4 && wt === WT_I64) u.cp = readDouble(r);
     else skip(r, field, wt);
   }
   checkEnd(r, end, 'LTPC');
@@ -265,9 +289,9 @@ function readQuote(r: Reader, end: number, depth: number[]): void {
     const field = tag >>> 3;
     const wt = tag & 7;
     if (field === 1 && wt === WT_VARINT) bidQ = readInt64(r);
-    else if (field === 2 && wt === WT_I64) bidP = r.double();
+    else if (field === 2 && wt === WT_I64) bidP = readDouble(r);
     else if (field === 3 && wt === WT_VARINT) askQ = readInt64(r);
-    else if (field === 4 && wt === WT_I64) askP = r.double();
+    else if (field === 4 && wt === WT_I64) askP = readDouble(r);
     else skip(r, field, wt);
   }
   checkEnd(r, end, 'Quote');
@@ -284,7 +308,7 @@ function readGreeks(r: Reader, end: number): Greeks {
       skip(r, field, wt);
       continue;
     }
-    const v = r.double();
+    const v = readDouble(r);
     if (field === 1) g.delta = v;
     else if (field === 2) g.theta = v;
     else if (field === 3) g.gamma = v;
@@ -314,11 +338,11 @@ function readOhlc(r: Reader, end: number): Candle {
     const tag = r.uint32();
     const field = tag >>> 3;
     const wt = tag & 7;
-    if (field === 1 && wt === WT_LEN) c.interval = r.string();
-    else if (field === 2 && wt === WT_I64) c.open = r.double();
-    else if (field === 3 && wt === WT_I64) c.high = r.double();
-    else if (field === 4 && wt === WT_I64) c.low = r.double();
-    else if (field === 5 && wt === WT_I64) c.close = r.double();
+    if (field === 1 && wt === WT_LEN) c.interval = readShortString(r);
+    else if (field === 2 && wt === WT_I64) c.open = readDouble(r);
+    else if (field === 3 && wt === WT_I64) c.high = readDouble(r);
+    else if (field === 4 && wt === WT_I64) c.low = readDouble(r);
+    else if (field === 5 && wt === WT_I64) c.close = readDouble(r);
     else if (field === 6 && wt === WT_VARINT) c.volume = readInt64(r);
     else if (field === 7 && wt === WT_VARINT) c.ts = readInt64(r);
     else skip(r, field, wt);
@@ -359,11 +383,23 @@ function readMarketInfo(r: Reader, end: number, into: Record<string, string> | n
  */
 function readInt64(r: Reader): number {
   const buf = r.buf;
+  const len = r.len;
   let pos = r.pos;
-  let result = 0;
-  let scale = 1;
-  for (let i = 0; i < 10; i++) {
-    if (pos >= r.len) throw new FrameDecodeError('truncated varint');
+  // The first 28 bits with integer ops (most quantities fit), the rest with float arithmetic.
+  let low = 0;
+  for (let shift = 0; shift < 28; shift += 7) {
+    if (pos >= len) throw new FrameDecodeError('truncated varint');
+    const b = buf[pos++]!;
+    low |= (b & 0x7f) << shift;
+    if (b < 0x80) {
+      r.pos = pos;
+      return low;
+    }
+  }
+  let result = low;
+  let scale = 268_435_456; // 2^28
+  for (let i = 4; i < 10; i++) {
+    if (pos >= len) throw new FrameDecodeError('truncated varint');
     const b = buf[pos++]!;
     result += (b & 0x7f) * scale;
     if (b < 0x80) {
@@ -373,6 +409,28 @@ function readInt64(r: Reader): number {
     scale *= 128;
   }
   throw new FrameDecodeError('varint longer than 10 bytes');
+}
+
+/**
+ * Candle intervals ('1d', 'I1', 'I30'...) repeat in every update: intern short ones by their bytes
+ * instead of decoding a new string each time.
+ */
+const internedIntervals = new Map<number, string>();
+
+function readShortString(r: Reader): string {
+  const start = r.pos;
+  const n = r.buf[start];
+  if (n === undefined || n > 6 || start + 1 + n > r.len) return r.string();
+  let code = n;
+  for (let i = 0; i < n; i++) code = code * 256 + r.buf[start + 1 + i]!;
+  let s = internedIntervals.get(code);
+  if (s === undefined) {
+    s = r.string();
+    if (internedIntervals.size < 1000) internedIntervals.set(code, s);
+    return s;
+  }
+  r.pos = start + 1 + n;
+  return s;
 }
 
 function skip(r: Reader, field: number, wt: number): void {

@@ -1,0 +1,68 @@
+/**
+ * Decode throughput: instrument updates per second turned from V3 frame bytes into plain updates,
+ * for frames of 1, 10 and 100 full-mode instruments. Baseline, same run: protobufjs
+ * `FeedResponse.decode` + `toObject`, the path of Upstox's own SDK examples.
+ * Targets (issue 2): >= 500,000 updates/s on one core and >= 3x the baseline.
+ */
+import { decodeFrame } from '../../src/upstox/codec.js';
+import { encodeFeedResponse, feedSchema } from '../../src/upstox/proto-schema.js';
+import { opsPerSecond, table } from './bench-util.js';
+
+function fullFeed(i: number, levels: number) {
+  return {
+    fullFeed: {
+      marketFF: {
+        ltpc: { ltp: 2500 + i / 100, ltt: 1_732_000_000_000 + i, ltq: 25, cp: 2490.5 },
+        marketLevel: {
+          bidAskQuote: Array.from({ length: levels }, (_, l) => ({ bidQ: 100 + l, bidP: 2500 - l * 0.05, askQ: 90 + l, askP: 2500.05 + l * 0.05 })),
+        },
+        marketOHLC: {
+          ohlc: [
+            { interval: '1d', open: 2480, high: 2510, low: 2475, close: 2500, vol: 1_234_567, ts: 1_731_954_600_000 },
+            { interval: 'I1', open: 2499, high: 2501, low: 2498.5, close: 2500, vol: 12_345, ts: 1_732_000_000_000 },
+          ],
+        },
+        atp: 2495.3,
+        vtt: 9_876_543,
+        oi: 0,
+        iv: 0,
+        tbq: 123_456,
+        tsq: 234_567,
+      },
+    },
+    requestMode: 1,
+  };
+}
+
+function frame(n: number): Uint8Array {
+  const feeds: Record<string, unknown> = {};
+  for (let i = 0; i < n; i++) feeds[`NSE_EQ|INE${String(i).padStart(6, '0')}01018`] = fullFeed(i, 5);
+  return encodeFeedResponse({ type: 1, feeds, currentTs: 1_732_000_000_123 });
+}
+
+const { FeedResponse } = feedSchema();
+let sink = 0;
+const rows: Array<Record<string, string | number>> = [];
+for (const n of [1, 10, 100]) {
+  const bytes = frame(n);
+  const ours = opsPerSecond(() => {
+    const f = decodeFrame(bytes);
+    sink += f.updates.length;
+  }) * n;
+  const baseline = opsPerSecond(() => {
+    const o = FeedResponse.toObject(FeedResponse.decode(bytes)) as { feeds: Record<string, unknown> };
+    sink += Object.keys(o.feeds).length;
+  }) * n;
+  rows.push({
+    instruments: n,
+    'frame bytes': bytes.length,
+    'tickpipe updates/s': ours,
+    'baseline updates/s': baseline,
+    ratio: `${(ours / baseline).toFixed(2)}x`,
+  });
+}
+table(rows);
+const worst = Math.min(...rows.map((r) => Number(String(r['ratio']).replace('x', ''))));
+const slowest = Math.min(...rows.map((r) => r['tickpipe updates/s'] as number));
+console.log(`slowest ${Math.round(slowest).toLocaleString('en-US')} updates/s (target >= 500,000); worst ratio ${worst.toFixed(2)}x (target >= 3x)`);
+if (sink < 0) console.log(sink);
