@@ -4,6 +4,7 @@
  * tests can run several simulators in one process).
  */
 import type { Logger } from 'pino';
+import type { RateLimitedLog } from '../logger.js';
 import type { Faults } from './faults.js';
 import type { FrameClock } from './frames.js';
 import type { Market } from './market.js';
@@ -14,6 +15,8 @@ import type { TokenBook } from './tokens.js';
 
 export interface SimContext {
   readonly log: Logger;
+  /** For warnings a client can trigger per message (bad requests): visible, never a flood. */
+  readonly warnLimited: RateLimitedLog;
   readonly stats: SimStats;
   readonly faults: Faults;
   readonly market: Market;

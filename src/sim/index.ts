@@ -6,6 +6,7 @@
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { pino } from 'pino';
+import { RateLimitedLog } from '../logger.js';
 import { WebSocketServer, type WebSocket } from 'ws';
 import type { SimContext } from './context.js';
 import { Faults } from './faults.js';
@@ -31,6 +32,9 @@ export const DEFAULT_INSTRUMENTS: readonly string[] = [
   'MCX_FO|457534', // a crude oil future
 ];
 
+/** Far above any V3 request (5000 keys is ~150 KB), far below what could hurt the test process. */
+const MAX_REQUEST_BYTES = 4 * 1024 * 1024;
+
 function positive(name: string, value: number): number {
   if (!Number.isFinite(value) || value <= 0) throw new TypeError(`simulator option ${name} must be a positive number, got ${String(value)}`);
   return value;
@@ -41,6 +45,7 @@ function buildContext(opts: SimulatorOptions): SimContext {
   const log = (opts.logger ?? pino({ level: 'silent' })).child({ component: 'upstox-sim' });
   return {
     log,
+    warnLimited: new RateLimitedLog(log),
     stats: new SimStats(),
     faults: new Faults(),
     market: new Market(opts.seed ?? 1),
@@ -71,7 +76,7 @@ export async function startSimulator(opts: SimulatorOptions = {}): Promise<Simul
   const ctx = buildContext(opts);
   const host = opts.host ?? '127.0.0.1';
   const pingIntervalMs = positive('pingIntervalMs', opts.pingIntervalMs ?? 5000);
-  const wss = new WebSocketServer({ noServer: true });
+  const wss = new WebSocketServer({ noServer: true, maxPayload: MAX_REQUEST_BYTES });
   const server = createServer((req, res) => handleRequest(ctx, req, res));
   let nextSessionId = 1;
 

@@ -153,7 +153,7 @@ export class FeedSession {
     const parsed = parseRequest(text);
     if (!parsed.ok) {
       this.ctx.stats.badRequests++;
-      this.ctx.log.warn({ session: this.id, isBinary, error: parsed.error, sample: text.slice(0, 200) }, 'ignoring malformed feed request');
+      this.ctx.warnLimited.warn({ session: this.id, isBinary, error: parsed.error, sample: text.slice(0, 200) }, 'ignoring malformed feed request');
       return;
     }
     const req = parsed.request;
@@ -166,13 +166,10 @@ export class FeedSession {
   }
 
   private validKeys(req: FeedRequest): string[] {
-    const valid = [...new Set(req.keys.filter(isValidKey))];
-    if (valid.length < req.keys.length) {
-      const bad = req.keys.filter((k) => !isValidKey(k));
-      // Like the real feed, bad keys get no data; the rest of the request still applies.
-      if (bad.length > 0) this.ctx.log.warn({ session: this.id, guid: req.guid, bad: bad.slice(0, 10) }, 'ignoring invalid instrument keys (want SEGMENT|id)');
-    }
-    return valid;
+    const bad = req.keys.filter((k) => !isValidKey(k));
+    // Like the real feed, bad keys get no data; the rest of the request still applies.
+    if (bad.length > 0) this.ctx.warnLimited.warn({ session: this.id, guid: req.guid, bad: bad.slice(0, 10) }, 'ignoring invalid instrument keys (want SEGMENT|id)');
+    return [...new Set(req.keys.filter(isValidKey))];
   }
 
   private subscribe(keys: string[], mode: FeedMode): void {

@@ -364,6 +364,16 @@ describe('Upstox V3 simulator: faults on open sockets', () => {
     assert.deepEqual(client.arrivals[client.findFrom(mark, isInitial)]!.frame!.updates.map((u) => u.key), [INDEX]);
   });
 
+  it('stall: a socket opened while stalled gets its market_info only on resume', async () => {
+    sim.stall();
+    const client = await FeedClient.open(sim.apiUrl, sim.token);
+    clients.push(client);
+    await assert.rejects(client.until('anything while stalled', () => client.arrivals.length > 0, 200), /timed out/);
+    sim.resume();
+    await client.until('market_info after resume', () => client.frames.length > 0);
+    assert.equal(client.frames[0]!.type, 2);
+  });
+
   it('sendMalformed: the client gets undecodable frames between valid ones', async () => {
     const client = await open();
     await subscribe(client, [EQ], 'ltpc');
