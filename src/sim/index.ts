@@ -5,62 +5,20 @@
  */
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { pino } from 'pino';
-import { RateLimitedLog } from '../logger.js';
 import { WebSocketServer, type WebSocket } from 'ws';
-import type { SimContext } from './context.js';
-import { Faults } from './faults.js';
-import { FrameClock } from './frames.js';
+import { buildContext, positive, type SimContext } from './context.js';
+import { faultControls } from './fault-controls.js';
 import { handleRequest, INSTRUMENTS_PATH, TOKEN_PATH } from './http-routes.js';
-import { Market } from './market.js';
-import { MarketStatusBook } from './market-status.js';
 import { FeedSession } from './session.js';
-import { SimStats } from './sim-stats.js';
 import { Ticker } from './ticker.js';
-import { randomToken, TokenBook } from './tokens.js';
 import type { Simulator, SimulatorOptions, SimulatorStats } from './types.js';
 import { handleUpgrade } from './upgrade.js';
 
 export type { Simulator, SimulatorOptions, SimulatorRequest, SimulatorStats } from './types.js';
-
-export const DEFAULT_INSTRUMENTS: readonly string[] = [
-  'NSE_EQ|INE002A01018', // Reliance Industries
-  'NSE_EQ|INE467B01029', // Tata Consultancy Services
-  'NSE_INDEX|Nifty 50',
-  'NSE_INDEX|Nifty Bank',
-  'NSE_FO|54452', // a Nifty weekly option
-  'MCX_FO|457534', // a crude oil future
-];
+export { DEFAULT_INSTRUMENTS } from './context.js';
 
 /** Far above any V3 request (5000 keys is ~150 KB), far below what could hurt the test process. */
 const MAX_REQUEST_BYTES = 4 * 1024 * 1024;
-
-function positive(name: string, value: number): number {
-  if (!Number.isFinite(value) || value <= 0) throw new TypeError(`simulator option ${name} must be a positive number, got ${String(value)}`);
-  return value;
-}
-
-function buildContext(opts: SimulatorOptions): SimContext {
-  const instruments = opts.instruments ?? DEFAULT_INSTRUMENTS;
-  const log = (opts.logger ?? pino({ level: 'silent' })).child({ component: 'upstox-sim' });
-  return {
-    log,
-    warnLimited: new RateLimitedLog(log),
-    stats: new SimStats(),
-    faults: new Faults(),
-    market: new Market(opts.seed ?? 1),
-    clock: new FrameClock(),
-    marketStatus: new MarketStatusBook(opts.marketStatus, instruments),
-    tokens: new TokenBook(opts.token ?? randomToken(), positive('redirectCodeTtlMs', opts.redirectCodeTtlMs ?? 60_000)),
-    instruments: [...instruments],
-    sessions: new Set(),
-    latest: undefined,
-    rate: opts.updatesPerSecond === 0 ? 0 : positive('updatesPerSecond', opts.updatesPerSecond ?? 50),
-    frameIntervalMs: positive('frameIntervalMs', opts.frameIntervalMs ?? 100),
-    maxBufferedBytes: positive('maxBufferedBytes', opts.maxBufferedBytes ?? 4 * 1024 * 1024),
-    subscribeWaiters: new Set(),
-  };
-}
 
 function listen(server: Server, host: string, port: number): Promise<AddressInfo> {
   return new Promise((resolve, reject) => {
@@ -117,15 +75,6 @@ interface Parts {
 
 function makeSimulator(ctx: SimContext, { apiUrl, server, wss, ticker }: Parts): Simulator {
   let closed: Promise<void> | undefined;
-  const closeAll = (code?: number, reason?: string): number => {
-    let n = 0;
-    for (const session of ctx.sessions) {
-      if (!session.isOpen) continue;
-      session.close(code, reason);
-      n++;
-    }
-    return n;
-  };
   return {
     apiUrl,
     tokenUrl: apiUrl + TOKEN_PATH,
@@ -134,40 +83,7 @@ function makeSimulator(ctx: SimContext, { apiUrl, server, wss, ticker }: Parts):
       return ctx.tokens.token;
     },
     instruments: ctx.instruments,
-    dropConnections: (o = {}) => {
-      const n = closeAll(o.code, o.reason);
-      ctx.log.info({ n, code: o.code }, 'fault: connections dropped');
-      return n;
-    },
-    expireToken: () => {
-      const token = ctx.tokens.rotate();
-      const n = closeAll(1008, 'access token expired');
-      ctx.log.info({ closed: n }, 'fault: token expired');
-      return token;
-    },
-    stall: () => {
-      ctx.faults.stalled = true;
-      ctx.log.info('fault: stalled');
-    },
-    resume: () => {
-      ctx.faults.stalled = false;
-      for (const session of ctx.sessions) if (session.isOpen) session.flushHeld();
-      ctx.log.info('fault: resumed');
-    },
-    sendMalformed: (count = 1) => {
-      for (const session of ctx.sessions) if (session.isOpen) session.sendMalformed(count);
-    },
-    refuseConnections: (on) => {
-      ctx.faults.refusingConnections = on;
-    },
-    failAuthorize: (status, times, retryAfterS) => ctx.faults.armAuthorizeFailure(status, times, retryAfterS),
-    setMarketStatus: (status) => {
-      ctx.marketStatus.update(status);
-      for (const session of ctx.sessions) if (session.isOpen) session.sendMarketInfo();
-    },
-    setRate: (updatesPerSecond) => {
-      ctx.rate = updatesPerSecond === 0 ? 0 : positive('updatesPerSecond', updatesPerSecond);
-    },
+    ...faultControls(ctx),
     stats: (): SimulatorStats => ctx.stats.snapshot(ctx.latest?.subscription),
     waitForSubscribe: (timeoutMs = 5000) =>
       new Promise<void>((resolve, reject) => {

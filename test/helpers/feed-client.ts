@@ -139,3 +139,40 @@ export class FeedClient {
     for (const w of [...this.waiters]) w();
   }
 }
+
+export const isLive = (a: Arrival): boolean => a.frame?.type === 1;
+export const isInitial = (a: Arrival): boolean => a.frame?.type === 0;
+export const isPing = (a: Arrival): boolean => a.kind === 'ping';
+
+/** Live frames from arrival index `from` on. */
+export function liveFrom(client: FeedClient, from: number): DecodedFrame[] {
+  const out: DecodedFrame[] = [];
+  for (let i = from; i < client.arrivals.length; i++) if (isLive(client.arrivals[i]!)) out.push(client.arrivals[i]!.frame!);
+  return out;
+}
+
+export function countFrom(client: FeedClient, from: number, match: (a: Arrival) => boolean): number {
+  let n = 0;
+  for (let i = from; i < client.arrivals.length; i++) if (match(client.arrivals[i]!)) n++;
+  return n;
+}
+
+/** For state that announces nothing (the simulator's counters): re-checks every 5 ms until the deadline. */
+export async function pollUntil(what: string, check: () => boolean, timeoutMs = 5000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!check()) {
+    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 5));
+  }
+}
+
+/** Sends a sub (or change_mode) and waits for the initial_feed answering it; returns its arrival index. */
+export async function subscribe(client: FeedClient, keys: string[], mode: string, method = 'sub'): Promise<number> {
+  const from = client.arrivals.length;
+  client.request(method, keys, mode);
+  const next = await client.until(`initial_feed for ${method} ${mode}`, () => {
+    const i = client.findFrom(from, isInitial);
+    return i >= 0 ? i + 1 : 0;
+  });
+  return next - 1;
+}
