@@ -10,7 +10,8 @@ import { startSimulator, type SimulatorOptions } from './index.js';
 const USAGE = `usage: node dist/src/sim/cli.js [options]
   --host HOST          listen address (default 127.0.0.1)
   --port N             port (default 0: a free one)
-  --rate N             live updates per second (default 50)
+  --rate N             live updates per second (default 50); each key updates at most
+                       once per frame, so at most keys x 1000/interval per second
   --interval MS        ms between live frames (default 100)
   --ping MS            ms between websocket pings (default 5000)
   --seed N             price path seed (default 1)

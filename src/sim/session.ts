@@ -25,6 +25,7 @@ export class FeedSession {
   private heldMarketInfo = false;
   private readonly heldSnapshot = new Set<string>();
   private heldMalformed = 0;
+  private warnedRateCap = false;
 
   constructor(
     readonly id: number,
@@ -108,6 +109,7 @@ export class FeedSession {
     }
     const picked = this.pick(n);
     if (picked.length === 0) return;
+    if (picked.length < n && !this.warnedRateCap) this.warnRateCap(picked.length);
     const feeds: Record<string, unknown> = {};
     for (let i = 0; i < picked.length; i++) {
       const key = picked[i]!;
@@ -115,6 +117,16 @@ export class FeedSession {
     }
     const ts = this.ctx.clock.next();
     this.send(encodeFrame(TYPE_LIVE_FEED, ts, feeds), ts, picked);
+  }
+
+  /** Said once per socket, so a demo asking for more than its keys can carry knows why. */
+  private warnRateCap(perFrame: number): void {
+    this.warnedRateCap = true;
+    const max = Math.round((perFrame * 1000) / this.ctx.frameIntervalMs);
+    this.ctx.log.info(
+      { session: this.id, rate: this.ctx.rate, keys: this.keys.length, frameIntervalMs: this.ctx.frameIntervalMs },
+      `live rate capped at about ${max} updates/s: each key updates at most once per frame (subscribe more keys or shorten frameIntervalMs)`,
+    );
   }
 
   /** Up to `n` subscribed keys whose segment is live, each at most once, continuing the rotation. */
