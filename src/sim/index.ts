@@ -2,6 +2,17 @@
  * An Upstox Market Data Feed V3 simulator over real sockets: the authorize endpoint, the
  * websocket of protobuf frames, and fault injection for tests. `npm run demo` runs the service
  * against it; every integration test of the service uses it in place of Upstox.
+ *
+ *   const sim = await startSimulator({ updatesPerSecond: 2000, frameIntervalMs: 10, pingIntervalMs: 50 });
+ *   // service env: UPSTOX_API_URL=sim.apiUrl, UPSTOX_TOKEN_URL=sim.tokenUrl, INSTRUMENTS_URL=sim.instrumentsUrl
+ *   await sim.waitForSubscribe();
+ *   sim.dropConnections();            // or expireToken(), stall()/resume(), sendMalformed(3)...
+ *   sim.stats().updatesByKey;         // what was written out, per key, to compare with InfluxDB
+ *   await sim.close();
+ *
+ * Counting: frames and updates count once the socket has written them out (initial_feed
+ * snapshots included, since the service stores a tick for those too); a frame queued on a
+ * socket that is then dropped does not count.
  */
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
