@@ -1,0 +1,252 @@
+/**
+ * The /ticks fan-out: every update is serialised once and the same string goes to every client
+ * that wants its key. The latest update per key is kept for snapshots.
+ *
+ * Slow-consumer policy: a client whose socket has more than `softLimitBytes` queued is not
+ * written to any more; instead only the latest message per key is kept for it (conflation; each
+ * message replaced this way is counted in stats.wsMessagesDropped). When its queue drains below
+ * half the soft limit, the kept messages are sent and normal delivery resumes. A client that
+ * stays slow for `slowClientTimeoutMs`, or whose queue passes `maxBufferedBytes`, is closed with
+ * code 4008 and a reason (stats.wsClientsDropped). So a stalled client costs at most the soft
+ * limit plus one message per key, and never slows the pipeline: publish() never waits.
+ */
+import type { WebSocket } from 'ws';
+import type { Logger } from '../logger.js';
+import type { Stats } from '../stats.js';
+import type { DecodedFrame, TickUpdate } from '../upstox/feed-types.js';
+import { marketStatusJson, tickJson } from './tick-json.js';
+
+export const SLOW_CLIENT_CLOSE_CODE = 4008;
+const MARKET_STATUS_KEY = '\u0000market_status';
+
+export interface FanoutOptions {
+  stats: Stats;
+  logger: Logger;
+  /** Queued bytes past which a client is conflated (default 256 KiB). */
+  softLimitBytes?: number;
+  /** Queued bytes past which a client is dropped (config http.wsMaxBufferedBytes). */
+  maxBufferedBytes: number;
+  /** A client conflated this long is dropped (default 10 s). */
+  slowClientTimeoutMs?: number;
+  /** Keys one client may name (default 5000, the largest V3 subscription). */
+  maxKeysPerClient?: number;
+  /** The keys the feed is subscribed to: a client may only ask for those. */
+  feedKeys(): ReadonlySet<string>;
+}
+
+export class TicksClient {
+  readonly keys = new Set<string>();
+  all = false;
+  /** Latest message per key while conflating; null while delivering normally. */
+  pending: Map<string, string> | null = null;
+  slowSince = 0;
+  constructor(
+    readonly socket: WebSocket,
+    readonly id: number,
+  ) {}
+}
+
+export interface SubscribeOutcome {
+  accepted: string[];
+  refused: Array<{ key: string; reason: string }>;
+}
+
+const KEY_SYNTAX = /^[A-Z][A-Z0-9_]*\|[^|]+$/;
+
+export class Fanout {
+  private readonly clients = new Set<TicksClient>();
+  private readonly byKey = new Map<string, Set<TicksClient>>();
+  private readonly latest = new Map<string, TickUpdate>();
+  private readonly segments: Record<string, string> = {};
+  private lastStatusTs = 0;
+  private readonly softLimit: number;
+  private readonly slowTimeout: number;
+  private readonly maxKeys: number;
+  private timer: NodeJS.Timeout | undefined;
+  private nextId = 1;
+
+  constructor(private readonly opts: FanoutOptions) {
+    this.softLimit = opts.softLimitBytes ?? 256 * 1024;
+    this.slowTimeout = opts.slowClientTimeoutMs ?? 10_000;
+    this.maxKeys = opts.maxKeysPerClient ?? 5000;
+  }
+
+  get clientCount(): number {
+    return this.clients.size;
+  }
+
+  /** Hot path: called synchronously for every decoded frame. */
+  publish(frame: DecodedFrame): void {
+    if (frame.marketStatus) {
+      Object.assign(this.segments, frame.marketStatus);
+      this.lastStatusTs = frame.ts;
+      if (this.clients.size > 0) {
+        const text = marketStatusJson(frame.marketStatus, frame.ts);
+        for (const c of this.clients) this.deliver(c, MARKET_STATUS_KEY, text);
+      }
+    }
+    const updates = frame.updates;
+    for (let i = 0; i < updates.length; i++) {
+      const u = updates[i]!;
+      this.latest.set(u.key, u);
+      const subs = this.byKey.get(u.key);
+      if (subs === undefined && !this.anyAll()) continue;
+      const text = tickJson(u);
+      if (subs !== undefined) for (const c of subs) if (!c.all) this.deliver(c, u.key, text);
+      for (const c of this.clients) if (c.all) this.deliver(c, u.key, text);
+    }
+  }
+
+  private allCount = 0;
+  private anyAll(): boolean {
+    return this.allCount > 0;
+  }
+
+  add(socket: WebSocket): TicksClient {
+    const c = new TicksClient(socket, this.nextId++);
+    this.clients.add(c);
+    socket.on('close', () => this.remove(c));
+    return c;
+  }
+
+  remove(c: TicksClient): void {
+    if (!this.clients.delete(c)) return;
+    for (const k of c.keys) this.byKey.get(k)?.delete(c);
+    if (c.all) this.allCount--;
+    c.pending = null;
+  }
+
+  /** Subscribes `c` to `keys` ('*' = every key) and sends the snapshots of what it accepted. */
+  subscribe(c: TicksClient, keys: readonly string[]): SubscribeOutcome {
+    const known = this.opts.feedKeys();
+    const accepted: string[] = [];
+    const refused: Array<{ key: string; reason: string }> = [];
+    for (const key of new Set(keys)) {
+      if (key === '*') {
+        if (!c.all) this.allCount++;
+        c.all = true;
+        accepted.push(key);
+      } else if (!KEY_SYNTAX.test(key)) {
+        refused.push({ key, reason: 'not an instrument key: expected SEGMENT|id, e.g. NSE_EQ|INE002A01018' });
+      } else if (!known.has(key)) {
+        refused.push({ key, reason: "not in the feed's subscription; add it with POST /subscriptions" });
+      } else if (!c.keys.has(key) && c.keys.size >= this.maxKeys) {
+        refused.push({ key, reason: `over the limit of ${this.maxKeys} keys per client` });
+      } else {
+        c.keys.add(key);
+        let set = this.byKey.get(key);
+        if (!set) this.byKey.set(key, (set = new Set()));
+        set.add(c);
+        accepted.push(key);
+      }
+    }
+    // Snapshots: the latest known tick of every key named (all of them for '*').
+    const snapshotKeys = accepted.includes('*') ? [...this.latest.keys()] : accepted;
+    for (const key of snapshotKeys) {
+      const u = this.latest.get(key);
+      if (u) this.deliver(c, key, tickJson(u, true));
+    }
+    if (accepted.includes('*') && this.lastStatusTs > 0) this.deliver(c, MARKET_STATUS_KEY, marketStatusJson(this.segments, this.lastStatusTs));
+    return { accepted, refused };
+  }
+
+  unsubscribe(c: TicksClient, keys: readonly string[]): string[] {
+    const removed: string[] = [];
+    for (const key of new Set(keys)) {
+      if (key === '*') {
+        if (c.all) this.allCount--;
+        c.all = false;
+        for (const k of c.keys) this.byKey.get(k)?.delete(c);
+        removed.push(...c.keys, '*');
+        c.keys.clear();
+      } else if (c.keys.delete(key)) {
+        this.byKey.get(key)?.delete(c);
+        removed.push(key);
+      }
+    }
+    return removed;
+  }
+
+  /** Sends a control message (ack, error) to one client, through the same slow-client policy. */
+  sendControl(c: TicksClient, text: string): void {
+    if (c.pending === null && c.socket.readyState === c.socket.OPEN) c.socket.send(text);
+    else if (c.pending !== null) c.pending.set(`\u0000control:${c.pending.size}`, text);
+  }
+
+  private deliver(c: TicksClient, key: string, text: string): void {
+    const pending = c.pending;
+    if (pending !== null) {
+      if (pending.has(key)) this.opts.stats.wsMessagesDropped++;
+      pending.set(key, text);
+      return;
+    }
+    const socket = c.socket;
+    if (socket.readyState !== socket.OPEN) return;
+    if (socket.bufferedAmount > this.softLimit) {
+      c.pending = new Map([[key, text]]);
+      c.slowSince = Date.now();
+      this.opts.logger.warn({ client: c.id, queuedBytes: socket.bufferedAmount }, '/ticks client is slow: conflating to the latest tick per key');
+      this.startTimer();
+      return;
+    }
+    socket.send(text);
+  }
+
+  private startTimer(): void {
+    if (this.timer) return;
+    this.timer = setInterval(() => this.serviceSlowClients(), 25);
+    this.timer.unref();
+  }
+
+  private serviceSlowClients(): void {
+    let slow = 0;
+    const now = Date.now();
+    for (const c of this.clients) {
+      const pending = c.pending;
+      if (pending === null) continue;
+      const socket = c.socket;
+      if (socket.bufferedAmount > this.opts.maxBufferedBytes || now - c.slowSince > this.slowTimeout) {
+        this.drop(c, now);
+        continue;
+      }
+      if (socket.bufferedAmount <= this.softLimit / 2) {
+        for (const [key, text] of pending) {
+          pending.delete(key);
+          socket.send(text);
+          if (socket.bufferedAmount > this.softLimit) break;
+        }
+        if (pending.size === 0) {
+          c.pending = null;
+          continue;
+        }
+      }
+      slow++;
+    }
+    if (slow === 0 && this.timer) {
+      clearInterval(this.timer);
+      this.timer = undefined;
+    }
+  }
+
+  private drop(c: TicksClient, now: number): void {
+    const stats = this.opts.stats;
+    stats.wsClientsDropped++;
+    stats.wsMessagesDropped += c.pending?.size ?? 0;
+    const reason = `too slow: ${c.socket.bufferedAmount} bytes queued for ${now - c.slowSince} ms`;
+    this.opts.logger.warn({ client: c.id }, `/ticks client dropped (${reason})`);
+    this.remove(c);
+    c.socket.close(SLOW_CLIENT_CLOSE_CODE, reason.slice(0, 120));
+    // A stalled peer never answers the close handshake: do not keep its buffers waiting for it.
+    setTimeout(() => c.socket.terminate(), 1000).unref();
+  }
+
+  /** Closes every client (server shutdown). */
+  closeAll(code = 1001, reason = 'tickpipe is shutting down'): void {
+    for (const c of [...this.clients]) {
+      this.remove(c);
+      c.socket.close(code, reason);
+    }
+    if (this.timer) clearInterval(this.timer);
+    this.timer = undefined;
+  }
+}

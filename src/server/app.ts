@@ -1,0 +1,32 @@
+/**
+ * The Fastify app: one plugin per concern, dependencies passed in, the service's pino logger.
+ * `app.close()` closes every websocket client (1001) and releases everything.
+ */
+import websocket from '@fastify/websocket';
+import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
+import type { ServerDeps } from './deps.js';
+import { healthRoutes } from './routes/health.js';
+import { stateRoutes } from './routes/state.js';
+import { subscriptionRoutes } from './routes/subscriptions.js';
+import { ticksRoutes } from './routes/ticks.js';
+
+export type { ServerDeps, StateDocument } from './deps.js';
+
+export async function buildServer(deps: ServerDeps): Promise<FastifyInstance> {
+  const app = Fastify({
+    loggerInstance: deps.logger.child({ component: 'http' }) as FastifyBaseLogger,
+    disableRequestLogging: true,
+    bodyLimit: 1024 * 1024,
+    // Strict bodies: no silent coercion (a string is not a list of keys) and no silent removal
+    // of unknown fields; Fastify's 400 messages then name the field that is wrong.
+    ajv: { customOptions: { allErrors: false, coerceTypes: false, removeAdditional: false } },
+  });
+  await app.register(websocket, { options: { maxPayload: 1024 * 1024 } });
+  app.addHook('onClose', async () => deps.fanout.closeAll());
+  await app.register(healthRoutes(deps));
+  await app.register(stateRoutes(deps));
+  await app.register(subscriptionRoutes(deps));
+  await app.register(ticksRoutes(deps));
+  for (const plugin of deps.plugins ?? []) await app.register(plugin);
+  return app;
+}

@@ -1,0 +1,49 @@
+/**
+ * Who may do what. With API_TOKEN set, /ticks, /inspect and every mutating route need it
+ * (`Authorization: Bearer <token>`, or `?token=` on websockets, which cannot set headers from a
+ * browser). Without it, mutating routes are for loopback clients only.
+ */
+import { timingSafeEqual } from 'node:crypto';
+import type { FastifyReply, FastifyRequest } from 'fastify';
+
+function sameSecret(a: string, b: string): boolean {
+  const x = Buffer.from(a);
+  const y = Buffer.from(b);
+  return x.length === y.length && timingSafeEqual(x, y);
+}
+
+export function presentedToken(req: FastifyRequest): string | undefined {
+  const header = req.headers.authorization;
+  if (header?.startsWith('Bearer ')) return header.slice(7).trim();
+  const q = (req.query as Record<string, unknown> | undefined)?.['token'];
+  return typeof q === 'string' ? q : undefined;
+}
+
+export function isLoopback(address: string | undefined): boolean {
+  return address === '127.0.0.1' || address === '::1' || address === '::ffff:127.0.0.1' || address?.startsWith('127.') === true;
+}
+
+/** preValidation hook for routes that need the API token when one is configured. */
+export function requireToken(apiToken: string | undefined) {
+  return async (req: FastifyRequest, reply: FastifyReply): Promise<void> => {
+    if (!apiToken) return;
+    const got = presentedToken(req);
+    if (got === undefined || !sameSecret(got, apiToken)) {
+      await reply
+        .code(401)
+        .header('www-authenticate', 'Bearer')
+        .send({ error: 'Unauthorized', message: got === undefined ? 'this endpoint needs Authorization: Bearer <API_TOKEN> (or ?token= on a websocket)' : 'wrong API token' });
+    }
+  };
+}
+
+/** preValidation hook for mutating routes: the token when configured, else loopback only. */
+export function requireMutationRight(apiToken: string | undefined) {
+  const tokenCheck = requireToken(apiToken);
+  return async (req: FastifyRequest, reply: FastifyReply): Promise<void> => {
+    if (apiToken) return tokenCheck(req, reply);
+    if (!isLoopback(req.ip)) {
+      await reply.code(403).send({ error: 'Forbidden', message: 'without API_TOKEN only loopback clients may change the service; set API_TOKEN to allow remote clients' });
+    }
+  };
+}

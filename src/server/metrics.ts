@@ -1,0 +1,90 @@
+/**
+ * Prometheus metrics on a registry of our own (no global default registry: every server instance,
+ * and every test, gets its own). Counters are read from Stats at scrape time, so the hot path
+ * only increments plain numbers.
+ */
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import type { Stats } from '../stats.js';
+import { stateText } from '../observe/transition-logger.js';
+
+export interface MetricsSources {
+  stats: Stats;
+  /** Current state value per actor (`{ writer: 'influxUp', ... }`). */
+  actorStates(): Record<string, unknown>;
+  spoolPendingPoints(): number;
+  wsClients(): number;
+}
+
+export interface Metrics {
+  registry: Registry;
+  observeWriteLatency(seconds: number, outcome: string): void;
+}
+
+const COUNTERS: Array<[keyof Stats, string, string]> = [
+  ['framesReceived', 'tickpipe_frames_received_total', 'Websocket frames received from Upstox'],
+  ['updatesReceived', 'tickpipe_updates_received_total', 'Per-instrument updates decoded'],
+  ['decodeErrors', 'tickpipe_decode_errors_total', 'Malformed frames counted and skipped'],
+  ['pointsWritten', 'tickpipe_points_written_total', 'Points acknowledged by InfluxDB (live and drained)'],
+  ['pointsSpooled', 'tickpipe_points_spooled_total', 'Points appended to the spool'],
+  ['pointsDrained', 'tickpipe_points_drained_total', 'Points replayed from the spool and acknowledged'],
+  ['pointsDeadLettered', 'tickpipe_points_dead_lettered_total', 'Points InfluxDB rejected, kept in the dead-letter table'],
+  ['pointsDroppedSpoolFull', 'tickpipe_points_dropped_spool_full_total', 'Points removed by the spool size policy'],
+  ['reconnects', 'tickpipe_reconnects_total', 'Feed reconnects'],
+  ['wsMessagesDropped', 'tickpipe_ws_messages_dropped_total', '/ticks messages skipped by conflation or lost with a dropped client'],
+  ['wsClientsDropped', 'tickpipe_ws_clients_dropped_total', '/ticks clients disconnected for being too slow'],
+];
+
+export function createMetrics(src: MetricsSources): Metrics {
+  const registry = new Registry();
+  collectDefaultMetrics({ register: registry });
+  for (const [field, name, help] of COUNTERS) {
+    new Counter({
+      name,
+      help,
+      registers: [registry],
+      collect() {
+        // The source of truth is the monotonic Stats counter; mirror it at scrape time.
+        this.reset();
+        const v = src.stats[field] as number;
+        if (v > 0) this.inc(v);
+      },
+    });
+  }
+  new Gauge({
+    name: 'tickpipe_spool_pending_points',
+    help: 'Points in the spool waiting for InfluxDB',
+    registers: [registry],
+    collect() {
+      this.set(src.spoolPendingPoints());
+    },
+  });
+  new Gauge({
+    name: 'tickpipe_ws_clients',
+    help: 'Connected /ticks clients',
+    registers: [registry],
+    collect() {
+      this.set(src.wsClients());
+    },
+  });
+  new Gauge({
+    name: 'tickpipe_actor_state',
+    help: 'Current state of each actor (1 for the active state)',
+    labelNames: ['actor', 'state'],
+    registers: [registry],
+    collect() {
+      this.reset();
+      for (const [actor, value] of Object.entries(src.actorStates())) this.set({ actor, state: stateText(value) }, 1);
+    },
+  });
+  const writeLatency = new Histogram({
+    name: 'tickpipe_influx_write_seconds',
+    help: 'InfluxDB write request latency by outcome',
+    labelNames: ['outcome'],
+    buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
+    registers: [registry],
+  });
+  return {
+    registry,
+    observeWriteLatency: (seconds, outcome) => writeLatency.observe({ outcome }, seconds),
+  };
+}

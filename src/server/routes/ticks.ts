@@ -1,0 +1,75 @@
+/**
+ * WS /ticks: the tick stream for local strategy scripts (CONTRACT.md). Text JSON both ways.
+ *   connect with ?keys=K1,K2 or ?keys=*; later {"action":"subscribe"|"unsubscribe","keys":[...],"requestId"?}
+ *   answers {"type":"subscribed"|"unsubscribed","requestId"?,"accepted"|"removed":[...],"refused":[{key,reason}]}
+ *   a bad message gets {"type":"error","message":...} and the connection stays open.
+ */
+import type { FastifyPluginAsync } from 'fastify';
+import type { RawData } from 'ws';
+import type { TicksClient } from '../../fanout/fanout.js';
+import { requireToken } from '../auth.js';
+import type { ServerDeps } from '../deps.js';
+
+const MAX_MESSAGE_BYTES = 256 * 1024;
+
+interface ClientMessage {
+  action: 'subscribe' | 'unsubscribe';
+  keys: string[];
+  requestId?: string | number;
+}
+
+/** Validates one client message; returns it or the reason it is not acceptable. */
+export function parseClientMessage(text: string): ClientMessage | { error: string; requestId?: string | number } {
+  let msg: unknown;
+  try {
+    msg = JSON.parse(text);
+  } catch {
+    return { error: 'message is not valid JSON; send {"action":"subscribe","keys":["NSE_EQ|INE002A01018"]}' };
+  }
+  if (typeof msg !== 'object' || msg === null || Array.isArray(msg)) return { error: 'message must be a JSON object' };
+  const m = msg as Record<string, unknown>;
+  const requestId = typeof m['requestId'] === 'string' || typeof m['requestId'] === 'number' ? m['requestId'] : undefined;
+  const withId = requestId === undefined ? {} : { requestId };
+  if (m['action'] !== 'subscribe' && m['action'] !== 'unsubscribe') {
+    return { error: `unknown action ${JSON.stringify(m['action'] ?? null)}; use "subscribe" or "unsubscribe"`, ...withId };
+  }
+  const keys = m['keys'];
+  if (!Array.isArray(keys) || keys.length === 0 || !keys.every((k) => typeof k === 'string')) {
+    return { error: '"keys" must be a non-empty array of instrument keys (or ["*"])', ...withId };
+  }
+  return { action: m['action'], keys: keys as string[], ...withId };
+}
+
+export const ticksRoutes = (deps: ServerDeps): FastifyPluginAsync =>
+  async (app) => {
+    app.get<{ Querystring: { keys?: string; token?: string } }>(
+      '/ticks',
+      { websocket: true, preValidation: requireToken(deps.http.apiToken) },
+      (socket, req) => {
+        const fanout = deps.fanout;
+        const client = fanout.add(socket);
+        const reply = (c: TicksClient, body: Record<string, unknown>) => fanout.sendControl(c, JSON.stringify(body));
+        socket.on('error', (err) => req.log.debug({ err }, '/ticks socket error'));
+        const initial = req.query.keys?.split(',').map((k) => k.trim()).filter(Boolean) ?? [];
+        if (initial.length > 0) {
+          const r = fanout.subscribe(client, initial);
+          // Snapshots are already on their way; an acknowledgement only when something was refused.
+          if (r.refused.length > 0) reply(client, { type: 'subscribed', accepted: r.accepted, refused: r.refused });
+        }
+        socket.on('message', (data: RawData, isBinary: boolean) => {
+          const size = Array.isArray(data) ? data.reduce((n, b) => n + b.length, 0) : (data as Buffer).byteLength;
+          if (size > MAX_MESSAGE_BYTES) return reply(client, { type: 'error', message: `message too large (${size} bytes, limit ${MAX_MESSAGE_BYTES})` });
+          const text = isBinary || Array.isArray(data) ? Buffer.concat(Array.isArray(data) ? data : [Buffer.from(data as ArrayBuffer)]).toString('utf8') : data.toString();
+          const msg = parseClientMessage(text);
+          if ('error' in msg) return reply(client, { type: 'error', message: msg.error, ...(msg.requestId !== undefined ? { requestId: msg.requestId } : {}) });
+          const id = msg.requestId !== undefined ? { requestId: msg.requestId } : {};
+          if (msg.action === 'subscribe') {
+            const r = fanout.subscribe(client, msg.keys);
+            reply(client, { type: 'subscribed', ...id, accepted: r.accepted, refused: r.refused });
+          } else {
+            reply(client, { type: 'unsubscribed', ...id, removed: fanout.unsubscribe(client, msg.keys) });
+          }
+        });
+      },
+    );
+  };
