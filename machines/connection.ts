@@ -1,0 +1,445 @@
+/**
+ * The Upstox connection and auth lifecycle.
+ *
+ *   loadingInstruments ─▶ obtainingToken ─▶ authorizing ─▶ connecting ─▶ subscribing ─▶ streaming
+ *        (INSTRUMENTS_URL only)   ▲               │ 401          │ closed/timeout        │ closed, stale
+ *                                 └─ (token URL) ─┤              ▼                       ▼
+ *                          tokenRejected ◀─ (none)┘           backoff ──(full jitter)──▶ authorizing
+ *
+ * Every reconnect authorizes again (the redirect URI is single-use). The socket is a spawned
+ * callback actor (`feedSocket`) that hands frames to the data plane itself and sends this
+ * machine only lifecycle events: SOCKET_OPEN/CLOSED/ERROR, FEED_ALIVE (at most about once a
+ * second, on frames or server pings) and MARKET_STATUS. A feed is stale when FEED_ALIVE stops for
+ * `staleFeedMs`, or `staleFeedClosedMs` while every subscribed segment is closed (nights are
+ * quiet, not dead). States are flat so that `value` is exactly 'streaming' while ticks flow.
+ */
+import { assign, cancel, enqueueActions, fromCallback, fromPromise, raise, setup, spawnChild, stopChild } from 'xstate';
+import type { FeedMode, SubscriptionLimits } from '../src/config.js';
+import { allSubscribedClosed, backoffDelay, msUntilIst } from '../src/upstox/timing.js';
+import { planSubscriptionChange, subscriptionDiff } from '../src/upstox/subscriptions.js';
+
+export interface ConnectionInput {
+  /** Instrument keys from INSTRUMENTS; null when they come from INSTRUMENTS_URL. */
+  instruments: readonly string[] | null;
+  mode: FeedMode;
+  limits: SubscriptionLimits;
+  hasAccessToken: boolean;
+  hasTokenUrl: boolean;
+  reconnectBaseMs: number;
+  reconnectMaxMs: number;
+  stableAfterMs: number;
+  staleFeedMs: number;
+  staleFeedClosedMs: number;
+  tokenRefreshIst: string;
+  /** Socket open (TCP + TLS + upgrade) must finish within this. */
+  connectTimeoutMs: number;
+  /** Without a token URL, a rejected token is tried again this often (it may be fixed upstream). */
+  tokenRejectedRetryMs: number;
+}
+
+export interface ErrorInfo {
+  code: string;
+  message: string;
+}
+
+/** Commands to the socket actor. */
+export interface SocketCommand {
+  type: 'SEND';
+  method: 'sub' | 'unsub' | 'change_mode';
+  mode?: FeedMode;
+  keys: string[];
+}
+
+export type SocketEvent =
+  | { type: 'SOCKET_OPEN' }
+  | { type: 'SOCKET_CLOSED'; code: number; reason: string }
+  | { type: 'SOCKET_ERROR'; message: string }
+  | { type: 'FEED_ALIVE' }
+  | { type: 'MARKET_STATUS'; segments: Record<string, string> };
+
+export type ConnectionEvent =
+  | SocketEvent
+  | { type: 'SET_SUBSCRIPTION'; subscription: Record<string, FeedMode> }
+  | { type: 'STOP' }
+  | { type: 'STABLE' }
+  | { type: 'TOKEN_REFRESH_DUE' };
+
+export interface FeedSocketInput {
+  url: string;
+  /** FEED_ALIVE is sent at most this often. */
+  aliveIntervalMs: number;
+  connectTimeoutMs: number;
+}
+
+interface ConnectionContext extends ConnectionInput {
+  subscription: Record<string, FeedMode>;
+  marketStatus: Record<string, string>;
+  /** Consecutive failed connection attempts; reset after `stableAfterMs` of streaming. */
+  attempt: number;
+  /** Consecutive token rejections or token fetch failures. */
+  tokenAttempt: number;
+  reconnects: number;
+  /** Why the actor is in its current state, in words. */
+  reason: string;
+  lastError: ErrorInfo | null;
+  since: number;
+  /** Retry-After from the last 429, honoured by the next delay. */
+  retryAfterMs: number | null;
+  lastActivityAt: number | null;
+}
+
+/** What a failed promise actor rejected with, reduced to what the machine needs. */
+function errorInfo(error: unknown): ErrorInfo & { retryAfterS?: number; rejected?: boolean } {
+  const e = error as { code?: unknown; message?: unknown; retryAfterS?: unknown };
+  const code = typeof e?.code === 'string' ? e.code : 'ERROR';
+  return {
+    code,
+    message: typeof e?.message === 'string' ? e.message : String(error),
+    ...(typeof e?.retryAfterS === 'number' ? { retryAfterS: e.retryAfterS } : {}),
+    rejected: code === 'TOKEN_REJECTED',
+  };
+}
+
+const base = setup({
+  types: {
+    context: {} as ConnectionContext,
+    events: {} as ConnectionEvent,
+    input: {} as ConnectionInput,
+  },
+  actors: {
+    loadInstruments: fromPromise<string[]>(async () => {
+      throw new Error('loadInstruments not provided');
+    }),
+    /** Fetches a fresh token from UPSTOX_TOKEN_URL into the token source (never into context). */
+    fetchToken: fromPromise<void>(async () => {
+      throw new Error('fetchToken not provided');
+    }),
+    /** Authorizes with the current token; resolves with the single-use redirect URI. */
+    authorize: fromPromise<string>(async () => {
+      throw new Error('authorize not provided');
+    }),
+    feedSocket: fromCallback<SocketCommand, FeedSocketInput>(() => {
+      throw new Error('feedSocket not provided');
+    }),
+  },
+  actions: {
+    /** Counts a reconnect in the data plane's Stats (provided). */
+    countReconnect: () => {},
+    /** Says something a person must act on, at error level (provided). */
+    alert: (_, _params: { message: string }) => {},
+    /** Records why the actor is where it is, and since when (shown in /state and the logs). */
+    enter: assign((_, params: { reason: string }) => ({ reason: params.reason, since: Date.now() })),
+  },
+  guards: {
+    needsInstruments: ({ context }) => context.instruments === null,
+    hasAccessToken: ({ context }) => context.hasAccessToken,
+    hasTokenUrl: ({ context }) => context.hasTokenUrl,
+    tokenRejected: ({ event }) => errorInfo((event as { error?: unknown }).error).rejected === true,
+  },
+  delays: {
+    reconnectDelay: ({ context }) =>
+      context.retryAfterMs ?? backoffDelay(context.attempt, context.reconnectBaseMs, context.reconnectMaxMs, Math.random()),
+    tokenRetryDelay: ({ context }) =>
+      context.retryAfterMs ??
+      backoffDelay(context.tokenAttempt, context.reconnectBaseMs * 4, context.reconnectMaxMs * 4, Math.random()),
+    staleTimeout: ({ context }) =>
+      allSubscribedClosed(context.subscription, context.marketStatus) ? context.staleFeedClosedMs : context.staleFeedMs,
+    stableAfter: ({ context }) => context.stableAfterMs,
+    connectTimeout: ({ context }) => context.connectTimeoutMs,
+    tokenRejectedRetry: ({ context }) => context.tokenRejectedRetryMs,
+    tokenRefreshDelay: ({ context }) => msUntilIst(context.tokenRefreshIst, Date.now()),
+  },
+});
+
+/** Actions built from the base's typed helpers (they send to the socket, the parent, themselves). */
+const connectionSetup = base.extend({
+  actions: {
+    /** Every key in its mode, on every (re)connect. */
+    resubscribeAll: base.enqueueActions(({ context, enqueue }) => {
+      for (const req of subscriptionDiff({}, context.subscription)) enqueue.sendTo('socket', { type: 'SEND', ...req } satisfies SocketCommand);
+    }),
+    /** Sends the socket what changes between the current and the requested subscription. */
+    sendDiff: base.enqueueActions(({ context, event, enqueue }) => {
+      if (event.type !== 'SET_SUBSCRIPTION') return;
+      for (const req of subscriptionDiff(context.subscription, event.subscription)) {
+        enqueue.sendTo('socket', { type: 'SEND', ...req } satisfies SocketCommand);
+      }
+    }),
+    /** Leaving `streaming` (not re-entering it): tell the others, forget the stable timer. */
+    leaveStreaming: base.enqueueActions(({ context, enqueue }) => {
+      enqueue.cancel('stable');
+      enqueue.sendParent({ type: 'FEED_DOWN', reason: context.lastError?.message ?? context.reason });
+    }),
+    announceUp: base.enqueueActions(({ enqueue }) => {
+      enqueue.sendParent({ type: 'FEED_UP' });
+      enqueue.raise({ type: 'STABLE' }, { delay: 'stableAfter', id: 'stable' });
+    }),
+    scheduleTokenRefresh: base.enqueueActions(({ context, enqueue }) => {
+      if (context.hasTokenUrl) enqueue.raise({ type: 'TOKEN_REFRESH_DUE' }, { delay: 'tokenRefreshDelay', id: 'tokenRefresh' });
+    }),
+  },
+});
+
+export const connectionMachine = connectionSetup.createMachine({
+  id: 'connection',
+  context: ({ input }) => {
+    const initial = input.instruments
+      ? planSubscriptionChange({}, { add: [...input.instruments] }, input.limits, input.mode)
+      : null;
+    return {
+      ...input,
+      subscription: initial?.subscription ?? {},
+      marketStatus: {},
+      attempt: 0,
+      tokenAttempt: 0,
+      reconnects: 0,
+      reason: 'starting',
+      lastError: initial && initial.refused.length > 0 ? { code: 'SUBSCRIPTION_REFUSED', message: describeRefused(initial.refused) } : null,
+      since: Date.now(),
+      retryAfterMs: null,
+      lastActivityAt: null,
+    };
+  },
+  // Too many instruments for the V3 limits: say so loudly, and stream the ones that fit.
+  entry: [
+    enqueueActions(({ context, enqueue }) => {
+      if (context.lastError?.code === 'SUBSCRIPTION_REFUSED') enqueue({ type: 'alert', params: { message: context.lastError.message } });
+    }),
+    'scheduleTokenRefresh',
+  ],
+  initial: 'starting',
+  on: {
+    STOP: { target: '.stopped' },
+    MARKET_STATUS: {
+      actions: assign({ marketStatus: ({ context, event }) => ({ ...context.marketStatus, ...event.segments }) }),
+    },
+    SET_SUBSCRIPTION: {
+      actions: assign({ subscription: ({ event }) => event.subscription }),
+    },
+    TOKEN_REFRESH_DUE: {
+      // The daily expiry (~03:30 IST) is expected: fetch a fresh token ahead of it, without
+      // touching the live socket; the next authorize uses it. Then schedule tomorrow's.
+      actions: [
+        spawnChild('fetchToken', { id: 'dailyTokenRefresh' }),
+        raise({ type: 'TOKEN_REFRESH_DUE' }, { delay: 'tokenRefreshDelay', id: 'tokenRefresh' }),
+      ],
+    },
+    // Only meaningful in `streaming`; elsewhere a late one is ignored.
+    STABLE: {},
+    // The daily refresh failed: the next rejection will fetch again; keep it visible meanwhile.
+    'xstate.error.actor.dailyTokenRefresh': {
+      actions: assign({ lastError: ({ event }) => ({ code: 'TOKEN_FETCH_FAILED', message: `daily token refresh failed: ${errorInfo(event.error).message}` }) }),
+    },
+  },
+  states: {
+    starting: {
+      always: [
+        { guard: 'needsInstruments', target: 'loadingInstruments' },
+        { guard: 'hasAccessToken', target: 'authorizing' },
+        { target: 'obtainingToken' },
+      ],
+    },
+    loadingInstruments: {
+      entry: { type: 'enter', params: { reason: 'fetching the instrument list from INSTRUMENTS_URL' } },
+      invoke: {
+        src: 'loadInstruments',
+        onDone: [
+          {
+            guard: 'hasAccessToken',
+            target: 'authorizing',
+            actions: assign(({ context, event }) => withInstruments(context, event.output)),
+          },
+          { target: 'obtainingToken', actions: assign(({ context, event }) => withInstruments(context, event.output)) },
+        ],
+        onError: {
+          target: 'instrumentsBackoff',
+          actions: assign({
+            lastError: ({ event }) => errorInfo(event.error),
+            attempt: ({ context }) => context.attempt + 1,
+          }),
+        },
+      },
+    },
+    instrumentsBackoff: {
+      entry: { type: 'enter', params: ({ context: c }) => ({ reason: `cannot load instruments (${c.lastError?.message}); retrying` }) },
+      after: { reconnectDelay: 'loadingInstruments' },
+    },
+    obtainingToken: {
+      entry: { type: 'enter', params: { reason: 'fetching an access token from UPSTOX_TOKEN_URL' } },
+      invoke: {
+        src: 'fetchToken',
+        onDone: { target: 'authorizing', actions: assign({ retryAfterMs: null }) },
+        onError: {
+          target: 'tokenBackoff',
+          actions: assign({
+            lastError: ({ event }) => errorInfo(event.error),
+            tokenAttempt: ({ context }) => context.tokenAttempt + 1,
+          }),
+        },
+      },
+    },
+    tokenBackoff: {
+      entry: { type: 'enter', params: ({ context: c }) => ({ reason: `token needed: ${c.lastError?.message ?? 'fetching a fresh one'}` }) },
+      after: { tokenRetryDelay: 'obtainingToken' },
+    },
+    authorizing: {
+      entry: { type: 'enter', params: { reason: 'authorizing with Upstox (every connection needs a fresh redirect URI)' } },
+      invoke: {
+        src: 'authorize',
+        onDone: {
+          target: 'connecting',
+          actions: [
+            assign({ tokenAttempt: 0, retryAfterMs: null }),
+            spawnChild('feedSocket', {
+              id: 'socket',
+              input: ({ context, event }) => ({
+                url: (event as unknown as { output: string }).output,
+                aliveIntervalMs: Math.max(20, Math.min(1000, Math.floor(Math.min(context.staleFeedMs, context.staleFeedClosedMs) / 4))),
+                connectTimeoutMs: context.connectTimeoutMs,
+              }),
+            }),
+          ],
+        },
+        onError: [
+          {
+            // The first rejection: fetch a fresh token right away (the daily expiry).
+            guard: ({ context, event }) => errorInfo(event.error).rejected === true && context.hasTokenUrl && context.tokenAttempt === 0,
+            target: 'obtainingToken',
+            actions: assign({ lastError: ({ event }) => errorInfo(event.error), tokenAttempt: 1, retryAfterMs: null }),
+          },
+          {
+            // Rejected again with a fresh token: back off between fetches.
+            guard: ({ context, event }) => errorInfo(event.error).rejected === true && context.hasTokenUrl,
+            target: 'tokenBackoff',
+            actions: assign({
+              lastError: ({ event }) => errorInfo(event.error),
+              tokenAttempt: ({ context }) => context.tokenAttempt + 1,
+              retryAfterMs: null,
+            }),
+          },
+          {
+            guard: 'tokenRejected',
+            target: 'tokenRejected',
+            actions: assign({ lastError: ({ event }) => errorInfo(event.error) }),
+          },
+          {
+            target: 'backoff',
+            actions: assign({
+              lastError: ({ event }) => errorInfo(event.error),
+              retryAfterMs: ({ event }) => {
+                const s = errorInfo(event.error).retryAfterS;
+                return s === undefined ? null : s * 1000;
+              },
+            }),
+          },
+        ],
+      },
+    },
+    tokenRejected: {
+      entry: [
+        { type: 'enter', params: { reason: 'Upstox rejected the access token and no UPSTOX_TOKEN_URL is set: put a fresh token in UPSTOX_ACCESS_TOKEN and restart' } },
+        { type: 'alert', params: ({ context }) => ({ message: `${context.reason} (${context.lastError?.message ?? ''})` }) },
+      ],
+      after: { tokenRejectedRetry: 'authorizing' },
+    },
+    connecting: {
+      entry: { type: 'enter', params: { reason: 'opening the feed websocket' } },
+      on: {
+        SOCKET_OPEN: 'subscribing',
+        SOCKET_CLOSED: { target: 'backoff', actions: assign({ lastError: ({ event }) => closedError(event) }) },
+        SOCKET_ERROR: { target: 'backoff', actions: assign({ lastError: ({ event }) => ({ code: 'FEED_SOCKET', message: event.message }) }) },
+      },
+      after: {
+        connectTimeout: {
+          target: 'backoff',
+          actions: assign({ lastError: ({ context }) => ({ code: 'FEED_SOCKET', message: `socket not open after ${context.connectTimeoutMs} ms` }) }),
+        },
+      },
+    },
+    subscribing: {
+      entry: [{ type: 'enter', params: ({ context: c }) => ({ reason: `subscribing ${Object.keys(c.subscription).length} keys` }) }, 'resubscribeAll'],
+      on: {
+        FEED_ALIVE: {
+          target: 'streaming',
+          actions: [assign({ lastActivityAt: () => Date.now(), lastError: null }), 'announceUp'],
+        },
+        SET_SUBSCRIPTION: { actions: ['sendDiff', assign({ subscription: ({ event }) => event.subscription })] },
+        SOCKET_CLOSED: { target: 'backoff', actions: assign({ lastError: ({ event }) => closedError(event) }) },
+        SOCKET_ERROR: { target: 'backoff', actions: assign({ lastError: ({ event }) => ({ code: 'FEED_SOCKET', message: event.message }) }) },
+      },
+      after: {
+        staleTimeout: {
+          target: 'backoff',
+          actions: assign({ lastError: ({ context }) => ({ code: 'FEED_STALE', message: `nothing received ${context.staleFeedMs} ms after subscribing` }) }),
+        },
+      },
+    },
+    streaming: {
+      entry: { type: 'enter', params: ({ context: c }) => ({ reason: `streaming ${Object.keys(c.subscription).length} keys` }) },
+      on: {
+        // Re-entering restarts the stale timer; nothing else is re-run (no entry side effects).
+        FEED_ALIVE: { target: 'streaming', reenter: true, actions: assign({ lastActivityAt: () => Date.now() }) },
+        STABLE: { actions: assign({ attempt: 0 }) },
+        SET_SUBSCRIPTION: { actions: ['sendDiff', assign({ subscription: ({ event }) => event.subscription })] },
+        SOCKET_CLOSED: {
+          target: 'backoff',
+          actions: [assign({ lastError: ({ event }) => closedError(event) }), 'leaveStreaming'],
+        },
+        SOCKET_ERROR: {
+          target: 'backoff',
+          actions: [assign({ lastError: ({ event }) => ({ code: 'FEED_SOCKET', message: event.message }) }), 'leaveStreaming'],
+        },
+        STOP: { target: 'stopped', actions: 'leaveStreaming' },
+      },
+      after: {
+        staleTimeout: {
+          target: 'backoff',
+          actions: [
+            assign({
+              lastError: ({ context }) => ({
+                code: 'FEED_STALE',
+                message: `no frame and no ping for ${allSubscribedClosed(context.subscription, context.marketStatus) ? context.staleFeedClosedMs : context.staleFeedMs} ms`,
+              }),
+            }),
+            'leaveStreaming',
+          ],
+        },
+      },
+    },
+    backoff: {
+      entry: [
+        stopChild('socket'),
+        assign({ attempt: ({ context }) => context.attempt + 1, reconnects: ({ context }) => context.reconnects + 1 }),
+        'countReconnect',
+        { type: 'enter', params: ({ context: c }) => ({ reason: `reconnecting after: ${c.lastError?.message ?? 'connection lost'}` }) },
+      ],
+      exit: assign({ retryAfterMs: null }),
+      after: { reconnectDelay: 'authorizing' },
+    },
+    stopped: {
+      type: 'final',
+      entry: [stopChild('socket'), cancel('tokenRefresh'), cancel('stable'), { type: 'enter', params: { reason: 'stopped' } }],
+    },
+  },
+});
+
+function withInstruments(context: ConnectionContext, keys: string[]): Partial<ConnectionContext> {
+  const plan = planSubscriptionChange({}, { add: keys }, context.limits, context.mode);
+  return {
+    instruments: keys,
+    subscription: plan.subscription,
+    attempt: 0,
+    lastError: plan.refused.length > 0 ? { code: 'SUBSCRIPTION_REFUSED', message: describeRefused(plan.refused) } : null,
+  };
+}
+
+function describeRefused(refused: Array<{ key: string; reason: string }>): string {
+  return `${refused.length} instrument key(s) refused: ${refused
+    .slice(0, 3)
+    .map((r) => `${r.key} (${r.reason})`)
+    .join(', ')}${refused.length > 3 ? ', ...' : ''}`;
+}
+
+function closedError(event: { code: number; reason: string }): ErrorInfo {
+  return { code: 'FEED_SOCKET', message: `socket closed (${event.code}${event.reason ? ` ${event.reason}` : ''})` };
+}

@@ -1,0 +1,121 @@
+/**
+ * The feed websocket, as a `fromCallback` actor of the connection machine. The data plane lives
+ * here: every binary message is decoded and handed to the sink synchronously, counted in Stats;
+ * the machine only hears lifecycle events, and FEED_ALIVE at most once per `aliveIntervalMs`.
+ * TLS certificates are verified (ws's default; never turned off).
+ */
+import { randomUUID } from 'node:crypto';
+import WebSocket from 'ws';
+import { fromCallback } from 'xstate';
+import type { FeedSocketInput, SocketCommand, SocketEvent } from '../../machines/connection.js';
+import { FrameDecodeError, describeError } from '../errors.js';
+import { type Logger, RateLimitedLog } from '../logger.js';
+import type { Stats } from '../stats.js';
+import { decodeFrame } from './codec.js';
+import type { DecodedFrame } from './feed-types.js';
+
+/** Where decoded frames go (the writer's batcher and the /ticks fan-out). Must not throw. */
+export interface FeedSink {
+  frame(frame: DecodedFrame): void;
+}
+
+export interface FeedSocketDeps {
+  sink: FeedSink;
+  stats: Stats;
+  logger: Logger;
+}
+
+export function feedSocketLogic(deps: FeedSocketDeps) {
+  const decodeLog = new RateLimitedLog(deps.logger, 5, 10_000);
+  return fromCallback<SocketCommand, FeedSocketInput>(({ input, sendBack, receive }) => {
+    const { stats, sink } = deps;
+    const ws = new WebSocket(input.url, { handshakeTimeout: input.connectTimeoutMs, perMessageDeflate: false });
+    const send = (e: SocketEvent) => sendBack(e);
+    let closed = false;
+    let lastAliveSent = 0;
+    let activitySinceAlive = false;
+    const segments: Record<string, string> = {};
+
+    // FEED_ALIVE: immediately on the first activity, then at most once per interval.
+    const aliveTimer = setInterval(() => {
+      if (activitySinceAlive) {
+        activitySinceAlive = false;
+        lastAliveSent = Date.now();
+        send({ type: 'FEED_ALIVE' });
+      }
+    }, input.aliveIntervalMs);
+    const markAlive = () => {
+      if (lastAliveSent === 0) {
+        lastAliveSent = Date.now();
+        send({ type: 'FEED_ALIVE' });
+      } else {
+        activitySinceAlive = true;
+      }
+    };
+
+    ws.on('message', (data: Buffer, isBinary: boolean) => {
+      stats.framesReceived++;
+      let frame: DecodedFrame;
+      try {
+        if (!isBinary) throw new FrameDecodeError(`text frame where protobuf was expected: ${data.toString('utf8', 0, 80)}`);
+        frame = decodeFrame(data);
+      } catch (err) {
+        if (!(err instanceof FrameDecodeError)) throw err;
+        stats.decodeErrors++;
+        decodeLog.warn({ err: err.message, bytes: data.length, decodeErrors: stats.decodeErrors }, 'malformed frame skipped');
+        markAlive();
+        return;
+      }
+      stats.updatesReceived += frame.updates.length;
+      if (frame.marketStatus) {
+        let changed = false;
+        for (const [seg, status] of Object.entries(frame.marketStatus)) {
+          if (segments[seg] !== status) {
+            segments[seg] = status;
+            changed = true;
+          }
+        }
+        if (changed) send({ type: 'MARKET_STATUS', segments: { ...frame.marketStatus } });
+      }
+      try {
+        sink.frame(frame);
+      } catch (err) {
+        // A bug downstream must not kill the feed: log it (rate-limited) and keep streaming.
+        decodeLog.warn({ err: describeError(err) }, 'frame sink failed');
+      }
+      markAlive();
+    });
+    ws.on('ping', markAlive);
+    ws.on('open', () => send({ type: 'SOCKET_OPEN' }));
+    ws.on('unexpected-response', (_req, res) => {
+      send({ type: 'SOCKET_ERROR', message: `websocket upgrade refused with HTTP ${res.statusCode}` });
+      res.resume();
+      ws.terminate();
+    });
+    ws.on('error', (err) => {
+      if (!closed) send({ type: 'SOCKET_ERROR', message: describeError(err) });
+    });
+    ws.on('close', (code, reason) => {
+      closed = true;
+      send({ type: 'SOCKET_CLOSED', code, reason: reason.toString('utf8') });
+    });
+
+    receive((cmd) => {
+      if (cmd.type !== 'SEND' || ws.readyState !== WebSocket.OPEN) return;
+      const body = { guid: randomUUID(), method: cmd.method, data: { ...(cmd.mode ? { mode: cmd.mode } : {}), instrumentKeys: cmd.keys } };
+      // V3 wants binary frames holding UTF-8 JSON.
+      ws.send(Buffer.from(JSON.stringify(body), 'utf8'), { binary: true });
+      deps.logger.info({ method: cmd.method, mode: cmd.mode, keys: cmd.keys.length }, `feed: ${cmd.method} ${cmd.keys.length} keys${cmd.mode ? ` in ${cmd.mode}` : ''}`);
+    });
+
+    return () => {
+      clearInterval(aliveTimer);
+      closed = true;
+      ws.removeAllListeners('message');
+      ws.removeAllListeners('close');
+      ws.on('error', () => {}); // late errors of a socket we are discarding
+      if (ws.readyState === WebSocket.OPEN) ws.close(1000, 'reconnecting');
+      else ws.terminate();
+    };
+  });
+}

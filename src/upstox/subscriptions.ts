@@ -1,0 +1,109 @@
+/**
+ * The subscription planner: applies a change request to the current subscription within the V3
+ * limits, deciding per key. Pure, so the API answers exactly what the connection will send.
+ *
+ * Limits (CONTRACT.md): when every key is in one mode, that mode's `alone` limit applies; when
+ * modes are mixed, each mode's `combined` limit applies to its own keys.
+ */
+import { type FeedMode, type SubscriptionLimits, invalidInstrumentKeys } from '../config.js';
+import type { RefusedKey, SubscriptionChangeRequest, SubscriptionChangeResult } from './subscription-types.js';
+
+type Counts = Record<FeedMode, number>;
+
+function countModes(sub: Record<string, FeedMode>): Counts {
+  const c: Counts = { ltpc: 0, full: 0, option_greeks: 0, full_d30: 0 };
+  for (const k in sub) c[sub[k]!]++;
+  return c;
+}
+
+/** The limit the key in `mode` breaks, described; null when the counts are within limits. */
+function overLimit(c: Counts, limits: SubscriptionLimits, mode: FeedMode): string | null {
+  const modesInUse = (Object.keys(c) as FeedMode[]).filter((m) => c[m] > 0).length;
+  const limit = modesInUse > 1 ? limits[mode].combined : limits[mode].alone;
+  if (c[mode] <= limit) return null;
+  return modesInUse > 1
+    ? `over the ${mode} limit of ${limit} keys when modes are combined`
+    : `over the ${mode} limit of ${limit} keys`;
+}
+
+function withinAll(c: Counts, limits: SubscriptionLimits): boolean {
+  return (Object.keys(c) as FeedMode[]).every((m) => c[m] === 0 || overLimit(c, limits, m) === null);
+}
+
+export function planSubscriptionChange(
+  current: Readonly<Record<string, FeedMode>>,
+  req: SubscriptionChangeRequest,
+  limits: SubscriptionLimits,
+  defaultMode: FeedMode,
+): SubscriptionChangeResult {
+  const sub: Record<string, FeedMode> = { ...current };
+  const accepted: string[] = [];
+  const removed: string[] = [];
+  const refused: RefusedKey[] = [];
+  for (const key of new Set(req.remove ?? [])) {
+    if (key in sub) {
+      delete sub[key];
+      removed.push(key);
+    } else {
+      refused.push({ key, reason: 'not subscribed, nothing to remove' });
+    }
+  }
+  const counts = countModes(sub);
+  /** Moves `key` to `mode` if the limits allow; says why not otherwise. */
+  const tryPut = (key: string, mode: FeedMode): string | null => {
+    const old = sub[key];
+    if (old === mode) return null;
+    if (old) counts[old]--;
+    counts[mode]++;
+    const problem = overLimit(counts, limits, mode) ?? (withinAll(counts, limits) ? null : 'would push another mode over its combined limit');
+    if (problem) {
+      counts[mode]--;
+      if (old) counts[old]++;
+      return problem;
+    }
+    sub[key] = mode;
+    return null;
+  };
+  const mode = req.mode ?? defaultMode;
+  if (req.mode && !req.add) {
+    for (const key of Object.keys(sub)) {
+      const problem = tryPut(key, req.mode);
+      if (problem) refused.push({ key, reason: `stays in ${sub[key]}: ${problem}` });
+      else accepted.push(key);
+    }
+  }
+  const adds = [...new Set(req.add ?? [])];
+  const invalid = new Set(invalidInstrumentKeys(adds));
+  for (const key of adds) {
+    if (invalid.has(key)) {
+      refused.push({ key, reason: 'not an instrument key: expected SEGMENT|id, e.g. NSE_EQ|INE002A01018' });
+      continue;
+    }
+    const problem = tryPut(key, mode);
+    if (problem) refused.push({ key, reason: problem });
+    else accepted.push(key);
+  }
+  return { subscription: sub, accepted, removed, refused };
+}
+
+/** Requests the socket must send to go from `from` to `to`: unsub, sub by mode, change_mode by mode. */
+export function subscriptionDiff(
+  from: Readonly<Record<string, FeedMode>>,
+  to: Readonly<Record<string, FeedMode>>,
+): Array<{ method: 'sub' | 'unsub' | 'change_mode'; mode?: FeedMode; keys: string[] }> {
+  const unsub = Object.keys(from).filter((k) => !(k in to));
+  const sub = new Map<FeedMode, string[]>();
+  const change = new Map<FeedMode, string[]>();
+  for (const [k, m] of Object.entries(to)) {
+    const target = !(k in from) ? sub : from[k] !== m ? change : null;
+    if (!target) continue;
+    const list = target.get(m) ?? [];
+    list.push(k);
+    target.set(m, list);
+  }
+  const out: Array<{ method: 'sub' | 'unsub' | 'change_mode'; mode?: FeedMode; keys: string[] }> = [];
+  if (unsub.length) out.push({ method: 'unsub', keys: unsub });
+  for (const [m, keys] of sub) out.push({ method: 'sub', mode: m, keys });
+  for (const [m, keys] of change) out.push({ method: 'change_mode', mode: m, keys });
+  return out;
+}

@@ -1,0 +1,298 @@
+import assert from 'node:assert/strict';
+import { afterEach, beforeEach, describe, it, mock } from 'node:test';
+import { SimulatedClock, fromCallback, fromPromise, waitFor } from 'xstate';
+import { type ConnectionInput, type FeedSocketInput, type SocketCommand, type SocketEvent, connectionMachine } from '../../machines/connection.js';
+import type { SubscriptionLimits } from '../../src/config.js';
+import { harness } from '../helpers/parent-harness.js';
+
+const LIMITS: SubscriptionLimits = {
+  ltpc: { alone: 5000, combined: 2000 },
+  option_greeks: { alone: 3000, combined: 2000 },
+  full: { alone: 2000, combined: 1500 },
+  full_d30: { alone: 50, combined: 50 },
+};
+const EQ = 'NSE_EQ|INE002A01018';
+const IDX = 'NSE_INDEX|Nifty Bank';
+
+function input(over: Partial<ConnectionInput> = {}): ConnectionInput {
+  return {
+    instruments: [EQ, IDX],
+    mode: 'full',
+    limits: LIMITS,
+    hasAccessToken: true,
+    hasTokenUrl: false,
+    reconnectBaseMs: 100,
+    reconnectMaxMs: 1000,
+    stableAfterMs: 5000,
+    staleFeedMs: 3000,
+    staleFeedClosedMs: 60_000,
+    tokenRefreshIst: '03:35',
+    connectTimeoutMs: 2000,
+    tokenRejectedRetryMs: 30_000,
+    ...over,
+  };
+}
+
+/** Fakes whose outcomes the test decides, with a record of every call. */
+function fakes() {
+  const f = {
+    authorizeCalls: 0,
+    tokenFetches: 0,
+    authorizeOutcomes: [] as Array<'ok' | 'rejected' | '429' | '500'>,
+    tokenOutcomes: [] as Array<'ok' | 'fail'>,
+    sockets: [] as Array<{ url: string; commands: SocketCommand[]; emit: (e: SocketEvent) => void; stopped: boolean }>,
+    alerts: [] as string[],
+    reconnects: 0,
+  };
+  const logic = connectionMachine.provide({
+    actors: {
+      authorize: fromPromise(async () => {
+        f.authorizeCalls++;
+        const o = f.authorizeOutcomes.shift() ?? 'ok';
+        if (o === 'rejected') throw Object.assign(new Error('Invalid token used to access API'), { code: 'TOKEN_REJECTED' });
+        if (o === '429') throw Object.assign(new Error('too many requests'), { code: 'AUTHORIZE_FAILED', retryAfterS: 7 });
+        if (o === '500') throw Object.assign(new Error('authorize answered 500'), { code: 'AUTHORIZE_FAILED' });
+        return `ws://sim/feed?code=${f.authorizeCalls}`;
+      }),
+      fetchToken: fromPromise(async () => {
+        f.tokenFetches++;
+        if ((f.tokenOutcomes.shift() ?? 'ok') === 'fail') throw Object.assign(new Error('token URL down'), { code: 'TOKEN_FETCH_FAILED' });
+      }),
+      loadInstruments: fromPromise(async () => [EQ]),
+      feedSocket: fromCallback<SocketCommand, FeedSocketInput>(({ input: i, sendBack, receive }) => {
+        const s = { url: i.url, commands: [] as SocketCommand[], emit: (e: SocketEvent) => sendBack(e), stopped: false };
+        f.sockets.push(s);
+        receive((c) => s.commands.push(c));
+        return () => {
+          s.stopped = true;
+        };
+      }),
+    },
+    actions: {
+      alert: (_, p) => f.alerts.push(p.message),
+      countReconnect: () => {
+        f.reconnects++;
+      },
+    },
+  });
+  return { f, logic };
+}
+
+function start(over: Partial<ConnectionInput> = {}, arrange: (f: ReturnType<typeof fakes>['f']) => void = () => {}) {
+  const clock = new SimulatedClock();
+  const { f, logic } = fakes();
+  arrange(f);
+  const h = harness(logic, input(over), { clock, systemId: 'connection' });
+  const value = () => h.child().getSnapshot().value as string;
+  const ctx = () => h.child().getSnapshot().context;
+  const socket = () => f.sockets[f.sockets.length - 1]!;
+  /** Drives the current socket to streaming. */
+  const stream = async () => {
+    await waitFor(h.child(), (s) => s.value === 'connecting');
+    socket().emit({ type: 'SOCKET_OPEN' });
+    socket().emit({ type: 'FEED_ALIVE' });
+    assert.equal(value(), 'streaming');
+  };
+  return { clock, f, h, value, ctx, socket, stream };
+}
+
+describe('connection machine', () => {
+  beforeEach(() => {
+    // Full jitter draws from Math.random: pin it to the top of the range so delays are exact.
+    mock.method(Math, 'random', () => 0.999);
+  });
+  afterEach(() => mock.restoreAll());
+
+  it('authorizes, connects, subscribes every key in its mode, streams, and tells the parent', async () => {
+    const t = start();
+    await t.stream();
+    assert.equal(t.f.authorizeCalls, 1);
+    assert.equal(t.socket().url, 'ws://sim/feed?code=1');
+    assert.deepEqual(t.socket().commands, [{ type: 'SEND', method: 'sub', mode: 'full', keys: [EQ, IDX] }]);
+    assert.deepEqual(t.h.sent(), [{ type: 'FEED_UP' }]);
+    assert.equal(t.value(), 'streaming', 'value is exactly "streaming"');
+  });
+
+  it('reconnects with capped exponential backoff and full jitter, authorizing again each time', async () => {
+    const t = start();
+    await t.stream();
+    const delays: number[] = [];
+    for (let i = 0; i < 6; i++) {
+      t.socket().emit({ type: 'SOCKET_CLOSED', code: 1006, reason: '' });
+      assert.equal(t.value(), 'backoff');
+      const attempt = t.ctx().attempt;
+      const expected = Math.floor(0.999 * Math.min(1000, 100 * 2 ** attempt));
+      t.clock.increment(expected - 1);
+      assert.equal(t.value(), 'backoff', `still waiting before ${expected} ms`);
+      t.clock.increment(1);
+      await waitFor(t.h.child(), (s) => s.value === 'connecting');
+      delays.push(expected);
+      t.socket().emit({ type: 'SOCKET_OPEN' });
+      t.socket().emit({ type: 'FEED_ALIVE' });
+    }
+    assert.deepEqual(delays, [199, 399, 799, 999, 999, 999], 'doubles, then capped at RECONNECT_MAX_MS');
+    assert.equal(t.f.authorizeCalls, 7, 'every reconnect authorizes again');
+    assert.equal(t.f.reconnects, 6);
+    assert.equal(t.h.sent().filter((e) => e.type === 'FEED_DOWN').length, 6);
+  });
+
+  it('resets the backoff after a stable period of streaming', async () => {
+    const t = start();
+    await t.stream();
+    for (let i = 0; i < 3; i++) {
+      t.socket().emit({ type: 'SOCKET_CLOSED', code: 1006, reason: '' });
+      t.clock.increment(1000);
+      await waitFor(t.h.child(), (s) => s.value === 'connecting');
+      t.socket().emit({ type: 'SOCKET_OPEN' });
+      t.socket().emit({ type: 'FEED_ALIVE' });
+    }
+    assert.equal(t.ctx().attempt, 3);
+    for (let ms = 0; ms < 5000; ms += 1000) {
+      t.clock.increment(1000);
+      t.socket().emit({ type: 'FEED_ALIVE' });
+    }
+    assert.equal(t.ctx().attempt, 0, 'stable for RECONNECT_STABLE_MS');
+    t.socket().emit({ type: 'SOCKET_CLOSED', code: 1006, reason: '' });
+    assert.equal(t.ctx().attempt, 1);
+  });
+
+  it('resubscribes every key in its current mode after a reconnect', async () => {
+    const t = start();
+    await t.stream();
+    t.h.child().send({ type: 'SET_SUBSCRIPTION', subscription: { [EQ]: 'ltpc', 'NSE_EQ|INE467B01029': 'full' } });
+    assert.deepEqual(t.socket().commands.slice(1), [
+      { type: 'SEND', method: 'unsub', keys: [IDX] },
+      { type: 'SEND', method: 'sub', mode: 'full', keys: ['NSE_EQ|INE467B01029'] },
+      { type: 'SEND', method: 'change_mode', mode: 'ltpc', keys: [EQ] },
+    ]);
+    t.socket().emit({ type: 'SOCKET_CLOSED', code: 1006, reason: '' });
+    t.clock.increment(1000);
+    await waitFor(t.h.child(), (s) => s.value === 'connecting');
+    t.socket().emit({ type: 'SOCKET_OPEN' });
+    assert.deepEqual(t.socket().commands, [
+      { type: 'SEND', method: 'sub', mode: 'ltpc', keys: [EQ] },
+      { type: 'SEND', method: 'sub', mode: 'full', keys: ['NSE_EQ|INE467B01029'] },
+    ]);
+  });
+
+  it('treats a silent feed as dead, but FEED_ALIVE keeps it streaming', async () => {
+    const t = start();
+    await t.stream();
+    for (let i = 0; i < 10; i++) {
+      t.clock.increment(2000);
+      t.socket().emit({ type: 'FEED_ALIVE' });
+    }
+    assert.equal(t.value(), 'streaming', '20 s with a sign of life every 2 s');
+    t.clock.increment(2999);
+    assert.equal(t.value(), 'streaming');
+    t.clock.increment(1);
+    assert.equal(t.value(), 'backoff');
+    assert.equal(t.ctx().lastError?.code, 'FEED_STALE');
+    assert.ok(t.f.sockets[0]!.stopped, 'the dead socket is closed');
+  });
+
+  it('waits longer before calling a closed market dead', async () => {
+    const t = start();
+    await t.stream();
+    t.socket().emit({ type: 'MARKET_STATUS', segments: { NSE_EQ: 'NORMAL_CLOSE', NSE_INDEX: 'CLOSING_END' } });
+    t.socket().emit({ type: 'FEED_ALIVE' });
+    t.clock.increment(59_999);
+    assert.equal(t.value(), 'streaming', 'quiet night: STALE_FEED_CLOSED_MS applies');
+    t.clock.increment(1);
+    assert.equal(t.value(), 'backoff', 'but a socket without even pings is still dead');
+  });
+
+  it('one open segment keeps the short timeout', async () => {
+    const t = start();
+    await t.stream();
+    t.socket().emit({ type: 'MARKET_STATUS', segments: { NSE_EQ: 'NORMAL_CLOSE', NSE_INDEX: 'NORMAL_OPEN' } });
+    t.socket().emit({ type: 'FEED_ALIVE' });
+    t.clock.increment(3000);
+    assert.equal(t.value(), 'backoff');
+  });
+
+  it('fetches a fresh token when the token is rejected and a token URL is set', async () => {
+    const t = start({ hasTokenUrl: true });
+    await t.stream();
+    t.f.authorizeOutcomes.push('rejected');
+    t.socket().emit({ type: 'SOCKET_CLOSED', code: 1008, reason: 'access token expired' });
+    t.clock.increment(1000);
+    await waitFor(t.h.child(), (s) => s.value === 'connecting');
+    assert.equal(t.f.tokenFetches, 1, 'fetched at the first rejection');
+    assert.equal(t.f.authorizeCalls, 3);
+  });
+
+  it('backs off between token fetches when the token URL fails', async () => {
+    const t = start({ hasAccessToken: false, hasTokenUrl: true }, (f) => f.tokenOutcomes.push('fail', 'fail', 'fail'));
+    await waitFor(t.h.child(), (s) => s.value === 'tokenBackoff');
+    assert.equal(t.f.tokenFetches, 1);
+    t.clock.increment(Math.floor(0.999 * Math.min(4000, 400 * 2)));
+    await waitFor(t.h.child(), (s) => s.value === 'tokenBackoff' && s.context.tokenAttempt === 2);
+    assert.equal(t.f.tokenFetches, 2);
+    const wait = Math.floor(0.999 * Math.min(4000, 400 * 2 ** 2));
+    t.clock.increment(wait - 1);
+    assert.equal(t.f.tokenFetches, 2, 'its own backoff');
+    t.clock.increment(1);
+    await waitFor(t.h.child(), (s) => s.context.tokenAttempt === 3);
+    assert.equal(t.f.tokenFetches, 3);
+    assert.match(t.ctx().reason, /token URL down/);
+  });
+
+  it('without a token URL, says loudly that the token was rejected and retries slowly', async () => {
+    const t = start({}, (f) => f.authorizeOutcomes.push('rejected', 'rejected'));
+    await waitFor(t.h.child(), (s) => s.value === 'tokenRejected');
+    assert.equal(t.f.alerts.length, 1);
+    assert.match(t.f.alerts[0]!, /UPSTOX_ACCESS_TOKEN/);
+    t.clock.increment(30_000);
+    await waitFor(t.h.child(), (s) => s.value === 'tokenRejected' && t.f.authorizeCalls === 2);
+    assert.equal(t.f.alerts.length, 2);
+  });
+
+  it('honours Retry-After (seconds) on 429 and backs off on 500', async () => {
+    const t = start({}, (f) => f.authorizeOutcomes.push('429', '500'));
+    await waitFor(t.h.child(), (s) => s.value === 'backoff');
+    t.clock.increment(6999);
+    assert.equal(t.value(), 'backoff');
+    t.clock.increment(1);
+    await waitFor(t.h.child(), (s) => s.value === 'backoff' && t.f.authorizeCalls === 2);
+    t.clock.increment(1000);
+    await waitFor(t.h.child(), (s) => s.value === 'connecting');
+  });
+
+  it('refreshes the token every day ahead of the expiry without dropping the socket', async () => {
+    // A long stale timeout so that the day can pass in one step of the simulated clock.
+    const t = start({ hasTokenUrl: true, staleFeedMs: 10 * 86_400_000, staleFeedClosedMs: 10 * 86_400_000 });
+    await t.stream();
+    t.clock.increment(24 * 3600 * 1000);
+    await waitFor(t.h.child(), () => t.f.tokenFetches === 1);
+    assert.equal(t.value(), 'streaming');
+    assert.equal(t.f.sockets.length, 1);
+  });
+
+  it('loads instruments from the URL when none are given', async () => {
+    const t = start({ instruments: null });
+    await waitFor(t.h.child(), (s) => s.value === 'connecting');
+    assert.deepEqual(t.ctx().subscription, { [EQ]: 'full' });
+  });
+
+  it('refuses initial keys beyond the subscription limits, loudly, and streams the rest', async () => {
+    const many = Array.from({ length: 60 }, (_, i) => `NSE_FO|${1000 + i}`);
+    const t = start({ instruments: many, mode: 'full_d30' });
+    await waitFor(t.h.child(), (s) => s.value === 'connecting');
+    assert.equal(Object.keys(t.ctx().subscription).length, 50);
+    assert.equal(t.f.alerts.length, 1);
+    assert.match(t.f.alerts[0]!, /10 instrument key\(s\) refused.*limit of 50/);
+  });
+
+  it('stops: closes the socket and tells the parent the feed is down', async () => {
+    const t = start();
+    await t.stream();
+    t.h.child().send({ type: 'STOP' });
+    assert.equal(t.value(), 'stopped');
+    assert.ok(t.socket().stopped);
+    assert.deepEqual(
+      t.h.sent().map((e) => e.type).filter((type) => !type.startsWith('xstate.')),
+      ['FEED_UP', 'FEED_DOWN'],
+    );
+  });
+});
