@@ -24,7 +24,7 @@ export interface Harness<TLogic extends AnyActorLogic> {
 export function harness<TMachine extends AnyStateMachine>(
   machine: TMachine,
   input: InputFrom<TMachine>,
-  options: { clock?: SimulatedClock; systemId?: string } = {},
+  options: { clock?: SimulatedClock; systemId?: string; inspect?: (ev: any) => void } = {},
 ): Harness<TMachine> {
   const parentMachine = setup({
     types: {} as { context: { sent: Array<{ type: string }> } },
@@ -37,7 +37,7 @@ export function harness<TMachine extends AnyStateMachine>(
       '*': { actions: assign({ sent: ({ context, event }) => [...context.sent, event] }) },
     },
   });
-  const parent = createActor(parentMachine, options.clock ? { clock: options.clock } : {});
+  const parent = createActor(parentMachine, { ...(options.clock ? { clock: options.clock } : {}), ...(options.inspect ? { inspect: options.inspect } : {}) });
   parent.start();
   return {
     parent,

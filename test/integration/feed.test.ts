@@ -96,6 +96,8 @@ describe('feed client against the simulator', () => {
     const r = await startFeed();
     await streaming(r);
     for (let i = 1; i <= 5; i++) {
+      // The subscription must have reached the simulator before the socket is cut.
+      await until(`subscribed ${i}`, () => r.sim.stats().requests.filter((q) => q.method === 'sub').length === i);
       const connections = r.sim.stats().connections;
       assert.equal(r.sim.dropConnections(), 1);
       await until(`reconnection ${i}`, () => r.sim.stats().connections === connections + 1 && r.value() === '"streaming"');
