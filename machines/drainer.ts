@@ -1,0 +1,135 @@
+/**
+ * The drainer: replays the spool's backlog into InfluxDB, oldest first, while the writer is
+ * influxUp; pauses while it is influxDown. The replay itself is the data plane's `drainChunk`
+ * (about a second of chunked writes per call, rows deleted only after 2xx), so this actor hears
+ * about progress at most once a second.
+ *
+ *   paused ──INFLUX_UP──▶ draining ──(backlog empty)──▶ idle ──SPOOLED──▶ draining
+ *      ▲                      │ INFLUX_DOWN / a chunk failed
+ *      └──────────────────────┘
+ */
+import { assign, fromPromise, setup } from 'xstate';
+
+export interface DrainerInput {
+  /** After a failed chunk with the writer still up, try again after this long. */
+  retryMs: number;
+}
+
+export interface DrainProgress {
+  drained: number;
+  pending: number;
+  oldestAt: number | null;
+  ratePerS: number;
+}
+
+export type DrainerEvent =
+  | { type: 'INFLUX_UP' }
+  | { type: 'INFLUX_DOWN'; reason: string; code: string }
+  | { type: 'SPOOLED'; pending: number };
+
+interface DrainerContext extends DrainerInput {
+  writerUp: boolean;
+  pending: number;
+  oldestAt: number | null;
+  drainedTotal: number;
+  ratePerS: number;
+  reason: string;
+  since: number;
+  lastError: string | null;
+}
+
+export const drainerMachine = setup({
+  types: {
+    context: {} as DrainerContext,
+    events: {} as DrainerEvent,
+    input: {} as DrainerInput,
+  },
+  actors: {
+    drainChunk: fromPromise<DrainProgress>(async () => {
+      throw new Error('drainChunk not provided');
+    }),
+  },
+  actions: {
+    /** Data plane: live flushes leave the sending to the drainer while it replays (provided). */
+    beginDrain: () => {},
+    endDrain: () => {},
+  },
+  delays: {
+    retry: ({ context }) => context.retryMs,
+  },
+  guards: {
+    morePending: ({ event }) => (event as unknown as { output: DrainProgress }).output.pending > 0,
+  },
+}).createMachine({
+  id: 'drainer',
+  context: ({ input }) => ({
+    ...input,
+    writerUp: false,
+    pending: 0,
+    oldestAt: null,
+    drainedTotal: 0,
+    ratePerS: 0,
+    reason: 'waiting for InfluxDB',
+    since: Date.now(),
+    lastError: null,
+  }),
+  initial: 'paused',
+  on: {
+    INFLUX_DOWN: {
+      target: '.paused',
+      actions: assign({ writerUp: false, reason: ({ event }) => `InfluxDB is down (${event.reason})` }),
+    },
+    SPOOLED: { actions: assign({ pending: ({ event }) => event.pending }) },
+  },
+  states: {
+    paused: {
+      entry: assign({ since: () => Date.now(), ratePerS: 0 }),
+      on: {
+        INFLUX_UP: { target: 'draining', actions: assign({ writerUp: true }) },
+      },
+      after: {
+        retry: { guard: ({ context }) => context.writerUp, target: 'draining' },
+      },
+    },
+    idle: {
+      entry: assign({ reason: 'nothing waits in the spool', since: () => Date.now(), ratePerS: 0 }),
+      on: {
+        SPOOLED: { target: 'draining', actions: assign({ pending: ({ event }) => event.pending }) },
+        INFLUX_UP: { target: 'draining', actions: assign({ writerUp: true }) },
+      },
+    },
+    draining: {
+      entry: ['beginDrain', assign({ reason: ({ context }) => `replaying the spool (${context.pending} points waiting)`, since: () => Date.now() })],
+      exit: 'endDrain',
+      invoke: {
+        src: 'drainChunk',
+        onDone: [
+          {
+            guard: 'morePending',
+            target: 'draining',
+            reenter: true,
+            actions: assign(({ context, event }) => progress(context, event.output)),
+          },
+          { target: 'idle', actions: assign(({ context, event }) => progress(context, event.output)) },
+        ],
+        onError: {
+          target: 'paused',
+          actions: assign({
+            lastError: ({ event }) => (event.error as Error)?.message ?? String(event.error),
+            reason: ({ event }) => `replay stopped: ${(event.error as Error)?.message ?? String(event.error)}`,
+          }),
+        },
+      },
+    },
+  },
+});
+
+function progress(context: DrainerContext, p: DrainProgress): Partial<DrainerContext> {
+  return {
+    pending: p.pending,
+    oldestAt: p.oldestAt,
+    drainedTotal: context.drainedTotal + p.drained,
+    ratePerS: p.ratePerS,
+    lastError: null,
+  };
+}

@@ -1,0 +1,115 @@
+/**
+ * Writing prepared line protocol to InfluxDB through @influxdata/influxdb-client's transport,
+ * with none of the client's own retrying or buffering: the caller (the write path, steered by the
+ * writer machine) owns the outcome of every request. Why not WriteApi: its retry buffer is in
+ * memory only and drops the oldest lines past its limits, close() discards what it could not
+ * write, and it reads Retry-After as milliseconds.
+ */
+import { Agent as HttpAgent } from 'node:http';
+import { Agent as HttpsAgent } from 'node:https';
+import { HttpError, InfluxDB, type Transport } from '@influxdata/influxdb-client';
+import { retryAfterSeconds } from '../upstox/authorize.js';
+
+export type WriteOutcome =
+  | { kind: 'ok' }
+  /** Network error, timeout, 5xx, 429: InfluxDB may come back; the batch stays spooled. */
+  | { kind: 'unavailable'; status?: number; retryAfterS?: number; message: string }
+  /** 401/403/404: token, permission or bucket; retrying will not help until someone fixes it. */
+  | { kind: 'unauthorized' | 'forbidden' | 'bucketNotFound'; status: number; message: string }
+  /** 400/422: some lines were rejected; 413: too large. The caller splits. */
+  | { kind: 'rejected' | 'tooLarge'; status: number; message: string };
+
+export interface InfluxTarget {
+  url: string;
+  token: string | undefined;
+  org: string;
+  bucket: string;
+  timeoutMs: number;
+}
+
+export class InfluxWriteClient {
+  private readonly transport: Transport;
+  private readonly writePath: string;
+  private readonly agent: HttpAgent;
+
+  constructor(private readonly target: InfluxTarget) {
+    // Keep-alive with a small pool: one write in flight plus a probe.
+    const AgentClass = target.url.startsWith('https:') ? HttpsAgent : HttpAgent;
+    this.agent = new AgentClass({ keepAlive: true, maxSockets: 4, keepAliveMsecs: 10_000 });
+    const influx = new InfluxDB({
+      url: target.url,
+      ...(target.token ? { token: target.token } : {}),
+      timeout: target.timeoutMs,
+      transportOptions: { agent: this.agent },
+    });
+    this.transport = influx.transport;
+    const q = new URLSearchParams({ org: target.org, bucket: target.bucket, precision: 'ms' });
+    this.writePath = `/api/v2/write?${q.toString()}`;
+  }
+
+  /** One write request; never throws, always classifies. */
+  async write(body: string): Promise<WriteOutcome> {
+    try {
+      await this.transport.request(this.writePath, body, {
+        method: 'POST',
+        headers: { 'content-type': 'text/plain; charset=utf-8' },
+        // The client's `timeout` is socket-idle time; this bounds the whole request.
+        signal: AbortSignal.timeout(this.target.timeoutMs),
+      });
+      return { kind: 'ok' };
+    } catch (err) {
+      return classify(err, this.target.timeoutMs);
+    }
+  }
+
+  /** /health (InfluxDB 2, VictoriaMetrics), else /ping (older servers). Throws when neither answers 2xx. */
+  async probe(): Promise<void> {
+    const timeout = Math.min(this.target.timeoutMs, 5000);
+    try {
+      await this.transport.request('/health', '', { method: 'GET', signal: AbortSignal.timeout(timeout) });
+      return;
+    } catch (err) {
+      if (!(err instanceof HttpError && err.statusCode === 404)) throw describe(err, timeout);
+    }
+    try {
+      await this.transport.request('/ping', '', { method: 'GET', signal: AbortSignal.timeout(timeout) });
+    } catch (err) {
+      throw describe(err, timeout);
+    }
+  }
+
+  close(): void {
+    this.agent.destroy();
+  }
+}
+
+function describe(err: unknown, timeoutMs: number): Error {
+  const o = classify(err, timeoutMs);
+  return new Error(o.kind === 'ok' ? 'ok' : o.message);
+}
+
+function serverMessage(err: HttpError): string {
+  const fromJson = (err.json as { message?: unknown } | undefined)?.message;
+  const text = typeof fromJson === 'string' ? fromJson : (err.body ?? err.statusMessage ?? '');
+  return text.slice(0, 1000);
+}
+
+export function classify(err: unknown, timeoutMs: number): WriteOutcome {
+  if (err instanceof HttpError) {
+    const status = err.statusCode;
+    const msg = serverMessage(err);
+    const header = err.headers?.['retry-after'];
+    const retryAfterS = retryAfterSeconds(Array.isArray(header) ? (header[0] ?? null) : (header ?? null));
+    if (status === 401) return { kind: 'unauthorized', status, message: `InfluxDB rejected the token (401): ${msg}; check INFLUX_TOKEN` };
+    if (status === 403) return { kind: 'forbidden', status, message: `InfluxDB forbids writing (403): ${msg}; give the token write permission on the bucket` };
+    if (status === 404) return { kind: 'bucketNotFound', status, message: `InfluxDB says not found (404): ${msg}; check INFLUX_ORG and INFLUX_BUCKET` };
+    if (status === 400 || status === 422) return { kind: 'rejected', status, message: msg || `InfluxDB answered ${status}` };
+    if (status === 413) return { kind: 'tooLarge', status, message: msg || 'request too large' };
+    return { kind: 'unavailable', status, ...(retryAfterS !== undefined ? { retryAfterS } : {}), message: `InfluxDB answered ${status}${msg ? `: ${msg}` : ''}` };
+  }
+  const e = err as { name?: string; code?: string; message?: string };
+  if (e?.name === 'TimeoutError' || e?.name === 'RequestTimedOutError' || e?.name === 'AbortError') {
+    return { kind: 'unavailable', message: `InfluxDB did not answer within ${timeoutMs} ms (the write may still land; it stays spooled and is replayed, which is harmless)` };
+  }
+  return { kind: 'unavailable', message: `cannot reach InfluxDB: ${e?.code ?? ''} ${e?.message ?? String(err)}`.trim() };
+}

@@ -1,0 +1,270 @@
+/**
+ * The spool: a write-ahead queue of line-protocol batches in SQLite (better-sqlite3, WAL mode).
+ * Every batch is appended here before it is sent, in one transaction, and deleted only after
+ * InfluxDB answered 2xx; so a crash loses at most what was still in memory. Rows replay in `seq`
+ * order (seq is given at batch creation, so a batch that failed late still sorts before newer
+ * ones). Rejected points go to `dead_letters` with the server's message.
+ *
+ * The spool is bounded by SPOOL_MAX_MB of line-protocol text. At the bound, `drop-oldest` deletes
+ * the oldest batches, `reject-newest` refuses the new one; either way the points are counted
+ * (stats.pointsDroppedSpoolFull) and logged at error level: never a silent drop.
+ */
+import { existsSync, mkdirSync, renameSync } from 'node:fs';
+import { dirname } from 'node:path';
+import Database from 'better-sqlite3';
+import type { SpoolFullPolicy } from '../config.js';
+import { TickpipeError } from '../errors.js';
+import type { Logger } from '../logger.js';
+import type { Stats } from '../stats.js';
+
+export interface SpoolRow {
+  id: number;
+  seq: number;
+  points: number;
+  firstTs: number;
+  lastTs: number;
+  keys: string[];
+  lines: string;
+}
+
+export interface SpoolOptions {
+  path: string;
+  maxBytes: number;
+  fullPolicy: SpoolFullPolicy;
+  stats: Stats;
+  logger: Logger;
+}
+
+const SCHEMA_VERSION = '1';
+
+export class Spool {
+  private db!: Database.Database;
+  private pending = 0;
+  private bytes = 0;
+  private rows = 0;
+  private nextSeq = 1;
+  private insert!: Database.Statement;
+  private deleteRow!: Database.Statement;
+  private insertDead!: Database.Statement;
+  private lastFullLog = 0;
+
+  constructor(private readonly opts: SpoolOptions) {
+    this.open();
+  }
+
+  /** Opens the file; a file that is not a usable spool is moved aside and a fresh one started. */
+  private open(): void {
+    const { path, logger } = this.opts;
+    if (path !== ':memory:') mkdirSync(dirname(path), { recursive: true });
+    try {
+      this.db = this.openAt(path);
+    } catch (err) {
+      const aside = `${path}.corrupt-${new Date().toISOString().replace(/[:.]/g, '-')}`;
+      logger.error(
+        { err, path, movedTo: aside },
+        `spool file ${path} cannot be opened (${(err as Error).message}); moved aside to ${aside} and starting a fresh spool. Inspect or delete the old file.`,
+      );
+      for (const suffix of ['', '-wal', '-shm']) if (existsSync(path + suffix)) renameSync(path + suffix, aside + suffix);
+      this.db = this.openAt(path);
+    }
+    const totals = this.db.prepare('SELECT COUNT(*) AS rows, COALESCE(SUM(points),0) AS points, COALESCE(SUM(length(lines)),0) AS bytes, COALESCE(MAX(seq),0) AS maxSeq FROM batches').get() as {
+      rows: number;
+      points: number;
+      bytes: number;
+      maxSeq: number;
+    };
+    this.rows = totals.rows;
+    this.pending = totals.points;
+    this.bytes = totals.bytes;
+    this.nextSeq = totals.maxSeq + 1;
+    if (this.pending > 0) logger.info({ points: this.pending, batches: this.rows }, `spool reopened with ${this.pending} points waiting for InfluxDB`);
+  }
+
+  private openAt(path: string): Database.Database {
+    const db = new Database(path);
+    try {
+      db.pragma('journal_mode = WAL');
+      // NORMAL in WAL mode survives a crash of the process (SIGKILL); FULL would also survive
+      // power loss at a large cost per batch.
+      db.pragma('synchronous = NORMAL');
+      db.exec(`
+        CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+        CREATE TABLE IF NOT EXISTS batches (
+          id INTEGER PRIMARY KEY AUTOINCREMENT,
+          seq INTEGER NOT NULL,
+          created_at INTEGER NOT NULL,
+          points INTEGER NOT NULL,
+          first_ts INTEGER NOT NULL,
+          last_ts INTEGER NOT NULL,
+          keys TEXT NOT NULL,
+          lines TEXT NOT NULL
+        );
+        CREATE INDEX IF NOT EXISTS batches_order ON batches (seq, id);
+        CREATE TABLE IF NOT EXISTS dead_letters (
+          id INTEGER PRIMARY KEY AUTOINCREMENT,
+          created_at INTEGER NOT NULL,
+          reason TEXT NOT NULL,
+          line TEXT NOT NULL
+        );
+      `);
+      const version = db.prepare("SELECT value FROM meta WHERE key = 'schema'").get() as { value: string } | undefined;
+      if (version && version.value !== SCHEMA_VERSION) {
+        throw new TickpipeError('SPOOL_FAILED', `spool schema ${version.value} is not ${SCHEMA_VERSION}`);
+      }
+      db.prepare("INSERT OR IGNORE INTO meta (key, value) VALUES ('schema', ?)").run(SCHEMA_VERSION);
+      const check = db.pragma('quick_check', { simple: true });
+      if (check !== 'ok') throw new TickpipeError('SPOOL_FAILED', `integrity check failed: ${String(check)}`);
+      this.insert = db.prepare('INSERT INTO batches (seq, created_at, points, first_ts, last_ts, keys, lines) VALUES (?, ?, ?, ?, ?, ?, ?)');
+      this.deleteRow = db.prepare('DELETE FROM batches WHERE id = ?');
+      this.insertDead = db.prepare('INSERT INTO dead_letters (created_at, reason, line) VALUES (?, ?, ?)');
+      return db;
+    } catch (err) {
+      db.close();
+      throw err;
+    }
+  }
+
+  /** A sequence number for a batch being built: rows replay in this order. */
+  takeSeq(): number {
+    return this.nextSeq++;
+  }
+
+  /**
+   * Appends a batch (one transaction). Returns false when the spool is full and the policy
+   * refused it. Throws TickpipeError('SPOOL_FAILED') when the disk write fails.
+   */
+  append(seq: number, lines: string[], firstTs: number, lastTs: number, keys: Iterable<string>): boolean {
+    const text = lines.join('\n');
+    if (!this.makeRoom(text.length, lines.length)) return false;
+    try {
+      this.insert.run(seq, Date.now(), lines.length, Math.trunc(firstTs), Math.trunc(lastTs), JSON.stringify([...keys]), text);
+    } catch (err) {
+      throw new TickpipeError('SPOOL_FAILED', `cannot write to the spool ${this.opts.path}: ${(err as Error).message}`, { cause: err });
+    }
+    this.rows++;
+    this.pending += lines.length;
+    this.bytes += text.length;
+    return true;
+  }
+
+  private makeRoom(bytes: number, points: number): boolean {
+    const { maxBytes, fullPolicy, stats } = this.opts;
+    if (this.bytes + bytes <= maxBytes) return true;
+    if (fullPolicy === 'reject-newest' || bytes > maxBytes) {
+      stats.pointsDroppedSpoolFull += points;
+      this.logFull(`spool is full (${this.bytes} of ${maxBytes} bytes): ${points} new points refused (SPOOL_FULL_POLICY=reject-newest)`);
+      return false;
+    }
+    let dropped = 0;
+    const oldest = this.db.prepare('SELECT id, points, length(lines) AS bytes FROM batches ORDER BY seq, id LIMIT 64');
+    const tx = this.db.transaction(() => {
+      while (this.bytes + bytes > maxBytes && this.rows > 0) {
+        const victims = oldest.all() as Array<{ id: number; points: number; bytes: number }>;
+        if (victims.length === 0) break;
+        for (const v of victims) {
+          if (this.bytes + bytes <= maxBytes) break;
+          this.deleteRow.run(v.id);
+          this.rows--;
+          this.pending -= v.points;
+          this.bytes -= v.bytes;
+          dropped += v.points;
+        }
+      }
+    });
+    tx();
+    stats.pointsDroppedSpoolFull += dropped;
+    this.logFull(`spool is full (max ${maxBytes} bytes): dropped the ${dropped} oldest points to make room (SPOOL_FULL_POLICY=drop-oldest)`);
+    return true;
+  }
+
+  private logFull(message: string): void {
+    const now = Date.now();
+    // Loud, but once per 10 s: a full spool during a long outage would otherwise flood the log.
+    if (now - this.lastFullLog < 10_000) return;
+    this.lastFullLog = now;
+    this.opts.logger.error({ droppedTotal: this.opts.stats.pointsDroppedSpoolFull }, `${message}; raise SPOOL_MAX_MB or fix InfluxDB`);
+  }
+
+  /** The oldest rows, in replay order, up to about `maxPoints` points (at least one row). */
+  oldest(maxPoints: number): SpoolRow[] {
+    const out: SpoolRow[] = [];
+    let points = 0;
+    const it = this.db.prepare('SELECT id, seq, points, first_ts, last_ts, keys, lines FROM batches ORDER BY seq, id').iterate() as IterableIterator<{
+      id: number;
+      seq: number;
+      points: number;
+      first_ts: number;
+      last_ts: number;
+      keys: string;
+      lines: string;
+    }>;
+    for (const r of it) {
+      if (out.length > 0 && points + r.points > maxPoints) break;
+      out.push({ id: r.id, seq: r.seq, points: r.points, firstTs: r.first_ts, lastTs: r.last_ts, keys: JSON.parse(r.keys) as string[], lines: r.lines });
+      points += r.points;
+    }
+    return out;
+  }
+
+  /** Deletes rows that InfluxDB acknowledged (one transaction). */
+  remove(rows: readonly SpoolRow[]): void {
+    const tx = this.db.transaction(() => {
+      for (const r of rows) {
+        const res = this.deleteRow.run(r.id);
+        if (res.changes > 0) {
+          this.rows--;
+          this.pending -= r.points;
+          this.bytes -= r.lines.length;
+        }
+      }
+    });
+    tx();
+  }
+
+  deadLetter(lines: readonly string[], reason: string): void {
+    const now = Date.now();
+    const tx = this.db.transaction(() => {
+      for (const line of lines) this.insertDead.run(now, reason.slice(0, 2000), line);
+    });
+    tx();
+    this.opts.stats.pointsDeadLettered += lines.length;
+  }
+
+  pendingPoints(): number {
+    return this.pending;
+  }
+
+  pendingBatches(): number {
+    return this.rows;
+  }
+
+  pendingBytes(): number {
+    return this.bytes;
+  }
+
+  oldestCreatedAt(): number | null {
+    const r = this.db.prepare('SELECT created_at FROM batches ORDER BY seq, id LIMIT 1').get() as { created_at: number } | undefined;
+    return r?.created_at ?? null;
+  }
+
+  deadLetterCount(): number {
+    return (this.db.prepare('SELECT COUNT(*) AS n FROM dead_letters').get() as { n: number }).n;
+  }
+
+  recentDeadLetters(limit = 20): Array<{ createdAt: number; reason: string; line: string }> {
+    return (this.db.prepare('SELECT created_at, reason, line FROM dead_letters ORDER BY id DESC LIMIT ?').all(limit) as Array<{ created_at: number; reason: string; line: string }>).map(
+      (r) => ({ createdAt: r.created_at, reason: r.reason, line: r.line }),
+    );
+  }
+
+  integrityCheck(): string {
+    return String(this.db.pragma('integrity_check', { simple: true }));
+  }
+
+  close(): void {
+    if (!this.db.open) return;
+    // Fold the WAL into the main file so a copy of spool.db alone is a complete backup.
+    this.db.pragma('wal_checkpoint(TRUNCATE)');
+    this.db.close();
+  }
+}
