@@ -82,7 +82,7 @@ function onSnapshot(ev) {
   if (!s) return;
   const status = ev.snapshot && ev.snapshot.status;
   if (s.machine) {
-    cards.get(s.name)?.setSnapshot(ev.snapshot || {}, ev.event && ev.event.type);
+    cards.get(s.name)?.setSnapshot(ev.snapshot || {}, ev.event && typeof ev.event.type === 'string' ? eventName(ev.event.type) : null);
   } else if (status === 'error') {
     const err = ev.snapshot.error;
     parentCard(s.parentId)?.addLog('error', `✗ ${s.name} failed: ${err && err.message ? err.message : JSON.stringify(err)}`);

@@ -71,6 +71,10 @@ export class InspectionHub {
     }
   };
 
+  get listenerCount(): number {
+    return this.listeners.size;
+  }
+
   subscribe(listener: InspectListener): () => void {
     this.listeners.add(listener);
     return () => void this.listeners.delete(listener);
