@@ -43,7 +43,7 @@ export class InspectionHub {
   private readonly listeners = new Set<InspectListener>();
   private queue: InspectionEvent[] = [];
   private flushScheduled = false;
-  private forwarder: RelayForwarder | undefined;
+  private relay: RelayForwarder | undefined;
   private readonly limits: SanitizeLimits;
   private readonly historySize: number;
   private readonly maxActors: number;
@@ -70,6 +70,11 @@ export class InspectionHub {
       queueMicrotask(this.flush);
     }
   };
+
+  /** The relay forwarder when INSPECT is set (its counts say whether the relay is reached). */
+  get forwarder(): RelayForwarder | undefined {
+    return this.relay;
+  }
 
   get listenerCount(): number {
     return this.listeners.size;
@@ -106,9 +111,9 @@ export class InspectionHub {
 
   /** Forwards every event (and the replay on each connect) to a Stately inspector relay. */
   forwardTo(url: string): RelayForwarder {
-    this.forwarder?.stop();
-    this.forwarder = new RelayForwarder(url, this, this.options.logger);
-    return this.forwarder;
+    this.relay?.stop();
+    this.relay = new RelayForwarder(url, this, this.options.logger);
+    return this.relay;
   }
 
   /** Flushes what is queued now (tests and shutdown; normally a microtask does it). */
@@ -128,8 +133,8 @@ export class InspectionHub {
 
   stop(): void {
     this.flush();
-    this.forwarder?.stop();
-    this.forwarder = undefined;
+    this.relay?.stop();
+    this.relay = undefined;
     this.listeners.clear();
   }
 
