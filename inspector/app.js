@@ -4,7 +4,7 @@
 // every connect, so the page is whole again as soon as the service is back.
 
 import { ActorCard } from './card.js';
-import { healthOf, worst } from './health.js';
+import { healthOf, stateText, worst } from './health.js';
 
 const PRIMARY = ['connection', 'writer', 'drainer', 'notifier'];
 const grid = document.getElementById('actors');
@@ -55,6 +55,7 @@ function eventName(type) {
 }
 
 function describeEvent(event) {
+  if (event.type === 'xstate.init') return 'started';
   const { type, actorId: _actorId, ...rest } = event;
   const name = eventName(type);
   const fields = Object.entries(rest)
@@ -63,39 +64,65 @@ function describeEvent(event) {
   return fields ? `${name} ${fields.length > 120 ? `${fields.slice(0, 120)}…` : fields}` : name;
 }
 
+// Events already logged, by service time and id: after a reconnect to the same service the
+// replayed history must not be logged twice.
+const logged = new Set();
+function firstTime(ev) {
+  const key = `${ev.createdAt}/${ev.id}/${ev.sessionId}`;
+  if (logged.has(key)) return false;
+  logged.add(key);
+  if (logged.size > 5000) logged.delete(logged.values().next().value);
+  return true;
+}
+
+const timeOf = (ev) => Number(ev.createdAt) || Date.now();
+
 function onActor(ev) {
   const machine = isMachine(ev.definition);
   const name = ev.systemId || ev.name;
-  sessions.set(ev.sessionId, { name, parentId: ev.parentId, machine });
+  // `prev` is the state as of the last snapshot *event*; a registration carries the current
+  // snapshot, so transitions are only ever logged between two snapshot events.
+  sessions.set(ev.sessionId, { name, parentId: ev.parentId, machine, prev: undefined });
   if (machine) {
     const card = cardFor(name);
     card.element.classList.remove('stale');
     card.setDefinition(ev.definition);
-    card.setSnapshot(ev.snapshot || {}, null);
-  } else {
-    parentCard(ev.parentId)?.addLog('actor', `▶ ${name} started`);
+    card.show(ev.snapshot || {}, null);
+  } else if (firstTime(ev)) {
+    parentCard(ev.parentId)?.addLog('actor', `▶ ${name} started`, timeOf(ev));
   }
 }
 
 function onSnapshot(ev) {
   const s = sessions.get(ev.sessionId);
   if (!s) return;
-  const status = ev.snapshot && ev.snapshot.status;
+  const snapshot = ev.snapshot || {};
+  const status = snapshot.status;
+  const at = timeOf(ev);
   if (s.machine) {
-    cards.get(s.name)?.setSnapshot(ev.snapshot || {}, ev.event && typeof ev.event.type === 'string' ? eventName(ev.event.type) : null);
-  } else if (status === 'error') {
-    const err = ev.snapshot.error;
-    parentCard(s.parentId)?.addLog('error', `✗ ${s.name} failed: ${err && err.message ? err.message : JSON.stringify(err)}`);
+    const card = cards.get(s.name);
+    const to = stateText(snapshot.value) || status || '';
+    const from = s.prev;
+    s.prev = to;
+    if (from !== undefined && from !== to && firstTime(ev)) {
+      const cause = ev.event && typeof ev.event.type === 'string' ? ` on ${eventName(ev.event.type)}` : '';
+      const reason = snapshot.context && typeof snapshot.context.reason === 'string' ? ` (${snapshot.context.reason})` : '';
+      card?.addLog('transition', `${from} → ${to}${cause}${reason}`, at);
+    }
+    card?.show(snapshot, from !== undefined && from !== to ? at : card.stateSince);
+  } else if (status === 'error' && firstTime(ev)) {
+    const err = snapshot.error;
+    parentCard(s.parentId)?.addLog('error', `✗ ${s.name} failed: ${err && err.message ? err.message : JSON.stringify(err)}`, at);
   }
   if (status && status !== 'active') sessions.delete(ev.sessionId);
 }
 
 function onEvent(ev) {
   const s = sessions.get(ev.sessionId);
-  if (!s || !s.machine || !ev.event) return;
+  if (!s || !s.machine || !ev.event || !firstTime(ev)) return;
   const from = ev.sourceId ? sessions.get(ev.sourceId) : undefined;
   const text = `← ${describeEvent(ev.event)}${from && from.name !== s.name ? ` from ${from.name}` : ''}`;
-  cards.get(s.name)?.addLog('event', text);
+  cards.get(s.name)?.addLog('event', text, timeOf(ev));
 }
 
 function handle(ev) {

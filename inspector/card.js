@@ -57,7 +57,7 @@ export class ActorCard {
     this.name = name;
     this.log = logs; // survives reconnects: kept by the app per actor name
     this.snapshot = undefined;
-    this.stateSince = Date.now();
+    this.stateSince = null;
     this.lastState = undefined;
     this.element = el('section', 'card level-warn');
     this.element.dataset.actor = name;
@@ -84,16 +84,16 @@ export class ActorCard {
     if (this.snapshot) chart.highlight(this.snapshot.value);
   }
 
-  setSnapshot(snapshot, cause) {
+  /**
+   * Shows a snapshot. `at` is when the state was entered if this snapshot changed it (service
+   * time), null when unknown (a registration replayed to a page that connected later).
+   */
+  show(snapshot, at) {
     this.snapshot = snapshot;
     const text = stateText(snapshot.value) || snapshot.status || '';
     if (text !== this.lastState) {
-      if (this.lastState !== undefined) {
-        const reason = snapshot.context && typeof snapshot.context.reason === 'string' ? ` (${snapshot.context.reason})` : '';
-        this.addLog('transition', `${this.lastState} → ${text}${cause ? ` on ${cause}` : ''}${reason}`);
-      }
       this.lastState = text;
-      this.stateSince = Date.now();
+      this.stateSince = at;
     }
     this.chart?.highlight(snapshot.value);
     this.render();
@@ -110,7 +110,7 @@ export class ActorCard {
     const ctx = (snap && snap.context) || {};
     this.reason.textContent = typeof ctx.reason === 'string' && ctx.reason ? ctx.reason : health.why;
     const err = errorText(ctx.lastError);
-    this.meta.replaceChildren(el('span', 'age', `for ${age(now - this.stateSince)}`));
+    this.meta.replaceChildren(el('span', 'age', this.stateSince ? `for ${age(now - this.stateSince)}` : 'for a while (entered before the history this page has)'));
     if (err) this.meta.append(el('span', 'error', err));
     this.renderContext(ctx, now);
   }
@@ -124,8 +124,8 @@ export class ActorCard {
     this.context.replaceChildren(...rows);
   }
 
-  addLog(kind, text) {
-    const entry = { t: Date.now(), kind, text };
+  addLog(kind, text, at = Date.now()) {
+    const entry = { t: at, kind, text };
     this.log.push(entry);
     if (this.log.length > LOG_LINES) this.log.shift();
     this.renderLogLine(entry);
