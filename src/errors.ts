@@ -18,7 +18,8 @@ export type ErrorCode =
   | 'INFLUX_UNAVAILABLE'
   | 'INFLUX_BAD_REQUEST'
   | 'SPOOL_FAILED'
-  | 'NOTIFY_FAILED';
+  | 'NOTIFY_FAILED'
+  | 'INSPECTOR_ASSETS_MISSING';
 
 export class TickpipeError extends Error {
   readonly code: ErrorCode;

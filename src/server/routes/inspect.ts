@@ -1,0 +1,41 @@
+/**
+ * `WS /inspect`: the actors' inspection events in the @statelyai/inspect format, one JSON text
+ * message each. A client first gets the hub's replay (every live actor, its latest snapshot,
+ * recent history), then every event as it happens. Needs @fastify/websocket registered by the
+ * app. A client that cannot keep up is disconnected (it reconnects and gets a fresh replay)
+ * rather than allowed to grow the process's memory.
+ */
+import type {} from '@fastify/websocket';
+import type { FastifyPluginAsync } from 'fastify';
+import type { WebSocket } from 'ws';
+import type { InspectionHub } from '../../observe/inspection-hub.js';
+import { requireApiToken } from '../bearer.js';
+
+export interface InspectRouteOptions {
+  hub: InspectionHub;
+  /** API_TOKEN: when set, the socket needs it. */
+  apiToken?: string | undefined;
+  /** Bytes queued to one client before it is dropped (inspection traffic is a few KB/s). */
+  maxBufferedBytes?: number;
+}
+
+export const inspectRoutes: FastifyPluginAsync<InspectRouteOptions> = async (app, opts) => {
+  const limit = opts.maxBufferedBytes ?? 1 << 20;
+  app.get('/inspect', { websocket: true, preValidation: requireApiToken(opts.apiToken) }, (socket: WebSocket, req) => {
+    let dropped = false;
+    const send = (json: string): void => {
+      if (dropped || socket.readyState !== socket.OPEN) return;
+      if (socket.bufferedAmount > limit) {
+        dropped = true;
+        req.log.warn({ buffered: socket.bufferedAmount, limit }, '/inspect client is not reading; disconnecting it');
+        socket.terminate();
+        return;
+      }
+      socket.send(json);
+    };
+    for (const ev of opts.hub.replay()) send(JSON.stringify(ev));
+    const unsubscribe = opts.hub.subscribe((_ev, json) => send(json));
+    socket.on('close', unsubscribe);
+    socket.on('error', (err) => req.log.debug({ err }, '/inspect socket error'));
+  });
+};
