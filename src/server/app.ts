@@ -8,14 +8,17 @@ import type { ServerDeps } from './deps.js';
 import { healthRoutes } from './routes/health.js';
 import { stateRoutes } from './routes/state.js';
 import { subscriptionRoutes } from './routes/subscriptions.js';
+import { inspectRoutes } from './routes/inspect.js';
+import { inspectorRoutes } from './routes/inspector.js';
 import { ticksRoutes } from './routes/ticks.js';
 
 export type { ServerDeps, StateDocument } from './deps.js';
 
 export async function buildServer(deps: ServerDeps): Promise<FastifyInstance> {
   const app = Fastify({
-    loggerInstance: deps.logger.child({ component: 'http' }) as FastifyBaseLogger,
-    disableRequestLogging: true,
+    // Per-request lines are noise at info (scrapes, polls): Fastify logs at warn and above,
+    // unless the service runs at debug or trace.
+    loggerInstance: deps.logger.child({ component: 'http' }, { level: ['debug', 'trace'].includes(deps.logger.level) ? deps.logger.level : 'warn' }) as FastifyBaseLogger,
     bodyLimit: 1024 * 1024,
     // Strict bodies: no silent coercion (a string is not a list of keys) and no silent removal
     // of unknown fields; Fastify's 400 messages then name the field that is wrong.
@@ -27,6 +30,7 @@ export async function buildServer(deps: ServerDeps): Promise<FastifyInstance> {
   await app.register(stateRoutes(deps));
   await app.register(subscriptionRoutes(deps));
   await app.register(ticksRoutes(deps));
-  for (const plugin of deps.plugins ?? []) await app.register(plugin);
+  if (deps.inspection) await app.register(inspectRoutes, { hub: deps.inspection, apiToken: deps.http.apiToken });
+  await app.register(inspectorRoutes);
   return app;
 }

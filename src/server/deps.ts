@@ -5,13 +5,13 @@ import type { Stats } from '../stats.js';
 import type { Fanout } from '../fanout/fanout.js';
 import type { SubscriptionChangeRequest, SubscriptionChangeResult } from '../upstox/subscription-types.js';
 import type { Metrics } from './metrics.js';
-import type { FastifyPluginAsync } from 'fastify';
+import type { InspectionHub } from '../observe/inspection-hub.js';
 
+/** The /state document (src/state-document.ts builds it): only its contract fields matter here. */
 export interface StateDocument {
-  actors: Record<string, { value: unknown; [k: string]: unknown }>;
-  spool: { pendingPoints: number; [k: string]: unknown };
+  actors: { [id: string]: { value: unknown } };
+  spool: { pendingPoints: number };
   stats: Record<string, number>;
-  [k: string]: unknown;
 }
 
 export interface ServerDeps {
@@ -27,6 +27,6 @@ export interface ServerDeps {
     change(req: SubscriptionChangeRequest): SubscriptionChangeResult;
   };
   metrics: Metrics;
-  /** Further route plugins (the inspector), registered after the core routes. */
-  plugins?: FastifyPluginAsync[];
+  /** The actors' inspection events for WS /inspect (the /inspector page is always served). */
+  inspection?: InspectionHub;
 }

@@ -1,0 +1,87 @@
+/**
+ * GET /state and GET /ready: what the actors are doing and why, the spool, and the counters.
+ */
+import type { AnyActorRef } from 'xstate';
+import type { Fanout } from './fanout/fanout.js';
+import { stateText } from './observe/transition-logger.js';
+import type { Spool } from './spool/spool.js';
+import type { Stats } from './stats.js';
+import type { WritePath } from './storage/write-path.js';
+
+export const ACTOR_IDS = ['connection', 'writer', 'drainer', 'notifier'] as const;
+
+/** Context fields that are configuration echoes or bulky, left out of /state. */
+const OMIT = new Set(['instruments', 'limits']);
+
+export interface ActorState {
+  value: unknown;
+  status: string;
+  context: Record<string, unknown>;
+}
+
+export interface StateDocument {
+  actors: Record<(typeof ACTOR_IDS)[number], ActorState>;
+  spool: { pendingPoints: number; pendingBatches: number; bytes: number; oldestAgeS: number | null; deadLetters: number; error: string | null };
+  stats: Record<string, number>;
+  ticks: { clients: number };
+  startedAt: string;
+  uptimeS: number;
+}
+
+function actorState(ref: AnyActorRef | undefined, missing: string): ActorState {
+  if (!ref) return { value: missing, status: 'stopped', context: {} };
+  const snap = ref.getSnapshot() as { value: unknown; status: string; context?: Record<string, unknown> };
+  const context: Record<string, unknown> = {};
+  for (const [k, v] of Object.entries(snap.context ?? {})) if (!OMIT.has(k)) context[k] = v;
+  if (context['subscription'] && typeof context['subscription'] === 'object') {
+    context['subscribedKeys'] = Object.keys(context['subscription'] as object).length;
+  }
+  return { value: snap.value, status: snap.status, context };
+}
+
+export function buildStateDocument(src: {
+  root: { system: { get(id: string): AnyActorRef | undefined } };
+  stats: Stats;
+  spool: Spool;
+  writePath: WritePath;
+  fanout: Fanout;
+  startedAt: number;
+}): StateDocument {
+  const oldest = src.spool.oldestCreatedAt();
+  return {
+    actors: {
+      connection: actorState(src.root.system.get('connection'), 'stopped'),
+      writer: actorState(src.root.system.get('writer'), 'stopped'),
+      drainer: actorState(src.root.system.get('drainer'), 'stopped'),
+      notifier: actorState(src.root.system.get('notifier'), 'stopped'),
+    },
+    spool: {
+      pendingPoints: src.spool.pendingPoints(),
+      pendingBatches: src.spool.pendingBatches(),
+      bytes: src.spool.pendingBytes(),
+      oldestAgeS: oldest === null ? null : Math.round((Date.now() - oldest) / 1000),
+      deadLetters: src.spool.deadLetterCount(),
+      error: src.writePath.spoolError,
+    },
+    stats: src.stats.toJSON(),
+    ticks: { clients: src.fanout.clientCount },
+    startedAt: new Date(src.startedAt).toISOString(),
+    uptimeS: Math.round((Date.now() - src.startedAt) / 1000),
+  };
+}
+
+/** Ready: the feed streams, and every point is either written or safely spooled. */
+export function buildReadiness(state: StateDocument): { ready: boolean; reasons: string[] } {
+  const reasons: string[] = [];
+  const conn = state.actors.connection;
+  if (conn.value !== 'streaming') {
+    const why = typeof conn.context['reason'] === 'string' ? `: ${conn.context['reason']}` : '';
+    reasons.push(`feed is not streaming (connection is ${stateText(conn.value)}${why})`);
+  }
+  if (state.spool.error) reasons.push(`points cannot be spooled: ${state.spool.error}`);
+  const writer = state.actors.writer;
+  if (stateText(writer.value).startsWith('influxDown') && state.spool.error) {
+    reasons.push(`InfluxDB is down (${String(writer.context['reason'] ?? '')}) and the spool fails: points are being lost`);
+  }
+  return { ready: reasons.length === 0, reasons };
+}
