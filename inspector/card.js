@@ -33,7 +33,7 @@ const TIME_KEY = /(At|Ts|Since|Time|Until)$/;
 export function brief(key, v, now) {
   if (v === null || v === undefined) return '–';
   if (typeof v === 'number' && TIME_KEY.test(key) && v > 1e12) return `${age(now - v)} ago`;
-  if (typeof v === 'number' && /Ms$/.test(key)) return age(v) || `${v} ms`;
+  if (typeof v === 'number' && /Ms$/.test(key)) return v < 1000 ? `${v} ms` : age(v);
   if (typeof v === 'string') return v;
   if (Array.isArray(v)) {
     const more = typeof v.at(-1) === 'string' && /^… \d+ more \((\d+) in all\)$/.exec(v.at(-1));
