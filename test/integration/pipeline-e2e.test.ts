@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { type Simulator, startSimulator } from '../../src/sim/index.js';
 import { type NotifyReceiver, startNotifyReceiver } from '../helpers/notify-receiver.js';
-import { until } from '../helpers/poll.js';
+import { observeFor, until } from '../helpers/poll.js';
 import { freePort } from '../helpers/ports.js';
 import { type ServiceProcess, startServiceProcess } from '../helpers/service-process.js';
 import { type Victoria, startVictoria } from '../helpers/victoria.js';
@@ -141,8 +141,11 @@ describe('pipeline end to end: simulator → service → VictoriaMetrics', { tim
     assert.ok((last['firstTs'] as number) <= (last['lastTs'] as number));
     assert.ok(Array.isArray(last['keys']));
     const count = receiver.received.length;
-    await until('a quiet interval passes', async () => (await svc!.state()).actors.notifier.value === 'idle', { timeoutMs: 5000 });
+    await until('the notifier idle', async () => (await svc!.state()).actors.notifier.value === 'idle', { timeoutMs: 5000 });
+    // Absence can only be observed: two and a half notification intervals with the feed stalled.
+    await observeFor(2500);
     assert.equal(receiver.received.length, count, 'no notification while nothing new lands');
+    assert.equal((await svc!.state()).actors.notifier.value, 'idle');
     sim.resume();
   });
 
