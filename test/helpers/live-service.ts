@@ -10,11 +10,11 @@ import { join } from 'node:path';
 import { type Simulator, startSimulator } from '../../src/sim/index.js';
 import { freePort } from './ports.js';
 import { type ServiceProcess, startServiceProcess } from './service-process.js';
-import { type Victoria, startVictoria } from './victoria.js';
+import { type TestStore, startTestStore } from './test-store.js';
 
 export interface LiveService {
   readonly baseUrl: string;
-  readonly vm: Victoria;
+  readonly vm: TestStore;
   readonly sim: Simulator;
   svc: ServiceProcess;
   writerValue(): Promise<string>;
@@ -25,16 +25,13 @@ export interface LiveService {
 }
 
 export async function startLiveService(extraEnv: Record<string, string> = {}): Promise<LiveService> {
-  const [vm, sim] = await Promise.all([startVictoria(), startSimulator({ updatesPerSecond: 200, frameIntervalMs: 50, pingIntervalMs: 500, seed: 5 })]);
+  const [vm, sim] = await Promise.all([startTestStore(), startSimulator({ updatesPerSecond: 200, frameIntervalMs: 50, pingIntervalMs: 500, seed: 5 })]);
   const dir = mkdtempSync(join(tmpdir(), 'tickpipe-live-'));
   const env = {
     UPSTOX_API_URL: sim.apiUrl,
     UPSTOX_TOKEN_URL: sim.tokenUrl,
     INSTRUMENTS: 'NSE_EQ|INE002A01018,NSE_INDEX|Nifty Bank',
-    INFLUX_URL: vm.url,
-    INFLUX_TOKEN: 'unused-by-victoria',
-    INFLUX_ORG: 'tickpipe',
-    INFLUX_BUCKET: 'ticks',
+    ...vm.influxEnv,
     SPOOL_PATH: join(dir, 'spool.db'),
     HTTP_PORT: String(await freePort()),
     FLUSH_INTERVAL_MS: '200',

@@ -14,12 +14,12 @@ import { type NotifyReceiver, startNotifyReceiver } from '../helpers/notify-rece
 import { observeFor, until } from '../helpers/poll.js';
 import { freePort } from '../helpers/ports.js';
 import { type ServiceProcess, startServiceProcess } from '../helpers/service-process.js';
-import { type Victoria, startVictoria } from '../helpers/victoria.js';
+import { type TestStore, startTestStore } from '../helpers/test-store.js';
 
 const KEYS = ['NSE_EQ|INE002A01018', 'NSE_EQ|INE467B01029', 'NSE_INDEX|Nifty Bank', 'NSE_FO|NIFTY25DEC24000CE'];
 
 describe('pipeline end to end: simulator → service → VictoriaMetrics', { timeout: 180_000 }, () => {
-  let vm: Victoria;
+  let vm: TestStore;
   let sim: Simulator;
   let receiver: NotifyReceiver;
   let dir: string;
@@ -28,7 +28,7 @@ describe('pipeline end to end: simulator → service → VictoriaMetrics', { tim
 
   before(async () => {
     [vm, sim, receiver] = await Promise.all([
-      startVictoria(),
+      startTestStore(),
       startSimulator({ updatesPerSecond: 400, frameIntervalMs: 20, pingIntervalMs: 200, seed: 11 }),
       startNotifyReceiver(),
     ]);
@@ -37,10 +37,7 @@ describe('pipeline end to end: simulator → service → VictoriaMetrics', { tim
       UPSTOX_API_URL: sim.apiUrl,
       UPSTOX_TOKEN_URL: sim.tokenUrl,
       INSTRUMENTS: KEYS.join(','),
-      INFLUX_URL: vm.url,
-      INFLUX_TOKEN: 'unused-by-victoria',
-      INFLUX_ORG: 'tickpipe',
-      INFLUX_BUCKET: 'ticks',
+      ...vm.influxEnv,
       SPOOL_PATH: join(dir, 'spool.db'),
       HTTP_PORT: String(await freePort()),
       NOTIFY_URL: receiver.url,
