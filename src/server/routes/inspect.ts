@@ -9,7 +9,7 @@ import type {} from '@fastify/websocket';
 import type { FastifyPluginAsync } from 'fastify';
 import type { WebSocket } from 'ws';
 import type { InspectionHub } from '../../observe/inspection-hub.js';
-import { requireApiToken } from '../bearer.js';
+import { requireToken } from '../auth.js';
 
 export interface InspectRouteOptions {
   hub: InspectionHub;
@@ -21,7 +21,7 @@ export interface InspectRouteOptions {
 
 export const inspectRoutes: FastifyPluginAsync<InspectRouteOptions> = async (app, opts) => {
   const limit = opts.maxBufferedBytes ?? 1 << 20;
-  app.get('/inspect', { websocket: true, preValidation: requireApiToken(opts.apiToken) }, (socket: WebSocket, req) => {
+  app.get('/inspect', { websocket: true, preValidation: requireToken(opts.apiToken) }, (socket: WebSocket, req) => {
     let dropped = false;
     const send = (json: string): void => {
       if (dropped || socket.readyState !== socket.OPEN) return;
