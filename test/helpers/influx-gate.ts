@@ -3,12 +3,19 @@
  * produce on demand: down (connections refused), hang (no answer: a frozen server), an HTTP
  * status (401/403/404/413/429/500), and InfluxDB 2's 400 for lines matching a pattern (the
  * VictoriaMetrics we test against accepts and drops bad lines silently). Everything else is
- * forwarded unchanged.
+ * forwarded unchanged. `{ delayMs }` forwards at once but holds the server's answer back for that
+ * long: the points are stored while the client still waits, which widens the moment "InfluxDB has
+ * the batch, the client does not know yet" for crash tests.
  */
 import { type IncomingMessage, type ServerResponse, createServer } from 'node:http';
 import type { Socket } from 'node:net';
 
-export type GateMode = 'pass' | 'down' | 'hang' | { status: number; body?: string; headers?: Record<string, string> };
+export type GateMode =
+  | 'pass'
+  | 'down'
+  | 'hang'
+  | { status: number; body?: string; headers?: Record<string, string> }
+  | { delayMs: number };
 
 export interface InfluxGate {
   url: string;
@@ -17,6 +24,8 @@ export interface InfluxGate {
   rejectLines(pattern: RegExp | null): void;
   /** Write requests seen (forwarded or not). */
   writes(): number;
+  /** Answers to write requests that delay mode is holding back right now (already stored upstream). */
+  held(): number;
   close(): Promise<void>;
 }
 
@@ -30,6 +39,7 @@ export async function startInfluxGate(targetUrl: string): Promise<InfluxGate> {
   let mode: GateMode = 'pass';
   let reject: RegExp | null = null;
   let writes = 0;
+  let held = 0;
   const sockets = new Set<Socket>();
   const hung = new Set<ServerResponse>();
 
@@ -44,7 +54,7 @@ export async function startInfluxGate(targetUrl: string): Promise<InfluxGate> {
       hung.add(res);
       return;
     }
-    if (typeof mode === 'object') {
+    if (typeof mode === 'object' && 'status' in mode) {
       res.writeHead(mode.status, { 'content-type': 'application/json', ...(mode.headers ?? {}) }).end(mode.body ?? JSON.stringify({ code: 'injected', message: `injected ${mode.status}` }));
       return;
     }
@@ -68,6 +78,17 @@ export async function startInfluxGate(targetUrl: string): Promise<InfluxGate> {
         signal: AbortSignal.timeout(30_000),
       });
       const text = Buffer.from(await upstream.arrayBuffer());
+      // Read at answer time: the mode may have changed while the request was upstream.
+      const m = mode;
+      if (typeof m === 'object' && 'delayMs' in m) {
+        const write = req.url?.startsWith('/api/v2/write') === true;
+        if (write) held++;
+        try {
+          await new Promise((r) => setTimeout(r, m.delayMs));
+        } finally {
+          if (write) held--;
+        }
+      }
       res.writeHead(upstream.status, { 'content-type': upstream.headers.get('content-type') ?? 'text/plain' }).end(text);
     } catch {
       // Upstream down: look like it (reset, no answer).
@@ -92,6 +113,7 @@ export async function startInfluxGate(targetUrl: string): Promise<InfluxGate> {
     },
     rejectLines: (p) => (reject = p),
     writes: () => writes,
+    held: () => held,
     close: () =>
       new Promise<void>((resolve) => {
         for (const s of sockets) s.destroy();
