@@ -204,4 +204,19 @@ describe('drainer machine', () => {
     assert.equal(t.snap().context.lastError, 'boom');
     t.actor.stop();
   });
+
+  it('a chunk that drained nothing while points wait pauses and retries after retryMs (no hot loop)', async () => {
+    const t = start();
+    t.actor.send({ type: 'INFLUX_UP' });
+    t.chunk().done({ drained: 0, pending: 100, oldestAt: 5, ratePerS: 0 });
+    await settle();
+    assert.equal(t.chunks.length, 1, 'no immediate re-entry (a real drainChunk would answer at once, forever)');
+    assert.equal(t.snap().value, 'paused');
+    assert.equal(t.snap().context.pending, 100);
+    assert.match(t.snap().context.reason, /no progress/);
+    t.clock.increment(RETRY_MS);
+    assert.equal(t.snap().value, 'draining');
+    assert.equal(t.chunks.length, 2);
+    t.actor.stop();
+  });
 });
