@@ -5,7 +5,7 @@
  * about progress at most once a second.
  *
  *   paused ──INFLUX_UP──▶ draining ──(backlog empty)──▶ idle ──SPOOLED──▶ draining
- *      ▲                      │ INFLUX_DOWN / a chunk failed
+ *      ▲                      │ INFLUX_DOWN / a chunk failed / a chunk made no progress
  *      └──────────────────────┘
  */
 import { assign, fromPromise, setup } from 'xstate';
@@ -59,6 +59,10 @@ export const drainerMachine = setup({
   },
   guards: {
     morePending: ({ event }) => (event as unknown as { output: DrainProgress }).output.pending > 0,
+    noProgress: ({ event }) => {
+      const p = (event as unknown as { output: DrainProgress }).output;
+      return p.drained === 0 && p.pending > 0;
+    },
   },
 }).createMachine({
   id: 'drainer',
@@ -104,6 +108,16 @@ export const drainerMachine = setup({
       invoke: {
         src: 'drainChunk',
         onDone: [
+          {
+            // A chunk that landed nothing yet reports a backlog (the route closed under it, e.g. at
+            // shutdown) must not re-enter at once: promise-only re-entry would starve the event loop.
+            guard: 'noProgress',
+            target: 'paused',
+            actions: assign(({ context, event }) => ({
+              ...progress(context, event.output),
+              reason: `replay made no progress (${event.output.pending} points waiting); retrying`,
+            })),
+          },
           {
             guard: 'morePending',
             target: 'draining',
