@@ -8,15 +8,44 @@
 import { type IncomingMessage, type ServerResponse, createServer } from 'node:http';
 import type { Socket } from 'node:net';
 
-export type GateMode = 'pass' | 'down' | 'hang' | { status: number; body?: string; headers?: Record<string, string> };
+export type GateMode =
+  | 'pass'
+  | 'down'
+  | 'hang'
+  | {
+      status: number;
+      body?: string;
+      headers?: Record<string, string>;
+      /** Only write requests with more lines than this get the status (a body-size limit: 413); the rest pass. */
+      linesAbove?: number;
+    };
+
+export interface RejectOptions {
+  /** 400 by default (a bad line); 422 for InfluxDB 2.7's partial write. */
+  status?: number;
+  /** The JSON body's message; by default InfluxDB 2's parse error for the first bad line. */
+  message?: (bad: string[]) => string;
+  /** Write the other lines of the request first (a partial write: 422 after the good points landed). */
+  writeOthers?: boolean;
+}
+
+/** One write request the gate saw, and what it answered ('down': reset, 'hang': never). */
+export interface GateWrite {
+  at: number;
+  lines: number;
+  body: string;
+  answer: number | 'down' | 'hang';
+}
 
 export interface InfluxGate {
   url: string;
   set(mode: GateMode): void;
   /** Lines matching this are answered like InfluxDB 2 answers a bad line: 400, nothing written. */
-  rejectLines(pattern: RegExp | null): void;
+  rejectLines(pattern: RegExp | null, options?: RejectOptions): void;
   /** Write requests seen (forwarded or not). */
   writes(): number;
+  /** Every write request seen, oldest first. */
+  log(): readonly GateWrite[];
   close(): Promise<void>;
 }
 
@@ -28,38 +57,12 @@ async function readBody(req: IncomingMessage): Promise<Buffer> {
 
 export async function startInfluxGate(targetUrl: string): Promise<InfluxGate> {
   let mode: GateMode = 'pass';
-  let reject: RegExp | null = null;
-  let writes = 0;
+  let reject: { pattern: RegExp; options: RejectOptions } | null = null;
+  const log: GateWrite[] = [];
   const sockets = new Set<Socket>();
   const hung = new Set<ServerResponse>();
 
-  const server = createServer(async (req, res) => {
-    const body = await readBody(req);
-    if (req.url?.startsWith('/api/v2/write')) writes++;
-    if (mode === 'down') {
-      req.socket.destroy();
-      return;
-    }
-    if (mode === 'hang') {
-      hung.add(res);
-      return;
-    }
-    if (typeof mode === 'object') {
-      res.writeHead(mode.status, { 'content-type': 'application/json', ...(mode.headers ?? {}) }).end(mode.body ?? JSON.stringify({ code: 'injected', message: `injected ${mode.status}` }));
-      return;
-    }
-    if (reject && req.url?.startsWith('/api/v2/write')) {
-      const bad = body
-        .toString('utf8')
-        .split('\n')
-        .find((l) => reject!.test(l));
-      if (bad) {
-        res.writeHead(400, { 'content-type': 'application/json' }).end(
-          JSON.stringify({ code: 'invalid', message: `unable to parse '${bad.slice(0, 60)}': invalid field format` }),
-        );
-        return;
-      }
-    }
+  const forward = async (req: IncomingMessage, body: Buffer | string): Promise<{ status: number; type: string; text: Buffer } | null> => {
     try {
       const upstream = await fetch(targetUrl + (req.url ?? '/'), {
         method: req.method ?? 'GET',
@@ -67,12 +70,67 @@ export async function startInfluxGate(targetUrl: string): Promise<InfluxGate> {
         ...(req.method === 'GET' || req.method === 'HEAD' ? {} : { body }),
         signal: AbortSignal.timeout(30_000),
       });
-      const text = Buffer.from(await upstream.arrayBuffer());
-      res.writeHead(upstream.status, { 'content-type': upstream.headers.get('content-type') ?? 'text/plain' }).end(text);
+      return { status: upstream.status, type: upstream.headers.get('content-type') ?? 'text/plain', text: Buffer.from(await upstream.arrayBuffer()) };
     } catch {
-      // Upstream down: look like it (reset, no answer).
-      req.socket.destroy();
+      return null;
     }
+  };
+
+  const server = createServer(async (req, res) => {
+    const body = await readBody(req);
+    const isWrite = req.url?.startsWith('/api/v2/write') ?? false;
+    const text = isWrite ? body.toString('utf8') : '';
+    const entry: GateWrite | undefined = isWrite ? { at: Date.now(), lines: text === '' ? 0 : text.split('\n').length, body: text, answer: 'hang' } : undefined;
+    if (entry) log.push(entry);
+    const answer = (a: GateWrite['answer']) => {
+      if (entry) entry.answer = a;
+    };
+    if (mode === 'down') {
+      answer('down');
+      req.socket.destroy();
+      return;
+    }
+    if (mode === 'hang') {
+      hung.add(res);
+      return;
+    }
+    if (typeof mode === 'object' && (mode.linesAbove === undefined || (entry && entry.lines > mode.linesAbove))) {
+      answer(mode.status);
+      res.writeHead(mode.status, { 'content-type': 'application/json', ...(mode.headers ?? {}) }).end(mode.body ?? JSON.stringify({ code: 'injected', message: `injected ${mode.status}` }));
+      return;
+    }
+    if (reject && isWrite) {
+      const { pattern, options } = reject;
+      const lines = text.split('\n');
+      const bad = lines.filter((l) => pattern.test(l));
+      if (bad.length > 0) {
+        if (options.writeOthers) {
+          const good = lines.filter((l) => !pattern.test(l));
+          if (good.length > 0) {
+            const up = await forward(req, good.join('\n'));
+            if (!up || up.status >= 300) {
+              answer('down');
+              req.socket.destroy();
+              return;
+            }
+          }
+        }
+        const status = options.status ?? 400;
+        const message = options.message ? options.message(bad) : `unable to parse '${bad[0]!.slice(0, 60)}': invalid field format`;
+        answer(status);
+        res.writeHead(status, { 'content-type': 'application/json' }).end(JSON.stringify({ code: status === 422 ? 'unprocessable entity' : 'invalid', message }));
+        return;
+      }
+    }
+    const up = await forward(req, body);
+    if (!up) {
+      // Upstream down: look like it (reset, no answer).
+      answer('down');
+      req.socket.destroy();
+      return;
+    }
+    answer(up.status);
+    res.writeHead(up.status, { 'content-type': up.type }).end(up.text);
   });
   server.on('connection', (s) => {
     sockets.add(s);
@@ -90,8 +148,9 @@ export async function startInfluxGate(targetUrl: string): Promise<InfluxGate> {
         hung.clear();
       }
     },
-    rejectLines: (p) => (reject = p),
-    writes: () => writes,
+    rejectLines: (p, options = {}) => (reject = p ? { pattern: p, options } : null),
+    writes: () => log.length,
+    log: () => log,
     close: () =>
       new Promise<void>((resolve) => {
         for (const s of sockets) s.destroy();
