@@ -46,7 +46,11 @@ export interface WritePathOptions {
 
 type Failure = Exclude<WriteOutcome, { kind: 'ok' | 'rejected' | 'tooLarge' }>;
 
-/** A split of a rejected batch stops after this many requests; the rest is dead-lettered whole. */
+/**
+ * A split of a batch with bad lines (400/422) stops after this many requests; the rest is
+ * dead-lettered whole. A 413 split is not bounded by it: every half is smaller, and dead-lettering
+ * points only because a chunk was too large would keep valid points from InfluxDB.
+ */
 const MAX_SPLIT_REQUESTS = 64;
 
 const CODES: Record<string, string> = {
@@ -230,7 +234,7 @@ export class WritePath {
     this.o.observeWriteLatency?.((performance.now() - started) / 1000, outcome.kind);
     if (outcome.kind === 'ok') return null;
     if (outcome.kind !== 'rejected' && outcome.kind !== 'tooLarge') return outcome as Failure;
-    if (lines.length === 1 || budget.requests >= MAX_SPLIT_REQUESTS) {
+    if (lines.length === 1 || (outcome.kind === 'rejected' && budget.requests >= MAX_SPLIT_REQUESTS)) {
       const why = `InfluxDB ${outcome.status}: ${outcome.message}${lines.length > 1 ? ` (split budget spent; ${lines.length} lines kept together)` : ''}`;
       this.o.spool.deadLetter(lines, why);
       this.o.logger.error({ points: lines.length, status: outcome.status }, `dead-lettered ${lines.length} point(s) InfluxDB rejected: ${outcome.message}`);
