@@ -60,7 +60,7 @@ describe('storage against VictoriaMetrics through InfluxDB faults', { timeout: 9
       feed.stop();
       await fx.waitSpoolEmpty();
       await expectLanded(vm, feed.sent, 'after the outage');
-      assert.equal(fx.stats.pointsWritten >= feed.total(), true);
+      assert.ok(fx.stats.pointsWritten >= feed.total(), 'every point written (some twice is allowed: a reset after the server took them)');
       assert.equal(fx.storage.spool.deadLetterCount(), 0);
     });
   });
