@@ -46,8 +46,18 @@ export interface WritePathOptions {
 
 type Failure = Exclude<WriteOutcome, { kind: 'ok' | 'rejected' | 'tooLarge' }>;
 
-/** A split of a rejected batch stops after this many requests; the rest is dead-lettered whole. */
+/**
+ * A split of a batch with bad lines (400/422) stops after this many requests; the rest is
+ * dead-lettered whole. A 413 split is not bounded by it: every half is smaller, and dead-lettering
+ * points only because a chunk was too large would keep valid points from InfluxDB.
+ */
 const MAX_SPLIT_REQUESTS = 64;
+
+interface SplitBudget {
+  requests: number;
+  /** Lines dead-lettered by this send: not written, so neither counted nor reported as landed. */
+  deadLettered: number;
+}
 
 const CODES: Record<string, string> = {
   unavailable: 'INFLUX_UNAVAILABLE',
@@ -184,7 +194,8 @@ export class WritePath {
   private async writeRows(rows: SpoolRow[], drained: boolean): Promise<boolean> {
     if (rows.length === 0) return true;
     const lines = rows.length === 1 ? rows[0]!.lines.split('\n') : rows.flatMap((r) => r.lines.split('\n'));
-    const failure = await this.send(lines, { requests: 0 });
+    const budget: SplitBudget = { requests: 0, deadLettered: 0 };
+    const failure = await this.send(lines, budget);
     if (failure) {
       if (!drained) this.o.stats.pointsSpooled += rows.reduce((n, r) => n + r.points, 0);
       this.fail(failure);
@@ -196,6 +207,8 @@ export class WritePath {
       points += r.points;
       this.noteLanded(r.points, r.firstTs, r.lastTs, r.keys);
     }
+    points -= budget.deadLettered;
+    this.landed.points -= budget.deadLettered;
     this.o.stats.pointsWritten += points;
     if (drained) this.o.stats.pointsDrained += points;
     return true;
@@ -207,14 +220,15 @@ export class WritePath {
       this.o.logger.error({ points: batch.lines.length }, 'InfluxDB is down and the spool cannot be written: these points are lost');
       return;
     }
-    const failure = await this.send(batch.lines, { requests: 0 });
+    const budget: SplitBudget = { requests: 0, deadLettered: 0 };
+    const failure = await this.send(batch.lines, budget);
     if (failure) {
       this.o.logger.error({ points: batch.lines.length, reason: failure.message }, 'the spool cannot be written and InfluxDB refused the batch: these points are lost');
       this.fail(failure);
       return;
     }
-    this.o.stats.pointsWritten += batch.lines.length;
-    this.noteLanded(batch.lines.length, batch.firstTs, batch.lastTs, [...batch.keys]);
+    this.o.stats.pointsWritten += batch.lines.length - budget.deadLettered;
+    this.noteLanded(batch.lines.length - budget.deadLettered, batch.firstTs, batch.lastTs, [...batch.keys]);
   }
 
   /**
@@ -222,7 +236,7 @@ export class WritePath {
    * are isolated and dead-lettered with the server's message. Returns the failure that stopped it,
    * or null when every line either landed or was dead-lettered.
    */
-  private async send(lines: string[], budget: { requests: number }): Promise<Failure | null> {
+  private async send(lines: string[], budget: SplitBudget): Promise<Failure | null> {
     const client = this.o.client!;
     const started = performance.now();
     const outcome = await client.write(lines.join('\n'));
@@ -230,9 +244,10 @@ export class WritePath {
     this.o.observeWriteLatency?.((performance.now() - started) / 1000, outcome.kind);
     if (outcome.kind === 'ok') return null;
     if (outcome.kind !== 'rejected' && outcome.kind !== 'tooLarge') return outcome as Failure;
-    if (lines.length === 1 || budget.requests >= MAX_SPLIT_REQUESTS) {
+    if (lines.length === 1 || (outcome.kind === 'rejected' && budget.requests >= MAX_SPLIT_REQUESTS)) {
       const why = `InfluxDB ${outcome.status}: ${outcome.message}${lines.length > 1 ? ` (split budget spent; ${lines.length} lines kept together)` : ''}`;
       this.o.spool.deadLetter(lines, why);
+      budget.deadLettered += lines.length;
       this.o.logger.error({ points: lines.length, status: outcome.status }, `dead-lettered ${lines.length} point(s) InfluxDB rejected: ${outcome.message}`);
       return null;
     }
