@@ -82,6 +82,8 @@ export class WritePath {
   private lastSpooledReport = 0;
   private closed = false;
   spoolError: string | null = null;
+  /** Batches (by seq) already counted in stats.pointsSpooled, so a batch that waits and then fails a live write counts once. */
+  private readonly spooledCounted = new Set<number>();
 
   constructor(private readonly o: WritePathOptions) {
     this.builder = new LineProtocolBuilder(o.extraTags);
@@ -108,10 +110,12 @@ export class WritePath {
     const batch = this.batch;
     if (batch.lines.length === 0) return;
     this.batch = new PointBatch();
-    const { spool, stats } = this.o;
+    const { spool } = this.o;
     const willWaitBehind = !this.routeOpen || this.draining || spool.pendingBatches() > 0;
+    let seq: number;
     try {
-      if (!spool.append(spool.takeSeq(), batch.lines, batch.firstTs, batch.lastTs, batch.keys)) return;
+      seq = spool.takeSeq();
+      if (!spool.append(seq, batch.lines, batch.firstTs, batch.lastTs, batch.keys)) return;
       this.spoolError = null;
     } catch (err) {
       // Disk full or unwritable: the points can only be saved by writing them now.
@@ -120,7 +124,7 @@ export class WritePath {
       this.enqueue(() => this.writeUnspooled(batch));
       return;
     }
-    if (willWaitBehind) stats.pointsSpooled += batch.lines.length;
+    if (willWaitBehind) this.countSpooled(seq, batch.lines.length);
     if (!this.routeOpen) return;
     if (this.draining) return;
     if (spool.pendingPoints() > this.o.batchMaxPoints * 3) {
@@ -197,11 +201,12 @@ export class WritePath {
     const budget: SplitBudget = { requests: 0, deadLettered: 0 };
     const failure = await this.send(lines, budget);
     if (failure) {
-      if (!drained) this.o.stats.pointsSpooled += rows.reduce((n, r) => n + r.points, 0);
+      if (!drained) for (const r of rows) this.countSpooled(r.seq, r.points);
       this.fail(failure);
       return false;
     }
     this.o.spool.remove(rows);
+    for (const r of rows) this.spooledCounted.delete(r.seq);
     let points = 0;
     for (const r of rows) {
       points += r.points;
@@ -263,6 +268,14 @@ export class WritePath {
       message: outcome.message,
       ...(outcome.kind === 'unavailable' && outcome.retryAfterS !== undefined ? { retryAfterS: outcome.retryAfterS } : {}),
     });
+  }
+
+  private countSpooled(seq: number, points: number): void {
+    if (this.spooledCounted.has(seq)) return;
+    this.spooledCounted.add(seq);
+    this.o.stats.pointsSpooled += points;
+    // Bounded: entries leave when their batch lands; batches a full spool dropped are the rare rest.
+    if (this.spooledCounted.size > 100_000) this.spooledCounted.clear();
   }
 
   private tellDrainer(force = false): void {

@@ -62,6 +62,8 @@ describe('storage against VictoriaMetrics through InfluxDB faults', { timeout: 9
       await expectLanded(vm, feed.sent, 'after the outage');
       assert.ok(fx.stats.pointsWritten >= feed.total(), 'every point written (some twice is allowed: a reset after the server took them)');
       assert.equal(fx.storage.spool.deadLetterCount(), 0);
+      // Each point that had to wait is counted once, however many live attempts failed on it.
+      assert.ok(fx.stats.pointsSpooled > 300 && fx.stats.pointsSpooled <= feed.total(), `pointsSpooled ${fx.stats.pointsSpooled} of ${feed.total()} sent`);
     });
   });
 
