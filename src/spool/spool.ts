@@ -83,6 +83,10 @@ export class Spool {
   private openAt(path: string): Database.Database {
     const db = new Database(path);
     try {
+      // A batch is ~1.4 MB of text: with 64 KiB pages it spans ~22 overflow pages, not ~350, and
+      // Spool.append runs ~35% faster (test/bench/spool.bench.ts). Takes effect only when the file
+      // is created (SQLite ignores it afterwards, and in WAL mode), so existing spools keep 4 KiB.
+      db.pragma('page_size = 65536');
       db.pragma('journal_mode = WAL');
       // NORMAL in WAL mode survives a crash of the process (SIGKILL); FULL would also survive
       // power loss at a large cost per batch.

@@ -1,0 +1,156 @@
+/**
+ * Storage end to end: decoded full-mode frames (100 instruments, 300 points each: a 30-field
+ * `tick` and two `candle` points per update) → WritePath.pushFrame → line protocol → the SQLite
+ * spool → a real VictoriaMetrics, driven by the real writer and drainer machines; timed until
+ * InfluxDB acknowledged every point (stats.pointsWritten), then checked in VM's export.
+ * Baseline, same run, same VM: @influxdata/influxdb-client's `Point` API with its default
+ * WriteApi options (one Point per point, writePoint, then close; a writeSuccess counter added to
+ * know when every point landed, because close() does not wait for batches already sent).
+ * Also, without network: the CPU cost of turning frames into line protocol, both ways.
+ * Target (issue 3): >= 200,000 points/s end to end on one core.
+ * Note: VictoriaMetrics runs on the machine's other core, so it is not charged to either side.
+ */
+import { loadavg } from 'node:os';
+import { setImmediate as yieldToLoop } from 'node:timers/promises';
+import { InfluxDB } from '@influxdata/influxdb-client';
+import { InfluxWriteClient } from '../../src/influx/write-client.js';
+import { LineProtocolBuilder, PointBatch } from '../../src/influx/line-protocol.js';
+import { until } from '../helpers/poll.js';
+import { type Victoria, startVictoria } from '../helpers/victoria.js';
+import { opsPerSecond, table } from './bench-util.js';
+import { INSTRUMENTS, POINTS_PER_FRAME, frameAt, makeFrameTemplates, officialPoints, startTickpipeStorage, tempDir } from './storage-fixtures.js';
+
+const TEMPLATES = makeFrameTemplates(50);
+const WARM_FRAMES = 100;
+const FRAMES = Number(process.env['BENCH_FRAMES'] ?? 2000);
+const TARGET = 200_000;
+
+/** CPU only: frames → line protocol text, tickpipe's builder vs Point objects + toLineProtocol. */
+function cpuOnly(): Array<Record<string, string | number>> {
+  const builder = new LineProtocolBuilder({ run: 'cpu' });
+  let n = 0;
+  let sink = 0;
+  const ours =
+    opsPerSecond(() => {
+      const batch = new PointBatch();
+      builder.appendFrame(frameAt(TEMPLATES, n++), batch);
+      sink += batch.lines.length;
+    }, 1000, 2) * POINTS_PER_FRAME;
+  const baseline =
+    opsPerSecond(() => {
+      for (const p of officialPoints(frameAt(TEMPLATES, n++), 'cpu')) sink += p.toLineProtocol()!.length;
+    }, 1000, 2) * POINTS_PER_FRAME;
+  if (sink < 0) console.log(sink);
+  return [{ stage: 'frames → line protocol (no I/O)', 'tickpipe points/s': ours, 'baseline points/s': baseline, ratio: `${(ours / baseline).toFixed(2)}x` }];
+}
+
+async function tickpipeEndToEnd(vm: Victoria): Promise<{ rate: number; spooled: number; drained: number }> {
+  const dir = tempDir('tickpipe-bench-e2e-');
+  const h = startTickpipeStorage({ url: vm.url, spoolPath: `${dir.path}/spool.db`, run: 'tickpipe' });
+  try {
+    await until('writer influxUp', () => h.writerState() === '"influxUp"', { timeoutMs: 10_000 });
+    const wp = h.storage.writePath;
+    const push = async (from: number, count: number) => {
+      for (let n = from; n < from + count; n++) {
+        wp.pushFrame(frameAt(TEMPLATES, n));
+        await yieldToLoop(); // one frame per macrotask, as websocket frames arrive
+      }
+      wp.flush();
+    };
+    await push(0, WARM_FRAMES);
+    await until('warm-up landed', () => h.stats.pointsWritten >= WARM_FRAMES * POINTS_PER_FRAME, { timeoutMs: 30_000, intervalMs: 2 });
+    const before = { written: h.stats.pointsWritten, spooled: h.stats.pointsSpooled, drained: h.stats.pointsDrained };
+    const t0 = performance.now();
+    await push(WARM_FRAMES, FRAMES);
+    await until('every point landed', () => h.stats.pointsWritten - before.written >= FRAMES * POINTS_PER_FRAME, { timeoutMs: 60_000, intervalMs: 2 });
+    const seconds = (performance.now() - t0) / 1000;
+    return {
+      rate: (FRAMES * POINTS_PER_FRAME) / seconds,
+      spooled: h.stats.pointsSpooled - before.spooled,
+      drained: h.stats.pointsDrained - before.drained,
+    };
+  } finally {
+    await h.close();
+    dir.remove();
+  }
+}
+
+async function officialEndToEnd(vm: Victoria): Promise<number> {
+  let landed = 0;
+  const api = new InfluxDB({ url: vm.url, token: 'unused-by-victoria' }).getWriteApi('bench', 'bench', 'ms', {
+    writeSuccess: (lines: string[]) => {
+      landed += lines.length;
+    },
+  });
+  const push = async (from: number, count: number) => {
+    for (let n = from; n < from + count; n++) {
+      for (const p of officialPoints(frameAt(TEMPLATES, n, OFFICIAL_BASE_TS), 'official')) api.writePoint(p);
+      await yieldToLoop();
+    }
+  };
+  await push(0, WARM_FRAMES);
+  await api.flush();
+  await until('warm-up landed', () => landed >= WARM_FRAMES * POINTS_PER_FRAME, { timeoutMs: 30_000, intervalMs: 2 });
+  const before = landed;
+  const t0 = performance.now();
+  await push(WARM_FRAMES, FRAMES);
+  await api.close();
+  await until('every point landed', () => landed - before >= FRAMES * POINTS_PER_FRAME, { timeoutMs: 120_000, intervalMs: 2 });
+  return (FRAMES * POINTS_PER_FRAME) / ((performance.now() - t0) / 1000);
+}
+
+/** VictoriaMetrics alone: prepared 5,000-line bodies POSTed one at a time (no building, no spool). */
+async function vmCeiling(vm: Victoria): Promise<number> {
+  const builder = new LineProtocolBuilder({ run: 'raw' });
+  const bodies: string[] = [];
+  for (let n = 0, b = new PointBatch(); bodies.length < 40; n++) {
+    builder.appendFrame(frameAt(TEMPLATES, n), b);
+    if (b.lines.length >= 5000) {
+      bodies.push(b.lines.join('\n'));
+      b = new PointBatch();
+    }
+  }
+  const client = new InfluxWriteClient({ url: vm.url, token: undefined, org: 'bench', bucket: 'bench', timeoutMs: 30_000 });
+  let points = 0;
+  const t0 = performance.now();
+  for (const body of bodies) {
+    const o = await client.write(body);
+    if (o.kind !== 'ok') throw new Error(`raw write failed: ${JSON.stringify(o)}`);
+    points += 5000;
+  }
+  client.close();
+  return points / ((performance.now() - t0) / 1000);
+}
+
+/** The baseline writes its own time range, so both sides can be counted apart in VM. */
+const OFFICIAL_BASE_TS = 1_733_000_000_000;
+
+async function ticksInVm(vm: Victoria, run: string): Promise<number> {
+  const series = await vm.exportSeries(`{__name__="tick_ltp",run="${run}"}`);
+  return series.reduce((n, s) => n + s.timestamps.length, 0);
+}
+
+const started = performance.now();
+console.log(`load average ${loadavg().map((l) => l.toFixed(1)).join(' ')} on 2 cores; frames of ${INSTRUMENTS} full-mode instruments (${POINTS_PER_FRAME} points each); ${FRAMES} frames = ${(FRAMES * POINTS_PER_FRAME).toLocaleString('en-US')} points per side after a ${WARM_FRAMES}-frame warm-up`);
+const rows = cpuOnly();
+const vm = await startVictoria();
+try {
+  const ours = await tickpipeEndToEnd(vm);
+  const official = await officialEndToEnd(vm);
+  rows.push({ stage: 'pushFrame → spool → VictoriaMetrics', 'tickpipe points/s': ours.rate, 'baseline points/s': official, ratio: `${(ours.rate / official).toFixed(2)}x` });
+  table(rows);
+  const ceiling = await vmCeiling(vm);
+  console.log(`VictoriaMetrics alone takes ${Math.round(ceiling).toLocaleString('en-US')} points/s (prepared 5,000-line bodies, one request in flight): tickpipe reaches ${Math.round((100 * ours.rate) / ceiling)}% of it`);
+  console.log(`tickpipe: ${ours.spooled.toLocaleString('en-US')} points waited in the spool behind others, ${ours.drained.toLocaleString('en-US')} replayed by the drainer`);
+  const expected = (WARM_FRAMES + FRAMES) * INSTRUMENTS;
+  const settled = async (run: string) => {
+    await until(`VM shows every ${run} tick`, async () => (await ticksInVm(vm, run)) >= expected, { timeoutMs: 20_000, intervalMs: 250 }).catch(() => undefined);
+    return ticksInVm(vm, run);
+  };
+  const [tp, of] = [await settled('tickpipe'), await settled('official')];
+  console.log(`VictoriaMetrics export: tick_ltp samples tickpipe ${tp!.toLocaleString('en-US')}, official ${of!.toLocaleString('en-US')} (expected ${expected.toLocaleString('en-US')} each)`);
+  console.log(`end to end ${Math.round(ours.rate).toLocaleString('en-US')} points/s (target >= ${TARGET.toLocaleString('en-US')}: ${ours.rate >= TARGET ? 'met' : 'NOT met'}); ${(ours.rate / official).toFixed(2)}x the official client`);
+} finally {
+  await vm.close();
+}
+console.log(`(${((performance.now() - started) / 1000).toFixed(1)} s)`);
