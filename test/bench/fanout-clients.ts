@@ -4,14 +4,16 @@
  * Driven over IPC:
  *   {op:'open', url, n}        n ws clients, each subscribed through the URL (?keys=*)
  *   {op:'openStalled', url}    a raw TCP client that completes the upgrade and never reads again
- *   {op:'window', start, end}  record latencies of messages whose stamp is in [start, end)
+ *   {op:'window', start, end}  record messages scheduled (ltt) in [start, end)
  *   {op:'count'}               messages received in the window so far
  *   {op:'report'}              latency percentiles and counts for the window
  *   {op:'closeAll'}            terminates every client
  * Every request is answered with {op, ...result}.
  *
- * Latency = receipt time − the stamp the server put in the message's "ts" field. Both are
- * process.hrtime in ms: CLOCK_MONOTONIC, one clock for every process on the machine.
+ * The bench stamps two fields of every update, both process.hrtime in ms (CLOCK_MONOTONIC, one
+ * clock for every process on the machine): "ts" = when fanout.publish() was called, "ltt" = when
+ * the frame was due by the schedule. Latency = receipt time − each; the second includes any
+ * time the server was too busy to publish on schedule.
  */
 import { connect as tcpConnect, type Socket } from 'node:net';
 import WebSocket from 'ws';
@@ -28,25 +30,32 @@ const clients: Client[] = [];
 const stalled: Socket[] = [];
 let windowStart = Infinity;
 let windowEnd = Infinity;
-let latencies = new Float64Array(1 << 20);
+let fromPublish: Float64Array = new Float64Array(1 << 20);
+let fromDue: Float64Array = new Float64Array(1 << 20);
 let count = 0;
 let cpuAtWindow = process.cpuUsage();
 let wallAtWindow = nowMs();
 
-function record(ms: number): void {
-  if (count === latencies.length) {
-    const bigger = new Float64Array(latencies.length * 2);
-    bigger.set(latencies);
-    latencies = bigger;
-  }
-  latencies[count++] = ms;
+function grow(a: Float64Array): Float64Array {
+  const bigger = new Float64Array(a.length * 2);
+  bigger.set(a);
+  return bigger;
 }
 
-/** The stamp is the message's first "ts" (the tick's; candles come after it). No JSON.parse: the
- *  server's latency is what we measure, not this process's parsing speed. */
-function stampOf(text: string): number {
-  const i = text.indexOf('"ts":');
-  return i < 0 ? NaN : parseFloat(text.substring(i + 5, i + 32));
+function record(publishMs: number, dueMs: number): void {
+  if (count === fromPublish.length) {
+    fromPublish = grow(fromPublish);
+    fromDue = grow(fromDue);
+  }
+  fromPublish[count] = publishMs;
+  fromDue[count++] = dueMs;
+}
+
+/** A number field's first occurrence ("ts" is the tick's: candles come after it). No JSON.parse:
+ *  the server's latency is what we measure, not this process's parsing speed. */
+function field(text: string, name: string): number {
+  const i = text.indexOf(name);
+  return i < 0 ? NaN : parseFloat(text.substring(i + name.length, i + name.length + 27));
 }
 
 function open(url: string): Promise<void> {
@@ -55,10 +64,11 @@ function open(url: string): Promise<void> {
   clients.push(c);
   ws.on('message', (data) => {
     const at = nowMs();
-    const stamp = stampOf(data.toString());
-    if (stamp >= windowStart && stamp < windowEnd) {
+    const text = data.toString();
+    const due = field(text, '"ltt":');
+    if (due >= windowStart && due < windowEnd) {
       c.inWindow++;
-      record(at - stamp);
+      record(at - field(text, '"ts":'), at - due);
     }
   });
   ws.on('close', (code) => (c.closed = { code, at: nowMs() }));
@@ -87,18 +97,20 @@ function openStalled(url: string): Promise<void> {
   });
 }
 
-function report() {
-  const sorted = latencies.subarray(0, count).sort();
+function percentiles(a: Float64Array) {
+  const sorted = a.subarray(0, count).sort();
   const pct = (p: number) => (count === 0 ? NaN : sorted[Math.min(count - 1, Math.floor((p / 100) * count))]!);
+  return { min: pct(0), p50: pct(50), p99: pct(99), max: pct(100) };
+}
+
+function report() {
   const cpu = process.cpuUsage(cpuAtWindow);
   return {
     received: count,
     perClient: clients.map((c) => c.inWindow),
     closed: clients.map((c) => c.closed),
-    min: count ? sorted[0] : NaN,
-    p50: pct(50),
-    p99: pct(99),
-    max: count ? sorted[count - 1] : NaN,
+    fromPublish: percentiles(fromPublish),
+    fromDue: percentiles(fromDue),
     cpuPercent: ((cpu.user + cpu.system) / 1000 / (nowMs() - wallAtWindow)) * 100,
   };
 }
