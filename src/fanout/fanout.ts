@@ -9,6 +9,12 @@
  * stays slow for `slowClientTimeoutMs`, or whose queue passes `maxBufferedBytes`, is closed with
  * code 4008 and a reason (stats.wsClientsDropped). So a stalled client costs at most the soft
  * limit plus one message per key, and never slows the pipeline: publish() never waits.
+ *
+ * Each client's TCP socket is corked for the length of one publish(), so a frame of N updates
+ * costs one writev per client instead of N (on loopback a send costs the whole TCP receive path
+ * too: that, not serialising, is what the fan-out's time goes into). And each update is encoded
+ * to UTF-8 once and the same Buffer sent as a text message to every client: given strings,
+ * writev encodes and copies them again for every socket (test/bench/fanout.bench.ts).
  */
 import type { WebSocket } from 'ws';
 import type { Logger } from '../logger.js';
@@ -18,6 +24,8 @@ import { marketStatusJson, tickJson } from './tick-json.js';
 
 export const SLOW_CLIENT_CLOSE_CODE = 4008;
 const MARKET_STATUS_KEY = '\u0000market_status';
+/** A Buffer sent with this is a text message (the bytes are UTF-8 JSON). */
+const AS_TEXT = { binary: false } as const;
 
 export interface FanoutOptions {
   stats: Stats;
@@ -34,16 +42,33 @@ export interface FanoutOptions {
   feedKeys(): ReadonlySet<string>;
 }
 
+/** The part of a net.Socket corking needs. */
+interface Corkable {
+  cork(): void;
+  uncork(): void;
+}
+
+/** ws keeps the TCP socket in `_socket` (not public API: without it we simply do not cork). */
+function tcpSocketOf(ws: WebSocket): Corkable | null {
+  const s = (ws as unknown as { _socket?: Partial<Corkable> })._socket;
+  return s && typeof s.cork === 'function' && typeof s.uncork === 'function' ? (s as Corkable) : null;
+}
+
 export class TicksClient {
   readonly keys = new Set<string>();
   all = false;
+  /** True while its socket is corked by publish(). */
+  corked = false;
+  readonly tcp: Corkable | null;
   /** Latest message per key while conflating; null while delivering normally. */
-  pending: Map<string, string> | null = null;
+  pending: Map<string, string | Buffer> | null = null;
   slowSince = 0;
   constructor(
     readonly socket: WebSocket,
     readonly id: number,
-  ) {}
+  ) {
+    this.tcp = tcpSocketOf(socket);
+  }
 }
 
 export interface SubscribeOutcome {
@@ -64,6 +89,8 @@ export class Fanout {
   private readonly maxKeys: number;
   private timer: NodeJS.Timeout | undefined;
   private nextId = 1;
+  /** Reused by publish(): the clients it corked. */
+  private readonly corked: TicksClient[] = [];
 
   constructor(private readonly opts: FanoutOptions) {
     this.softLimit = opts.softLimitBytes ?? 256 * 1024;
@@ -77,6 +104,28 @@ export class Fanout {
 
   /** Hot path: called synchronously for every decoded frame. */
   publish(frame: DecodedFrame): void {
+    const corked = this.corked;
+    if (frame.updates.length > 1) {
+      for (const c of this.clients) {
+        if (c.pending !== null || c.tcp === null) continue;
+        c.tcp.cork();
+        c.corked = true;
+        corked.push(c);
+      }
+    }
+    try {
+      this.publishFrame(frame);
+    } finally {
+      for (let i = 0; i < corked.length; i++) {
+        const c = corked[i]!;
+        if (c.corked) c.tcp!.uncork();
+        c.corked = false;
+      }
+      corked.length = 0;
+    }
+  }
+
+  private publishFrame(frame: DecodedFrame): void {
     if (frame.marketStatus) {
       Object.assign(this.segments, frame.marketStatus);
       this.lastStatusTs = frame.ts;
@@ -91,7 +140,7 @@ export class Fanout {
       this.latest.set(u.key, u);
       const subs = this.byKey.get(u.key);
       if (subs === undefined && !this.anyAll()) continue;
-      const text = tickJson(u);
+      const text = Buffer.from(tickJson(u));
       if (subs !== undefined) for (const c of subs) if (!c.all) this.deliver(c, u.key, text);
       for (const c of this.clients) if (c.all) this.deliver(c, u.key, text);
     }
@@ -173,7 +222,7 @@ export class Fanout {
     else if (c.pending !== null) c.pending.set(`\u0000control:${c.pending.size}`, text);
   }
 
-  private deliver(c: TicksClient, key: string, text: string): void {
+  private deliver(c: TicksClient, key: string, text: string | Buffer): void {
     const pending = c.pending;
     if (pending !== null) {
       if (pending.has(key)) this.opts.stats.wsMessagesDropped++;
@@ -182,6 +231,11 @@ export class Fanout {
     }
     const socket = c.socket;
     if (socket.readyState !== socket.OPEN) return;
+    // Corked bytes are this frame's, not a backlog: flush them before judging the client slow.
+    if (c.corked && socket.bufferedAmount > this.softLimit) {
+      c.corked = false;
+      c.tcp!.uncork();
+    }
     if (socket.bufferedAmount > this.softLimit) {
       c.pending = new Map([[key, text]]);
       c.slowSince = Date.now();
@@ -189,7 +243,7 @@ export class Fanout {
       this.startTimer();
       return;
     }
-    socket.send(text);
+    socket.send(text, AS_TEXT);
   }
 
   private startTimer(): void {
@@ -212,7 +266,7 @@ export class Fanout {
       if (socket.bufferedAmount <= this.softLimit / 2) {
         for (const [key, text] of pending) {
           pending.delete(key);
-          socket.send(text);
+          socket.send(text, AS_TEXT);
           if (socket.bufferedAmount > this.softLimit) break;
         }
         if (pending.size === 0) {
