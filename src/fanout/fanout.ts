@@ -84,6 +84,8 @@ export class Fanout {
   private readonly latest = new Map<string, TickUpdate>();
   private readonly segments: Record<string, string> = {};
   private lastStatusTs = 0;
+  /** Keys of control messages (acks, errors) queued for a conflated client: unique, never reused, so none overwrites another. */
+  private controlSeq = 0;
   private readonly softLimit: number;
   private readonly slowTimeout: number;
   private readonly maxKeys: number;
@@ -130,7 +132,9 @@ export class Fanout {
       Object.assign(this.segments, frame.marketStatus);
       this.lastStatusTs = frame.ts;
       if (this.clients.size > 0) {
-        const text = marketStatusJson(frame.marketStatus, frame.ts);
+        // Every segment known so far, not just this frame's: a conflated client keeps only the
+        // latest market_status message, which must then still hold the whole picture.
+        const text = marketStatusJson(this.segments, frame.ts);
         for (const c of this.clients) this.deliver(c, MARKET_STATUS_KEY, text);
       }
     }
@@ -219,7 +223,7 @@ export class Fanout {
   /** Sends a control message (ack, error) to one client, through the same slow-client policy. */
   sendControl(c: TicksClient, text: string): void {
     if (c.pending === null && c.socket.readyState === c.socket.OPEN) c.socket.send(text);
-    else if (c.pending !== null) c.pending.set(`\u0000control:${c.pending.size}`, text);
+    else if (c.pending !== null) c.pending.set(`\u0000control:${++this.controlSeq}`, text);
   }
 
   private deliver(c: TicksClient, key: string, text: string | Buffer): void {
