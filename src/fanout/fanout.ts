@@ -10,17 +10,19 @@
  * code 4008 and a reason (stats.wsClientsDropped). So a stalled client costs at most the soft
  * limit plus one message per key, and never slows the pipeline: publish() never waits.
  *
- * Each client's TCP socket is corked for the length of one publish(), so a frame of N updates
- * costs one writev per client instead of N (on loopback a send costs the whole TCP receive path
- * too: that, not serialising, is what the fan-out's time goes into). And each update is encoded
- * to UTF-8 once and the same Buffer sent as a text message to every client: given strings,
- * writev encodes and copies them again for every socket (test/bench/fanout.bench.ts).
+ * Cost per client is what limits the fan-out (on loopback a send costs the whole TCP receive
+ * path too), so: each update becomes a complete websocket frame once (ws-frame.ts) and those
+ * bytes are written straight to every interested client's TCP socket; a client of '*' gets the
+ * whole DecodedFrame's updates as one Buffer, concatenated once for all of them; and each
+ * client's socket is corked for the length of one publish(), so a frame costs one writev per
+ * client (test/bench/fanout.bench.ts).
  */
 import type { WebSocket } from 'ws';
 import type { Logger } from '../logger.js';
 import type { Stats } from '../stats.js';
 import type { DecodedFrame, TickUpdate } from '../upstox/feed-types.js';
 import { marketStatusJson, tickJson } from './tick-json.js';
+import { type TextFrame, textFrame } from './ws-frame.js';
 
 export const SLOW_CLIENT_CLOSE_CODE = 4008;
 const MARKET_STATUS_KEY = '\u0000market_status';
@@ -42,16 +44,22 @@ export interface FanoutOptions {
   feedKeys(): ReadonlySet<string>;
 }
 
-/** The part of a net.Socket corking needs. */
-interface Corkable {
+/** The part of a net.Socket the fan-out writes prebuilt frames through. */
+interface RawSocket {
   cork(): void;
   uncork(): void;
+  write(chunk: Buffer): boolean;
 }
 
-/** ws keeps the TCP socket in `_socket` (not public API: without it we simply do not cork). */
-function tcpSocketOf(ws: WebSocket): Corkable | null {
-  const s = (ws as unknown as { _socket?: Partial<Corkable> })._socket;
-  return s && typeof s.cork === 'function' && typeof s.uncork === 'function' ? (s as Corkable) : null;
+/**
+ * ws keeps the TCP socket in `_socket` (not public API). Prebuilt frames may go straight to it
+ * only without a negotiated extension (permessage-deflate would need each frame compressed);
+ * otherwise, or without `_socket`, every message goes through `ws.send`.
+ */
+function rawSocketOf(ws: WebSocket): RawSocket | null {
+  const s = (ws as unknown as { _socket?: Partial<RawSocket> })._socket;
+  if (ws.extensions !== '' || !s) return null;
+  return typeof s.cork === 'function' && typeof s.uncork === 'function' && typeof s.write === 'function' ? (s as RawSocket) : null;
 }
 
 export class TicksClient {
@@ -59,7 +67,7 @@ export class TicksClient {
   all = false;
   /** True while its socket is corked by publish(). */
   corked = false;
-  readonly tcp: Corkable | null;
+  readonly tcp: RawSocket | null;
   /** Latest message per key while conflating; null while delivering normally. */
   pending: Map<string, string | Buffer> | null = null;
   slowSince = 0;
@@ -67,7 +75,7 @@ export class TicksClient {
     readonly socket: WebSocket,
     readonly id: number,
   ) {
-    this.tcp = tcpSocketOf(socket);
+    this.tcp = rawSocketOf(socket);
   }
 }
 
@@ -139,21 +147,43 @@ export class Fanout {
       }
     }
     const updates = frame.updates;
+    const anyAll = this.allCount > 0;
+    const frames: Array<TextFrame | undefined> | null = anyAll ? new Array(updates.length) : null;
+    let allBytes = 0;
     for (let i = 0; i < updates.length; i++) {
       const u = updates[i]!;
       this.latest.set(u.key, u);
       const subs = this.byKey.get(u.key);
-      if (subs === undefined && !this.anyAll()) continue;
-      const text = Buffer.from(tickJson(u));
-      if (subs !== undefined) for (const c of subs) if (!c.all) this.deliver(c, u.key, text);
-      for (const c of this.clients) if (c.all) this.deliver(c, u.key, text);
+      if (subs === undefined && !anyAll) continue;
+      const f = textFrame(tickJson(u));
+      if (frames !== null) {
+        frames[i] = f;
+        allBytes += f.wire.length;
+      }
+      if (subs !== undefined) for (const c of subs) if (!c.all) this.deliverFrame(c, u.key, f);
+    }
+    if (frames === null || updates.length === 0) return;
+    // Every '*' client gets the same bytes: concatenated once, unless the frame is so large that
+    // it should be written piece by piece through the slow-client checks.
+    const all = allBytes <= this.softLimit / 2 ? Buffer.concat((frames as TextFrame[]).map((f) => f.wire), allBytes) : null;
+    for (const c of this.clients) {
+      if (!c.all) continue;
+      const socket = c.socket;
+      if (all !== null && c.pending === null && c.tcp !== null && socket.readyState === socket.OPEN) {
+        if (c.corked && socket.bufferedAmount > this.softLimit) {
+          c.corked = false;
+          c.tcp.uncork();
+        }
+        if (socket.bufferedAmount <= this.softLimit) {
+          c.tcp.write(all);
+          continue;
+        }
+      }
+      for (let i = 0; i < updates.length; i++) this.deliverFrame(c, updates[i]!.key, frames[i]!);
     }
   }
 
   private allCount = 0;
-  private anyAll(): boolean {
-    return this.allCount > 0;
-  }
 
   add(socket: WebSocket): TicksClient {
     const c = new TicksClient(socket, this.nextId++);
@@ -226,28 +256,44 @@ export class Fanout {
     else if (c.pending !== null) c.pending.set(`\u0000control:${++this.controlSeq}`, text);
   }
 
+  /** A message built for one client (snapshot, market status): through ws.send. */
   private deliver(c: TicksClient, key: string, text: string | Buffer): void {
+    if (this.admit(c, key, text)) c.socket.send(text, AS_TEXT);
+  }
+
+  /** A live update, built once for every client: its prebuilt frame straight to the socket. */
+  private deliverFrame(c: TicksClient, key: string, f: TextFrame): void {
+    if (!this.admit(c, key, f.payload)) return;
+    if (c.tcp !== null) c.tcp.write(f.wire);
+    else c.socket.send(f.payload, AS_TEXT);
+  }
+
+  /**
+   * The slow-client policy for one message: true when it may be sent now; otherwise it is kept
+   * as the client's latest for `key` (conflation), or dropped with a closed socket.
+   */
+  private admit(c: TicksClient, key: string, payload: string | Buffer): boolean {
     const pending = c.pending;
     if (pending !== null) {
       if (pending.has(key)) this.opts.stats.wsMessagesDropped++;
-      pending.set(key, text);
-      return;
+      pending.set(key, payload);
+      return false;
     }
     const socket = c.socket;
-    if (socket.readyState !== socket.OPEN) return;
+    if (socket.readyState !== socket.OPEN) return false;
     // Corked bytes are this frame's, not a backlog: flush them before judging the client slow.
     if (c.corked && socket.bufferedAmount > this.softLimit) {
       c.corked = false;
       c.tcp!.uncork();
     }
     if (socket.bufferedAmount > this.softLimit) {
-      c.pending = new Map([[key, text]]);
+      c.pending = new Map([[key, payload]]);
       c.slowSince = Date.now();
       this.opts.logger.warn({ client: c.id, queuedBytes: socket.bufferedAmount }, '/ticks client is slow: conflating to the latest tick per key');
       this.startTimer();
-      return;
+      return false;
     }
-    socket.send(text, AS_TEXT);
+    return true;
   }
 
   private startTimer(): void {

@@ -14,6 +14,8 @@
  * The clients run in a child process (fanout-clients.ts): 100 clients receive up to 1,000,000
  * messages/s, and in this process their receiving would share the server's one thread, so the
  * figures would be the clients' cost as much as the server's. Separate, each side has a core.
+ * The clients read websocket frames off their TCP sockets themselves (fanout-clients.ts): with
+ * the `ws` library's per-message work the clients' process was the bottleneck at 100 clients.
  *
  * 1. Latency, p50/p99/max, 1/10/100 clients on '*', 5 s per case after 0.5 s of warm-up.
  *    Server: the real Fastify /ticks route and Fanout, production slow-client settings
