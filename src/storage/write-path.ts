@@ -55,9 +55,17 @@ const MAX_SPLIT_REQUESTS = 64;
 
 interface SplitBudget {
   requests: number;
-  /** Lines dead-lettered by this send: not written, so neither counted nor reported as landed. */
+  /** Lines InfluxDB rejected in this send: not written, so neither counted nor reported as landed. */
   deadLettered: number;
+  /**
+   * Those lines, with the server's answer: dead-lettered only once the whole send is through. If
+   * InfluxDB becomes unavailable half-way, the batch stays spooled whole and is judged again when
+   * replayed, so a rejected line is never dead-lettered twice.
+   */
+  rejected: Array<{ lines: string[]; why: string; status: number; message: string }>;
 }
+
+const newBudget = (): SplitBudget => ({ requests: 0, deadLettered: 0, rejected: [] });
 
 const CODES: Record<string, string> = {
   unavailable: 'INFLUX_UNAVAILABLE',
@@ -198,13 +206,14 @@ export class WritePath {
   private async writeRows(rows: SpoolRow[], drained: boolean): Promise<boolean> {
     if (rows.length === 0) return true;
     const lines = rows.length === 1 ? rows[0]!.lines.split('\n') : rows.flatMap((r) => r.lines.split('\n'));
-    const budget: SplitBudget = { requests: 0, deadLettered: 0 };
+    const budget = newBudget();
     const failure = await this.send(lines, budget);
     if (failure) {
       if (!drained) for (const r of rows) this.countSpooled(r.seq, r.points);
       this.fail(failure);
       return false;
     }
+    this.deadLetter(budget);
     this.o.spool.remove(rows);
     for (const r of rows) this.spooledCounted.delete(r.seq);
     let points = 0;
@@ -225,8 +234,10 @@ export class WritePath {
       this.o.logger.error({ points: batch.lines.length }, 'InfluxDB is down and the spool cannot be written: these points are lost');
       return;
     }
-    const budget: SplitBudget = { requests: 0, deadLettered: 0 };
+    const budget = newBudget();
     const failure = await this.send(batch.lines, budget);
+    // This batch has no spool row to come back to: keep what was rejected, whatever happens next.
+    this.deadLetter(budget);
     if (failure) {
       this.o.logger.error({ points: batch.lines.length, reason: failure.message }, 'the spool cannot be written and InfluxDB refused the batch: these points are lost');
       this.fail(failure);
@@ -251,13 +262,19 @@ export class WritePath {
     if (outcome.kind !== 'rejected' && outcome.kind !== 'tooLarge') return outcome as Failure;
     if (lines.length === 1 || (outcome.kind === 'rejected' && budget.requests >= MAX_SPLIT_REQUESTS)) {
       const why = `InfluxDB ${outcome.status}: ${outcome.message}${lines.length > 1 ? ` (split budget spent; ${lines.length} lines kept together)` : ''}`;
-      this.o.spool.deadLetter(lines, why);
+      budget.rejected.push({ lines, why, status: outcome.status, message: outcome.message });
       budget.deadLettered += lines.length;
-      this.o.logger.error({ points: lines.length, status: outcome.status }, `dead-lettered ${lines.length} point(s) InfluxDB rejected: ${outcome.message}`);
       return null;
     }
     const mid = Math.ceil(lines.length / 2);
     return (await this.send(lines.slice(0, mid), budget)) ?? (await this.send(lines.slice(mid), budget));
+  }
+
+  private deadLetter(budget: SplitBudget): void {
+    for (const r of budget.rejected) {
+      this.o.spool.deadLetter(r.lines, r.why);
+      this.o.logger.error({ points: r.lines.length, status: r.status }, `dead-lettered ${r.lines.length} point(s) InfluxDB rejected: ${r.message}`);
+    }
   }
 
   private fail(outcome: Failure): void {

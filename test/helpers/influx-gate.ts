@@ -50,6 +50,8 @@ export interface InfluxGate {
   log(): readonly GateWrite[];
   /** Answers to write requests that delay mode is holding back right now (already stored upstream). */
   held(): number;
+  /** A test's own answer for a write request, asked first: a status to answer with, or null to carry on. */
+  intercept(hook: ((lines: string[]) => number | null) | null): void;
   close(): Promise<void>;
 }
 
@@ -64,6 +66,7 @@ export async function startInfluxGate(targetUrl: string): Promise<InfluxGate> {
   let reject: { pattern: RegExp; options: RejectOptions } | null = null;
   const log: GateWrite[] = [];
   let held = 0;
+  let hook: ((lines: string[]) => number | null) | null = null;
   const sockets = new Set<Socket>();
   const hung = new Set<ServerResponse>();
 
@@ -90,6 +93,12 @@ export async function startInfluxGate(targetUrl: string): Promise<InfluxGate> {
     const answer = (a: GateWrite['answer']) => {
       if (entry) entry.answer = a;
     };
+    const hooked = isWrite && hook ? hook(text.split('\n')) : null;
+    if (hooked !== null) {
+      answer(hooked);
+      res.writeHead(hooked, { 'content-type': 'application/json' }).end(JSON.stringify({ code: 'injected', message: `injected ${hooked}` }));
+      return;
+    }
     if (mode === 'down') {
       answer('down');
       req.socket.destroy();
@@ -167,6 +176,7 @@ export async function startInfluxGate(targetUrl: string): Promise<InfluxGate> {
     writes: () => log.length,
     log: () => log,
     held: () => held,
+    intercept: (h) => (hook = h),
     close: () =>
       new Promise<void>((resolve) => {
         for (const s of sockets) s.destroy();

@@ -42,6 +42,40 @@ describe('storage policies against VictoriaMetrics', { timeout: 90_000, concurre
     }
   }
 
+  it('a 500 half-way through splitting a rejected batch: the batch stays spooled whole, its bad line is dead-lettered once', async () => {
+    await withStorage('split500', {}, async (fx, gate) => {
+      const GOOD = 'NSE_EQ|GOODS500';
+      const BAD = 'NSE_EQ|BADS500';
+      const bad = /instrument_key=NSE_EQ\|BADS500/;
+      gate.rejectLines(bad);
+      // Once the bad line has been isolated (a request of that line alone), the next request of
+      // good lines only gets a 500: InfluxDB went away in the middle of the split.
+      let isolated = false;
+      let failed = false;
+      gate.intercept((lines) => {
+        if (lines.length === 1 && bad.test(lines[0]!)) isolated = true;
+        else if (isolated && !failed && !lines.some((l) => bad.test(l))) {
+          failed = true;
+          return 500;
+        }
+        return null;
+      });
+      await fx.waitWriter('influxUp');
+      const sent = new Map<string, number[]>([[GOOD, []]]);
+      for (let i = 1; i <= 40; i++) {
+        const ts = 1_733_100_000_000 + i;
+        sent.get(GOOD)!.push(ts);
+        fx.storage.writePath.pushFrame(tickFrame(ts, i === 3 ? { [GOOD]: 100 + i, [BAD]: 1 } : { [GOOD]: 100 + i }));
+      }
+      fx.storage.writePath.flush();
+      await until('the 500 in the middle of the split', () => failed, { timeoutMs: 10_000 });
+      await fx.waitSpoolEmpty();
+      await expectLanded(vm, sent, 'good points after the interrupted split', [BAD]);
+      assert.equal(fx.storage.spool.deadLetterCount(), 1, 'the bad line is dead-lettered once, not again on the replay');
+      assert.equal(fx.stats.pointsDeadLettered, 1);
+    });
+  });
+
   it('400 bad line: the good points of the batch land, the bad one is dead-lettered with the server message', async () => {
     const spoolPath = join(dir, 'bad400.db');
     await withStorage('bad400', {}, async (fx, gate) => {
