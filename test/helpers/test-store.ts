@@ -56,6 +56,7 @@ async function startInfluxStore(base: string, token: string, org: string): Promi
     pid: undefined,
     influxEnv: { INFLUX_URL: gate.url, INFLUX_TOKEN: token, INFLUX_ORG: org, INFLUX_BUCKET: bucket },
     stop: async () => gate.close(),
+    kill: async () => gate.close(),
     start: async () => gate.open(),
     pause: () => gate.hold(true),
     resume: () => gate.hold(false),

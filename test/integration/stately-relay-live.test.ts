@@ -32,7 +32,7 @@ describe('INSPECT=<relay> on the real service', { timeout: 120_000 }, () => {
     for (const name of NAMED) assert.ok(JSON.parse(viewer.actor(name)!.definition!).states, `${name} carries its statechart`);
     await viewer.until('the connection streaming', () => viewer!.values('connection').some((v) => has(v, 'streaming')), 20_000);
 
-    await live.vm.stop();
+    await live.vm.kill();
     await viewer.until('writer influxDown through the relay', () => viewer!.values('writer').some((v) => has(v, 'influxDown')), 10_000);
     await live.vm.start();
     await viewer.until('writer influxUp again', () => has(viewer!.values('writer').at(-1), 'influxUp'), 20_000);
