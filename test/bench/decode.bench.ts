@@ -7,32 +7,8 @@
 import { decodeFrame } from '../../src/upstox/codec.js';
 import { encodeFeedResponse, feedSchema } from '../../src/upstox/proto-schema.js';
 import { opsPerSecond, table } from './bench-util.js';
+import { fullFeed } from './sample-feed.js';
 
-function fullFeed(i: number, levels: number) {
-  return {
-    fullFeed: {
-      marketFF: {
-        ltpc: { ltp: 2500 + i / 100, ltt: 1_732_000_000_000 + i, ltq: 25, cp: 2490.5 },
-        marketLevel: {
-          bidAskQuote: Array.from({ length: levels }, (_, l) => ({ bidQ: 100 + l, bidP: 2500 - l * 0.05, askQ: 90 + l, askP: 2500.05 + l * 0.05 })),
-        },
-        marketOHLC: {
-          ohlc: [
-            { interval: '1d', open: 2480, high: 2510, low: 2475, close: 2500, vol: 1_234_567, ts: 1_731_954_600_000 },
-            { interval: 'I1', open: 2499, high: 2501, low: 2498.5, close: 2500, vol: 12_345, ts: 1_732_000_000_000 },
-          ],
-        },
-        atp: 2495.3,
-        vtt: 9_876_543,
-        oi: 0,
-        iv: 0,
-        tbq: 123_456,
-        tsq: 234_567,
-      },
-    },
-    requestMode: 1,
-  };
-}
 
 function frame(n: number): Uint8Array {
   const feeds: Record<string, unknown> = {};

@@ -40,6 +40,7 @@ import { tickJson } from '../../src/fanout/tick-json.js';
 import { startServerFixture, type ServerFixture } from '../helpers/server-fixture.js';
 import { until } from '../helpers/poll.js';
 import { table } from './bench-util.js';
+import { fullFeed } from './sample-feed.js';
 
 const INSTRUMENTS = 500;
 /** A publisher this far behind the end of its window gives up on the frames still due. */
@@ -62,27 +63,6 @@ const ratio = (a: number | null, b: number | null) => (typeof a === 'number' && 
 
 // ---- load -------------------------------------------------------------------------------------
 
-function fullFeed(i: number) {
-  return {
-    fullFeed: {
-      marketFF: {
-        ltpc: { ltp: 2500 + i / 100, ltt: 1_732_000_000_000 + i, ltq: 25, cp: 2490.5 },
-        marketLevel: { bidAskQuote: Array.from({ length: 5 }, (_, l) => ({ bidQ: 100 + l, bidP: 2500 - l * 0.05, askQ: 90 + l, askP: 2500.05 + l * 0.05 })) },
-        marketOHLC: {
-          ohlc: [
-            { interval: '1d', open: 2480, high: 2510, low: 2475, close: 2500, vol: 1_234_567, ts: 1_731_954_600_000 },
-            { interval: 'I1', open: 2499, high: 2501, low: 2498.5, close: 2500, vol: 12_345, ts: 1_732_000_000_000 },
-          ],
-        },
-        atp: 2495.3,
-        vtt: 9_876_543,
-        tbq: 123_456,
-        tsq: 234_567,
-      },
-    },
-    requestMode: 1,
-  };
-}
 
 interface Shape {
   perFrame: number;
@@ -95,7 +75,7 @@ function shape(perFrame: number, periodMs: number): Shape {
   const frames: Uint8Array[] = [];
   for (let f = 0; f < INSTRUMENTS / perFrame; f++) {
     const feeds: Record<string, unknown> = {};
-    for (let i = f * perFrame; i < (f + 1) * perFrame; i++) feeds[`NSE_EQ|INE${String(i).padStart(6, '0')}01018`] = fullFeed(i);
+    for (let i = f * perFrame; i < (f + 1) * perFrame; i++) feeds[`NSE_EQ|INE${String(i).padStart(6, '0')}01018`] = fullFeed(i, 5);
     frames.push(encodeFeedResponse({ type: 1, feeds, currentTs: 1_732_000_000_000 }));
   }
   return { perFrame, periodMs, frames };

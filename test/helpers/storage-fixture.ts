@@ -7,6 +7,10 @@
  * be counted back in VictoriaMetrics.
  */
 import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before } from 'node:test';
 import { type AnyActorRef, type StateValue, createActor, fromCallback } from 'xstate';
 import type { Config } from '../../src/config.js';
 import { createLogger } from '../../src/logger.js';
@@ -16,7 +20,8 @@ import { type DecodedFrame, FeedKind, FrameType, TickUpdate } from '../../src/up
 import type { LandedEvent } from '../../machines/events.js';
 import { pipelineMachine } from '../../machines/pipeline.js';
 import { until } from './poll.js';
-import type { Victoria } from './victoria.js';
+import { type InfluxGate, startInfluxGate } from './influx-gate.js';
+import { type Victoria, startVictoria } from './victoria.js';
 
 export interface LogLine {
   level: number;
@@ -241,4 +246,43 @@ export async function expectLanded(vm: Victoria, sent: ReadonlyMap<string, reado
   }
   for (const k of sent.keys()) assert.deepEqual(got.get(k), want(k), `${what}: ${k}`);
   for (const k of absent) assert.equal(got.get(k), undefined, `${what}: ${k} must not be in VictoriaMetrics`);
+}
+
+export interface StorageSuite {
+  readonly vm: Victoria;
+  readonly dir: string;
+  /** A gate in front of the suite's VictoriaMetrics and a storage on a fresh spool `<name>.db`, both closed afterwards whatever happens. */
+  withStorage(name: string, opts: Partial<StorageFixtureOptions>, body: (fx: StorageFixture, gate: InfluxGate) => Promise<void>): Promise<void>;
+}
+
+/** The setup the storage suites share; call inside describe(): one VictoriaMetrics and one temp dir for the suite. */
+export function storageSuite(tmpPrefix: string): StorageSuite {
+  let vm: Victoria | undefined;
+  let dir = '';
+  before(async () => {
+    vm = await startVictoria();
+    dir = mkdtempSync(join(tmpdir(), tmpPrefix));
+  });
+  after(async () => {
+    await vm?.close();
+    if (dir) rmSync(dir, { recursive: true, force: true });
+  });
+  return {
+    get vm() {
+      return vm!;
+    },
+    get dir() {
+      return dir;
+    },
+    async withStorage(name, opts, body) {
+      const gate = await startInfluxGate(vm!.url);
+      const fx = startStorage({ spoolPath: join(dir, `${name}.db`), influxUrl: gate.url, ...opts });
+      try {
+        await body(fx, gate);
+      } finally {
+        await fx.close(200);
+        await gate.close();
+      }
+    },
+  };
 }

@@ -27,6 +27,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import Database from 'better-sqlite3';
+import { mulberry32 } from '../../src/sim/prng.js';
 import { type Simulator, startSimulator } from '../../src/sim/index.js';
 import { SimStats } from '../../src/sim/sim-stats.js';
 import { type InfluxGate, startInfluxGate } from '../helpers/influx-gate.js';
@@ -64,17 +65,6 @@ interface Kill {
   spoolPoints: number;
 }
 
-/** Small seeded PRNG (mulberry32): the kill moments of a failing run can be replayed. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 /**
  * What the simulator wrote out, per key and frame timestamp. The simulator only counts updates
@@ -125,7 +115,7 @@ describe('crash loop: SIGKILL at random moments, restart on the same spool', { t
   let baseEnv: Record<string, string>;
   const sent = recordSent();
   const seed = Number(process.env['CRASH_SEED'] ?? Date.now() % 1_000_000);
-  const rand = prng(seed);
+  const rand = mulberry32(seed); // seeded: the kill moments of a failing run can be replayed
   const between = (lo: number, hi: number) => Math.round(lo + rand() * (hi - lo));
 
   before(async () => {

@@ -4,46 +4,18 @@
  * limiting and failing; every point sent is read back exactly once per key and timestamp.
  */
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { after, before, describe, it } from 'node:test';
-import { type InfluxGate, startInfluxGate } from '../helpers/influx-gate.js';
+import { describe, it } from 'node:test';
 import { until } from '../helpers/poll.js';
-import { Feeder, type StorageFixture, type StorageFixtureOptions, expectLanded, startStorage, tickFrame } from '../helpers/storage-fixture.js';
-import { type Victoria, startVictoria } from '../helpers/victoria.js';
+import { Feeder, expectLanded, storageSuite, tickFrame } from '../helpers/storage-fixture.js';
 
 // The tests run side by side (own keys, gate and spool each): VictoriaMetrics 1.79 makes a new
 // series visible to export only ~10 s after its first write, and the writer waits 15 s before it
 // retries after a 401/403/404. In sequence, those waits would add up.
 describe('storage against VictoriaMetrics through InfluxDB faults', { timeout: 90_000, concurrency: true }, () => {
-  let vm: Victoria;
-  let dir: string;
-
-  before(async () => {
-    vm = await startVictoria();
-    dir = mkdtempSync(join(tmpdir(), 'tickpipe-storfault-'));
-  });
-
-  after(async () => {
-    await vm?.close();
-    rmSync(dir, { recursive: true, force: true });
-  });
-
-  /** A gate and a storage on a fresh spool, both closed afterwards whatever happens. */
-  async function withStorage(name: string, opts: Partial<StorageFixtureOptions>, body: (fx: StorageFixture, gate: InfluxGate) => Promise<void>): Promise<void> {
-    const gate = await startInfluxGate(vm.url);
-    const fx = startStorage({ spoolPath: join(dir, `${name}.db`), influxUrl: gate.url, ...opts });
-    try {
-      await body(fx, gate);
-    } finally {
-      await fx.close(200);
-      await gate.close();
-    }
-  }
+  const suite = storageSuite('tickpipe-storfault-');
 
   it('connection refused mid-stream: influxDown, the spool grows, drained after recovery, every point once', async () => {
-    await withStorage('refused', {}, async (fx, gate) => {
+    await suite.withStorage('refused', {}, async (fx, gate) => {
       const feed = new Feeder(() => fx, ['NSE_EQ|DOWN1', 'NSE_EQ|DOWN2'], 1_732_000_000_000);
       await fx.waitWriter('influxUp');
       feed.start(10, 2);
@@ -59,7 +31,7 @@ describe('storage against VictoriaMetrics through InfluxDB faults', { timeout: 9
       await until('the drainer replaying', () => fx.stats.pointsDrained > 0);
       feed.stop();
       await fx.waitSpoolEmpty();
-      await expectLanded(vm, feed.sent, 'after the outage');
+      await expectLanded(suite.vm, feed.sent, 'after the outage');
       assert.ok(fx.stats.pointsWritten >= feed.total(), 'every point written (some twice is allowed: a reset after the server took them)');
       assert.equal(fx.storage.spool.deadLetterCount(), 0);
       // Each point that had to wait is counted once, however many live attempts failed on it.
@@ -68,7 +40,7 @@ describe('storage against VictoriaMetrics through InfluxDB faults', { timeout: 9
   });
 
   it('a hanging InfluxDB: writes time out (INFLUX_TIMEOUT_MS), influxDown, nothing lost after it answers again', async () => {
-    await withStorage('hang', { influx: { writeTimeoutMs: 500 } }, async (fx, gate) => {
+    await suite.withStorage('hang', { influx: { writeTimeoutMs: 500 } }, async (fx, gate) => {
       const feed = new Feeder(() => fx, ['NSE_EQ|HANG1'], 1_732_100_000_000);
       await fx.waitWriter('influxUp');
       feed.push(30);
@@ -86,7 +58,7 @@ describe('storage against VictoriaMetrics through InfluxDB faults', { timeout: 9
       gate.set('pass');
       await fx.waitWriter('influxUp');
       await fx.waitSpoolEmpty();
-      await expectLanded(vm, feed.sent, 'after the hang');
+      await expectLanded(suite.vm, feed.sent, 'after the hang');
     });
   });
 
@@ -99,7 +71,7 @@ describe('storage against VictoriaMetrics through InfluxDB faults', { timeout: 9
     // In parallel: the writer reopens the route only after max(INFLUX_PROBE_MAX_MS, 15 s).
     await Promise.all(
       cases.map((c, i) =>
-        withStorage(`auth${c.status}`, {}, async (fx, gate) => {
+        suite.withStorage(`auth${c.status}`, {}, async (fx, gate) => {
           const feed = new Feeder(() => fx, [c.key], 1_732_200_000_000 + i * 10_000);
           await fx.waitWriter('influxUp');
           gate.set({ status: c.status, body: JSON.stringify(c.body) });
@@ -122,14 +94,14 @@ describe('storage against VictoriaMetrics through InfluxDB faults', { timeout: 9
           assert.ok(Date.now() - refusedAt > 10_000, 'refused: no retry storm, the route stays closed for a while');
           await fx.waitSpoolEmpty();
           assert.equal(gate.log()[attempts]?.answer, 204, 'no write attempt while refused; the first one after the fix lands');
-          await expectLanded(vm, feed.sent, `after ${c.status} was fixed`);
+          await expectLanded(suite.vm, feed.sent, `after ${c.status} was fixed`);
         }),
       ),
     );
   });
 
   it('429 with Retry-After: 2 s: no write before 2 s have passed, then it recovers; nothing lost', async () => {
-    await withStorage('429', {}, async (fx, gate) => {
+    await suite.withStorage('429', {}, async (fx, gate) => {
       const feed = new Feeder(() => fx, ['NSE_EQ|RATE429'], 1_732_300_000_000);
       await fx.waitWriter('influxUp');
       gate.set({ status: 429, headers: { 'retry-after': '2' }, body: JSON.stringify({ code: 'too many requests', message: 'write limit reached' }) });
@@ -148,12 +120,12 @@ describe('storage against VictoriaMetrics through InfluxDB faults', { timeout: 9
       const next = gate.log().filter((w) => w.at > t429);
       assert.ok(next.length > 0);
       assert.ok(next[0]!.at - t429 >= 1950, `first write after the 429 came ${next[0]!.at - t429} ms later`);
-      await expectLanded(vm, feed.sent, 'after the 429');
+      await expectLanded(suite.vm, feed.sent, 'after the 429');
     });
   });
 
   it('500: influxDown (probes fail too), recovers when it answers again; nothing lost', async () => {
-    await withStorage('500', {}, async (fx, gate) => {
+    await suite.withStorage('500', {}, async (fx, gate) => {
       const feed = new Feeder(() => fx, ['NSE_EQ|ERR500'], 1_732_400_000_000);
       await fx.waitWriter('influxUp');
       gate.set({ status: 500, body: JSON.stringify({ code: 'internal error', message: 'engine: cache-max-memory-size exceeded' }) });
@@ -171,12 +143,12 @@ describe('storage against VictoriaMetrics through InfluxDB faults', { timeout: 9
       gate.set('pass');
       await fx.waitWriter('influxUp');
       await fx.waitSpoolEmpty();
-      await expectLanded(vm, feed.sent, 'after the 500s');
+      await expectLanded(suite.vm, feed.sent, 'after the 500s');
     });
   });
 
   it('candles: a candle updated while InfluxDB is down and live after recovery: written in order, the newest value last', async () => {
-    await withStorage('candle', {}, async (fx, gate) => {
+    await suite.withStorage('candle', {}, async (fx, gate) => {
       const KEY = 'NSE_EQ|CANDLE12';
       const candleTs = 1_732_500_000_000;
       const sent = new Map<string, number[]>([[KEY, []]]);
@@ -228,10 +200,10 @@ describe('storage against VictoriaMetrics through InfluxDB faults', { timeout: 9
       // VictoriaMetrics 1.79 cannot check this itself: among samples with one timestamp its dedup
       // keeps an arbitrary one (an unstable sort), not the last written. It must hold one sample.
       await until('the candle in VictoriaMetrics', async () => {
-        const series = await vm.exportSeries(`{__name__="candle_close",instrument_key="${KEY}",interval="I1"}`);
+        const series = await suite.vm.exportSeries(`{__name__="candle_close",instrument_key="${KEY}",interval="I1"}`);
         return series.length === 1 && series[0]!.timestamps.length === 1 && series[0]!.timestamps[0] === candleTs;
       }, { timeoutMs: 15_000, intervalMs: 250 });
-      await expectLanded(vm, sent, 'candle test ticks');
+      await expectLanded(suite.vm, sent, 'candle test ticks');
     });
   });
 });

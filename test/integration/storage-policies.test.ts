@@ -5,45 +5,21 @@
  * point is either read back exactly once or accounted for (dead letter, spool-full counter).
  */
 import assert from 'node:assert/strict';
-import { mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { after, before, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import Database from 'better-sqlite3';
-import { type InfluxGate, startInfluxGate } from '../helpers/influx-gate.js';
+import { startInfluxGate } from '../helpers/influx-gate.js';
 import { until } from '../helpers/poll.js';
-import { Feeder, type StorageFixture, type StorageFixtureOptions, expectLanded, startStorage, tickFrame } from '../helpers/storage-fixture.js';
-import { type Victoria, startVictoria } from '../helpers/victoria.js';
+import { Feeder, expectLanded, startStorage, storageSuite, tickFrame } from '../helpers/storage-fixture.js';
 
 // Side by side (own keys, gate and spool each): VictoriaMetrics 1.79 shows a new series to export
 // only ~10 s after its first write; in sequence those waits would add up.
 describe('storage policies against VictoriaMetrics', { timeout: 90_000, concurrency: true }, () => {
-  let vm: Victoria;
-  let dir: string;
-
-  before(async () => {
-    vm = await startVictoria();
-    dir = mkdtempSync(join(tmpdir(), 'tickpipe-storpol-'));
-  });
-
-  after(async () => {
-    await vm?.close();
-    rmSync(dir, { recursive: true, force: true });
-  });
-
-  async function withStorage(name: string, opts: Partial<StorageFixtureOptions>, body: (fx: StorageFixture, gate: InfluxGate) => Promise<void>): Promise<void> {
-    const gate = await startInfluxGate(vm.url);
-    const fx = startStorage({ spoolPath: join(dir, `${name}.db`), influxUrl: gate.url, ...opts });
-    try {
-      await body(fx, gate);
-    } finally {
-      await fx.close(200);
-      await gate.close();
-    }
-  }
+  const suite = storageSuite('tickpipe-storpol-');
 
   it('a 500 half-way through splitting a rejected batch: the batch stays spooled whole, its bad line is dead-lettered once', async () => {
-    await withStorage('split500', {}, async (fx, gate) => {
+    await suite.withStorage('split500', {}, async (fx, gate) => {
       const GOOD = 'NSE_EQ|GOODS500';
       const BAD = 'NSE_EQ|BADS500';
       const bad = /instrument_key=NSE_EQ\|BADS500/;
@@ -70,15 +46,15 @@ describe('storage policies against VictoriaMetrics', { timeout: 90_000, concurre
       fx.storage.writePath.flush();
       await until('the 500 in the middle of the split', () => failed, { timeoutMs: 10_000 });
       await fx.waitSpoolEmpty();
-      await expectLanded(vm, sent, 'good points after the interrupted split', [BAD]);
+      await expectLanded(suite.vm, sent, 'good points after the interrupted split', [BAD]);
       assert.equal(fx.storage.spool.deadLetterCount(), 1, 'the bad line is dead-lettered once, not again on the replay');
       assert.equal(fx.stats.pointsDeadLettered, 1);
     });
   });
 
   it('400 bad line: the good points of the batch land, the bad one is dead-lettered with the server message', async () => {
-    const spoolPath = join(dir, 'bad400.db');
-    await withStorage('bad400', {}, async (fx, gate) => {
+    const spoolPath = join(suite.dir, 'bad400.db');
+    await suite.withStorage('bad400', {}, async (fx, gate) => {
       const GOOD = 'NSE_EQ|GOOD400';
       const BAD = 'NSE_EQ|BAD400';
       gate.rejectLines(/instrument_key=NSE_EQ\|BAD400/);
@@ -91,7 +67,7 @@ describe('storage policies against VictoriaMetrics', { timeout: 90_000, concurre
         fx.storage.writePath.pushFrame(tickFrame(ts, i === 17 ? { [GOOD]: 100 + i, [BAD]: 1 } : { [GOOD]: 100 + i }));
       }
       await fx.waitSpoolEmpty();
-      await expectLanded(vm, sent, 'good points of the rejected batch', [BAD]);
+      await expectLanded(suite.vm, sent, 'good points of the rejected batch', [BAD]);
       const dead = fx.storage.spool.recentDeadLetters();
       assert.equal(dead.length, 1);
       assert.match(dead[0]!.line, /^tick,instrument_key=NSE_EQ\|BAD400,/);
@@ -117,7 +93,7 @@ describe('storage policies against VictoriaMetrics', { timeout: 90_000, concurre
   it('413 above a body size: live batches and a replayed backlog are split until they fit; everything lands', async () => {
     // drainChunkPoints 400 against a limit of 8 lines: the replay must split a chunk 50-fold, as a
     // DRAIN_CHUNK_POINTS of 20000 would against a proxy that takes 400 lines.
-    await withStorage('large413', { spool: { drainChunkPoints: 400 } }, async (fx, gate) => {
+    await suite.withStorage('large413', { spool: { drainChunkPoints: 400 } }, async (fx, gate) => {
       const feed = new Feeder(() => fx, ['NSE_EQ|BIG413'], 1_733_100_000_000);
       const tooLarge = { status: 413, linesAbove: 8, body: JSON.stringify({ code: 'request too large', message: 'unable to read data: points batch is too large' }) };
       await fx.waitWriter('influxUp');
@@ -137,7 +113,7 @@ describe('storage policies against VictoriaMetrics', { timeout: 90_000, concurre
       assert.ok(fx.stats.pointsDrained > 0, 'the drainer replayed the backlog');
       const dead = fx.storage.spool.recentDeadLetters(1);
       assert.equal(fx.storage.spool.deadLetterCount(), 0, `a size limit dead-letters nothing (${dead[0]?.reason})`);
-      await expectLanded(vm, feed.sent, 'split batches');
+      await expectLanded(suite.vm, feed.sent, 'split batches');
       const log = gate.log();
       assert.ok(log.some((w) => w.answer === 413));
       assert.ok(log.every((w) => w.answer !== 204 || w.lines <= 8));
@@ -145,7 +121,7 @@ describe('storage policies against VictoriaMetrics', { timeout: 90_000, concurre
   });
 
   it('422 partial write (InfluxDB 2.7, beyond retention): the rejected points are dead-lettered, none lost silently', async () => {
-    await withStorage('partial422', {}, async (fx, gate) => {
+    await suite.withStorage('partial422', {}, async (fx, gate) => {
       const GOOD = 'NSE_EQ|GOOD422';
       const OLD = 'NSE_EQ|OLD422';
       // InfluxDB 2.7 writes the points it can and answers 422 for the rest, naming only how many.
@@ -167,7 +143,7 @@ describe('storage policies against VictoriaMetrics', { timeout: 90_000, concurre
       // same point); a half with one answers 422 again, until each dropped point is alone and
       // dead-lettered with the server's message. Nothing is retried forever, nothing dropped unseen.
       await fx.waitSpoolEmpty();
-      await expectLanded(vm, sent, 'the points the partial write kept', [OLD]);
+      await expectLanded(suite.vm, sent, 'the points the partial write kept', [OLD]);
       const dead = fx.storage.spool.recentDeadLetters();
       assert.equal(dead.length, 3);
       for (const d of dead) {
@@ -185,7 +161,7 @@ describe('storage policies against VictoriaMetrics', { timeout: 90_000, concurre
     it(`a full spool with SPOOL_FULL_POLICY=${policy}: the policy's points survive, the rest are counted and logged`, async () => {
       const key = `NSE_EQ|FULL${policy === 'drop-oldest' ? 'DROP' : 'REJECT'}`;
       // About three batches of 10 points fit in 4000 bytes.
-      await withStorage(`full-${policy}`, { influx: { batchMaxPoints: 10 }, spool: { maxBytes: 4000, fullPolicy: policy } }, async (fx, gate) => {
+      await suite.withStorage(`full-${policy}`, { influx: { batchMaxPoints: 10 }, spool: { maxBytes: 4000, fullPolicy: policy } }, async (fx, gate) => {
         gate.set('down');
         await fx.waitWriter(/^influxDown\./);
         const feed = new Feeder(() => fx, [key], 1_733_300_000_000);
@@ -203,31 +179,31 @@ describe('storage policies against VictoriaMetrics', { timeout: 90_000, concurre
         await fx.waitSpoolEmpty();
         const all = feed.sent.get(key)!;
         const survivors = policy === 'drop-oldest' ? all.slice(-kept) : all.slice(0, kept);
-        await expectLanded(vm, new Map([[key, survivors]]), `the points ${policy} keeps`);
+        await expectLanded(suite.vm, new Map([[key, survivors]]), `the points ${policy} keeps`);
       });
     });
   }
 
   it('a corrupt spool file: moved aside to <path>.corrupt-*, a fresh spool starts, writing works', async () => {
     const garbage = 'this is not an SQLite database\n'.repeat(200);
-    writeFileSync(join(dir, 'corrupt.db'), garbage);
-    await withStorage('corrupt', {}, async (fx) => {
-      const aside = readdirSync(dir).filter((f) => f.startsWith('corrupt.db.corrupt-'));
-      assert.equal(aside.length, 1, `moved aside: ${readdirSync(dir).join(', ')}`);
-      assert.equal(readFileSync(join(dir, aside[0]!), 'utf8'), garbage, 'the old file is kept as it was');
+    writeFileSync(join(suite.dir, 'corrupt.db'), garbage);
+    await suite.withStorage('corrupt', {}, async (fx) => {
+      const aside = readdirSync(suite.dir).filter((f) => f.startsWith('corrupt.db.corrupt-'));
+      assert.equal(aside.length, 1, `moved aside: ${readdirSync(suite.dir).join(', ')}`);
+      assert.equal(readFileSync(join(suite.dir, aside[0]!), 'utf8'), garbage, 'the old file is kept as it was');
       assert.ok(fx.logs.some((l) => l.level === 50 && l.msg.includes('moved aside') && l.msg.includes(aside[0]!)));
       assert.equal(fx.storage.spool.pendingPoints(), 0);
       await fx.waitWriter('influxUp');
       const feed = new Feeder(() => fx, ['NSE_EQ|CORRUPT'], 1_733_400_000_000);
       feed.push(80);
       await fx.waitSpoolEmpty();
-      await expectLanded(vm, feed.sent, 'written through the fresh spool');
+      await expectLanded(suite.vm, feed.sent, 'written through the fresh spool');
       assert.equal(fx.storage.spool.integrityCheck(), 'ok');
     });
   });
 
   it('no INFLUX_URL: every point waits in the spool; reopened with the URL, all are delivered', async () => {
-    const spoolPath = join(dir, 'unconfigured.db');
+    const spoolPath = join(suite.dir, 'unconfigured.db');
     const key = 'NSE_EQ|NOURL';
     const first = startStorage({ spoolPath, influxUrl: undefined });
     const feed = new Feeder(() => first, [key], 1_733_500_000_000);
@@ -241,21 +217,21 @@ describe('storage policies against VictoriaMetrics', { timeout: 90_000, concurre
     } finally {
       await first.close(200);
     }
-    await withStorage('unconfigured', {}, async (fx) => {
+    await suite.withStorage('unconfigured', {}, async (fx) => {
       assert.equal(fx.storage.spool.pendingPoints(), 300, 'the same spool, reopened');
       assert.ok(fx.logs.some((l) => /spool reopened with 300 points/.test(l.msg)));
       await fx.waitWriter('influxUp');
       await fx.waitSpoolEmpty();
       assert.equal(fx.stats.pointsDrained, 300, 'replayed by the drainer');
-      await expectLanded(vm, feed.sent, 'the points spooled without a URL');
+      await expectLanded(suite.vm, feed.sent, 'the points spooled without a URL');
       await until('LANDED reported', () => fx.landed.reduce((n, l) => n + l.points, 0) === 300, { timeoutMs: 3000 });
     });
   });
 
   it('restart on the same spool: closed with points spooled while InfluxDB is down, reopened, they drain', async () => {
-    const spoolPath = join(dir, 'restart.db');
+    const spoolPath = join(suite.dir, 'restart.db');
     const key = 'NSE_EQ|RESTART';
-    const gate = await startInfluxGate(vm.url);
+    const gate = await startInfluxGate(suite.vm.url);
     let fx = startStorage({ spoolPath, influxUrl: gate.url });
     const feed = new Feeder(() => fx, [key], 1_733_600_000_000);
     try {
@@ -275,11 +251,11 @@ describe('storage policies against VictoriaMetrics', { timeout: 90_000, concurre
       assert.equal(fx.storage.spool.pendingPoints(), 267);
       await fx.waitWriter('influxUp');
       await fx.waitSpoolEmpty();
-      await expectLanded(vm, feed.sent, 'after the restart');
+      await expectLanded(suite.vm, feed.sent, 'after the restart');
       // New batches sort after the replayed ones: seq continues from the spool.
       feed.push(30);
       await fx.waitSpoolEmpty();
-      await expectLanded(vm, feed.sent, 'new points after the restart');
+      await expectLanded(suite.vm, feed.sent, 'new points after the restart');
     } finally {
       await fx.close(200);
       await gate.close();
