@@ -21,7 +21,8 @@ import type { LandedEvent } from '../../machines/events.js';
 import { pipelineMachine } from '../../machines/pipeline.js';
 import { until } from './poll.js';
 import { type InfluxGate, startInfluxGate } from './influx-gate.js';
-import { type Victoria, startVictoria } from './victoria.js';
+import { type TestStore, startTestStore } from './test-store.js';
+import type { Victoria } from './victoria.js';
 
 export interface LogLine {
   level: number;
@@ -249,18 +250,21 @@ export async function expectLanded(vm: Victoria, sent: ReadonlyMap<string, reado
 }
 
 export interface StorageSuite {
-  readonly vm: Victoria;
+  /** VictoriaMetrics, or the InfluxDB 2 of INFLUX_TEST_URL. */
+  readonly vm: TestStore;
   readonly dir: string;
+  /** The store's token, org and bucket, for a storage started by hand. */
+  readonly influx: { token: string; org: string; bucket: string };
   /** A gate in front of the suite's VictoriaMetrics and a storage on a fresh spool `<name>.db`, both closed afterwards whatever happens. */
   withStorage(name: string, opts: Partial<StorageFixtureOptions>, body: (fx: StorageFixture, gate: InfluxGate) => Promise<void>): Promise<void>;
 }
 
 /** The setup the storage suites share; call inside describe(): one VictoriaMetrics and one temp dir for the suite. */
 export function storageSuite(tmpPrefix: string): StorageSuite {
-  let vm: Victoria | undefined;
+  let vm: TestStore | undefined;
   let dir = '';
   before(async () => {
-    vm = await startVictoria();
+    vm = await startTestStore();
     dir = mkdtempSync(join(tmpdir(), tmpPrefix));
   });
   after(async () => {
@@ -274,9 +278,13 @@ export function storageSuite(tmpPrefix: string): StorageSuite {
     get dir() {
       return dir;
     },
+    get influx() {
+      const { INFLUX_TOKEN: token, INFLUX_ORG: org, INFLUX_BUCKET: bucket } = vm!.influxEnv;
+      return { token, org, bucket };
+    },
     async withStorage(name, opts, body) {
       const gate = await startInfluxGate(vm!.url);
-      const fx = startStorage({ spoolPath: join(dir, `${name}.db`), influxUrl: gate.url, ...opts });
+      const fx = startStorage({ spoolPath: join(dir, `${name}.db`), influxUrl: gate.url, ...opts, influx: { ...this.influx, ...opts.influx } });
       try {
         await body(fx, gate);
       } finally {

@@ -205,7 +205,7 @@ describe('storage policies against VictoriaMetrics', { timeout: 90_000, concurre
   it('no INFLUX_URL: every point waits in the spool; reopened with the URL, all are delivered', async () => {
     const spoolPath = join(suite.dir, 'unconfigured.db');
     const key = 'NSE_EQ|NOURL';
-    const first = startStorage({ spoolPath, influxUrl: undefined });
+    const first = startStorage({ spoolPath, influxUrl: undefined, influx: suite.influx });
     const feed = new Feeder(() => first, [key], 1_733_500_000_000);
     try {
       assert.equal(first.writerState(), 'influxDown.unconfigured');
@@ -232,7 +232,7 @@ describe('storage policies against VictoriaMetrics', { timeout: 90_000, concurre
     const spoolPath = join(suite.dir, 'restart.db');
     const key = 'NSE_EQ|RESTART';
     const gate = await startInfluxGate(suite.vm.url);
-    let fx = startStorage({ spoolPath, influxUrl: gate.url });
+    let fx = startStorage({ spoolPath, influxUrl: gate.url, influx: suite.influx });
     const feed = new Feeder(() => fx, [key], 1_733_600_000_000);
     try {
       await fx.waitWriter('influxUp');
@@ -247,7 +247,7 @@ describe('storage policies against VictoriaMetrics', { timeout: 90_000, concurre
       await fx.close(300);
       assert.equal(fx.storage.spool.pendingPoints(), 267, 'everything after the outage began stays spooled');
       gate.set('pass');
-      fx = startStorage({ spoolPath, influxUrl: gate.url });
+      fx = startStorage({ spoolPath, influxUrl: gate.url, influx: suite.influx });
       assert.equal(fx.storage.spool.pendingPoints(), 267);
       await fx.waitWriter('influxUp');
       await fx.waitSpoolEmpty();
