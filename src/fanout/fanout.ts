@@ -148,7 +148,8 @@ export class Fanout {
     }
     const updates = frame.updates;
     const anyAll = this.allCount > 0;
-    const frames: Array<TextFrame | undefined> | null = anyAll ? new Array(updates.length) : null;
+    // With a '*' client every update is built, so frames[i] belongs to updates[i].
+    const frames: TextFrame[] | null = anyAll ? [] : null;
     let allBytes = 0;
     for (let i = 0; i < updates.length; i++) {
       const u = updates[i]!;
@@ -157,7 +158,7 @@ export class Fanout {
       if (subs === undefined && !anyAll) continue;
       const f = textFrame(tickJson(u));
       if (frames !== null) {
-        frames[i] = f;
+        frames.push(f);
         allBytes += f.wire.length;
       }
       if (subs !== undefined) for (const c of subs) if (!c.all) this.deliverFrame(c, u.key, f);
@@ -165,7 +166,7 @@ export class Fanout {
     if (frames === null || updates.length === 0) return;
     // Every '*' client gets the same bytes: concatenated once, unless the frame is so large that
     // it should be written piece by piece through the slow-client checks.
-    const all = allBytes <= this.softLimit / 2 ? Buffer.concat((frames as TextFrame[]).map((f) => f.wire), allBytes) : null;
+    const all = allBytes <= this.softLimit / 2 ? Buffer.concat(frames.map((f) => f.wire), allBytes) : null;
     for (const c of this.clients) {
       if (!c.all) continue;
       const socket = c.socket;

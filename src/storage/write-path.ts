@@ -55,17 +55,16 @@ const MAX_SPLIT_REQUESTS = 64;
 
 interface SplitBudget {
   requests: number;
-  /** Lines InfluxDB rejected in this send: not written, so neither counted nor reported as landed. */
-  deadLettered: number;
   /**
-   * Those lines, with the server's answer: dead-lettered only once the whole send is through. If
+   * Lines InfluxDB rejected in this send (not written, so neither counted nor reported as
+   * landed), with the server's answer: dead-lettered only once the whole send is through. If
    * InfluxDB becomes unavailable half-way, the batch stays spooled whole and is judged again when
    * replayed, so a rejected line is never dead-lettered twice.
    */
   rejected: Array<{ lines: string[]; why: string; status: number; message: string }>;
 }
 
-const newBudget = (): SplitBudget => ({ requests: 0, deadLettered: 0, rejected: [] });
+const newBudget = (): SplitBudget => ({ requests: 0, rejected: [] });
 
 const CODES: Record<string, string> = {
   unavailable: 'INFLUX_UNAVAILABLE',
@@ -213,7 +212,7 @@ export class WritePath {
       this.fail(failure);
       return false;
     }
-    this.deadLetter(budget);
+    const dead = this.deadLetter(budget);
     this.o.spool.remove(rows);
     for (const r of rows) this.spooledCounted.delete(r.seq);
     let points = 0;
@@ -221,8 +220,8 @@ export class WritePath {
       points += r.points;
       this.noteLanded(r.points, r.firstTs, r.lastTs, r.keys);
     }
-    points -= budget.deadLettered;
-    this.landed.points -= budget.deadLettered;
+    points -= dead;
+    this.landed.points -= dead;
     this.o.stats.pointsWritten += points;
     if (drained) this.o.stats.pointsDrained += points;
     return true;
@@ -237,14 +236,14 @@ export class WritePath {
     const budget = newBudget();
     const failure = await this.send(batch.lines, budget);
     // This batch has no spool row to come back to: keep what was rejected, whatever happens next.
-    this.deadLetter(budget);
+    const dead = this.deadLetter(budget);
     if (failure) {
       this.o.logger.error({ points: batch.lines.length, reason: failure.message }, 'the spool cannot be written and InfluxDB refused the batch: these points are lost');
       this.fail(failure);
       return;
     }
-    this.o.stats.pointsWritten += batch.lines.length - budget.deadLettered;
-    this.noteLanded(batch.lines.length - budget.deadLettered, batch.firstTs, batch.lastTs, [...batch.keys]);
+    this.o.stats.pointsWritten += batch.lines.length - dead;
+    this.noteLanded(batch.lines.length - dead, batch.firstTs, batch.lastTs, [...batch.keys]);
   }
 
   /**
@@ -263,18 +262,21 @@ export class WritePath {
     if (lines.length === 1 || (outcome.kind === 'rejected' && budget.requests >= MAX_SPLIT_REQUESTS)) {
       const why = `InfluxDB ${outcome.status}: ${outcome.message}${lines.length > 1 ? ` (split budget spent; ${lines.length} lines kept together)` : ''}`;
       budget.rejected.push({ lines, why, status: outcome.status, message: outcome.message });
-      budget.deadLettered += lines.length;
       return null;
     }
     const mid = Math.ceil(lines.length / 2);
     return (await this.send(lines.slice(0, mid), budget)) ?? (await this.send(lines.slice(mid), budget));
   }
 
-  private deadLetter(budget: SplitBudget): void {
+  /** Stores what a send had rejected; returns how many lines that was. */
+  private deadLetter(budget: SplitBudget): number {
+    let n = 0;
     for (const r of budget.rejected) {
       this.o.spool.deadLetter(r.lines, r.why);
       this.o.logger.error({ points: r.lines.length, status: r.status }, `dead-lettered ${r.lines.length} point(s) InfluxDB rejected: ${r.message}`);
+      n += r.lines.length;
     }
+    return n;
   }
 
   private fail(outcome: Failure): void {

@@ -8,7 +8,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import { type Server, type Socket, connect, createServer } from 'node:net';
-import { type ExportedSeries, type Victoria, startVictoria } from './victoria.js';
+import { type ExportedSeries, type Victoria, startVictoria, timestampsByKey } from './victoria.js';
 
 export interface TestStore extends Victoria {
   /** The service's InfluxDB settings for this store. */
@@ -61,14 +61,7 @@ async function startInfluxStore(base: string, token: string, org: string): Promi
     pause: () => gate.hold(true),
     resume: () => gate.hold(false),
     exportSeries,
-    async timestampsByKey(metric, extraMatch = '') {
-      const out = new Map<string, number[]>();
-      for (const s of await exportSeries(`{__name__="${metric}"${extraMatch ? `,${extraMatch}` : ''}}`)) {
-        const key = s.metric['instrument_key'] ?? '';
-        out.set(key, [...(out.get(key) ?? []), ...s.timestamps].sort((a, b) => a - b));
-      }
-      return out;
-    },
+    timestampsByKey: (metric, extraMatch) => timestampsByKey(exportSeries, metric, extraMatch),
     async close() {
       await gate.close();
       await api(`/api/v2/buckets/${created.id}`, { method: 'DELETE' }).catch(() => undefined);

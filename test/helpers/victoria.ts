@@ -39,6 +39,16 @@ export interface Victoria {
   close(): Promise<void>;
 }
 
+/** Distinct timestamps per instrument_key of a metric, read through any `exportSeries`. */
+export async function timestampsByKey(exportSeries: Victoria['exportSeries'], metric: string, extraMatch = ''): Promise<Map<string, number[]>> {
+  const out = new Map<string, number[]>();
+  for (const s of await exportSeries(`{__name__="${metric}"${extraMatch ? `,${extraMatch}` : ''}}`)) {
+    const key = s.metric['instrument_key'] ?? '';
+    out.set(key, [...(out.get(key) ?? []), ...s.timestamps].sort((a, b) => a - b));
+  }
+  return out;
+}
+
 export async function startVictoria(): Promise<Victoria> {
   const port = await freePort();
   const dataPath = mkdtempSync(join(tmpdir(), 'tickpipe-vm-'));
@@ -99,14 +109,7 @@ export async function startVictoria(): Promise<Victoria> {
         .filter(Boolean)
         .map((l) => JSON.parse(l) as ExportedSeries);
     },
-    async timestampsByKey(metric, extraMatch = '') {
-      const out = new Map<string, number[]>();
-      for (const s of await vm.exportSeries(`{__name__="${metric}"${extraMatch ? `,${extraMatch}` : ''}}`)) {
-        const key = s.metric['instrument_key'] ?? '';
-        out.set(key, [...(out.get(key) ?? []), ...s.timestamps].sort((a, b) => a - b));
-      }
-      return out;
-    },
+    timestampsByKey: (metric, extraMatch) => timestampsByKey(vm.exportSeries, metric, extraMatch),
     async close() {
       await vm.stop();
       rmSync(dataPath, { recursive: true, force: true });
