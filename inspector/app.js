@@ -210,7 +210,8 @@ function retry() {
   const until = Date.now() + delay;
   const hint = new URLSearchParams(location.search).has('token') ? '' : ' (if API_TOKEN is set, open this page with ?token=…)';
   clearInterval(countdown);
-  const tick = () => setLink('disconnected', `disconnected, retrying in ${Math.max(0, Math.ceil((until - Date.now()) / 1000))}s${attempt > 2 ? hint : ''}`);
+  const tick = () =>
+    setLink('disconnected', `disconnected, retrying in ${Math.max(0, Math.ceil((until - Date.now()) / 1000))}s${attempt > 2 ? hint : ''}`);
   tick();
   countdown = setInterval(tick, 250);
   setTimeout(() => {

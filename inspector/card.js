@@ -110,7 +110,9 @@ export class ActorCard {
     const ctx = (snap && snap.context) || {};
     this.reason.textContent = typeof ctx.reason === 'string' && ctx.reason ? ctx.reason : health.why;
     const err = errorText(ctx.lastError);
-    this.meta.replaceChildren(el('span', 'age', this.stateSince ? `for ${age(now - this.stateSince)}` : 'for a while (entered before the history this page has)'));
+    this.meta.replaceChildren(
+      el('span', 'age', this.stateSince ? `for ${age(now - this.stateSince)}` : 'for a while (entered before the history this page has)'),
+    );
     if (err) this.meta.append(el('span', 'error', err));
     this.renderContext(ctx, now);
   }

@@ -35,7 +35,9 @@ function targetText(t) {
 function branches(config) {
   return asArray(config).map((c) => {
     if (typeof c === 'string') return { targets: [targetText(c)], guard: '' };
-    const targets = asArray(c && c.target).map(targetText).filter((x) => x !== null);
+    const targets = asArray(c && c.target)
+      .map(targetText)
+      .filter((x) => x !== null);
     return { targets, guard: guardText(c && c.guard) };
   });
 }

@@ -32,7 +32,8 @@ export function stateText(value) {
 }
 
 const BAD_WORDS = /(^|\.)(\w*(retry|retrying|backoff|fail|failed|failure|error|down|stale|rejected|unauthori[sz]ed|dead|lost))(\.|$)/i;
-const WARN_WORDS = /(^|\.)(\w*(connect|connecting|authoriz|subscrib|fetch|starting|init|probing|paused|waiting|reconnect|stopping|resubscrib|draining))/i;
+const WARN_WORDS =
+  /(^|\.)(\w*(connect|connecting|authoriz|subscrib|fetch|starting|init|probing|paused|waiting|reconnect|stopping|resubscrib|draining))/i;
 
 export function healthOf(name, snapshot) {
   if (!snapshot) return { level: 'warn', why: 'no snapshot yet' };

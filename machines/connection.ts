@@ -140,8 +140,7 @@ const base = setup({
     reconnectDelay: ({ context }) =>
       context.retryAfterMs ?? backoffDelay(context.attempt, context.reconnectBaseMs, context.reconnectMaxMs, Math.random()),
     tokenRetryDelay: ({ context }) =>
-      context.retryAfterMs ??
-      backoffDelay(context.tokenAttempt, context.reconnectBaseMs * 4, context.reconnectMaxMs * 4, Math.random()),
+      context.retryAfterMs ?? backoffDelay(context.tokenAttempt, context.reconnectBaseMs * 4, context.reconnectMaxMs * 4, Math.random()),
     staleTimeout: ({ context }) =>
       allSubscribedClosed(context.subscription, context.marketStatus) ? context.staleFeedClosedMs : context.staleFeedMs,
     stableAfter: ({ context }) => context.stableAfterMs,
@@ -156,7 +155,8 @@ const connectionSetup = base.extend({
   actions: {
     /** Every key in its mode, on every (re)connect. */
     resubscribeAll: base.enqueueActions(({ context, enqueue }) => {
-      for (const req of subscriptionDiff({}, context.subscription)) enqueue.sendTo('socket', { type: 'SEND', ...req } satisfies SocketCommand);
+      for (const req of subscriptionDiff({}, context.subscription))
+        enqueue.sendTo('socket', { type: 'SEND', ...req } satisfies SocketCommand);
     }),
     /** Sends the socket what changes between the current and the requested subscription. */
     sendDiff: base.enqueueActions(({ context, event, enqueue }) => {
@@ -183,9 +183,7 @@ const connectionSetup = base.extend({
 export const connectionMachine = connectionSetup.createMachine({
   id: 'connection',
   context: ({ input }) => {
-    const initial = input.instruments
-      ? planSubscriptionChange({}, { add: [...input.instruments] }, input.limits, input.mode)
-      : null;
+    const initial = input.instruments ? planSubscriptionChange({}, { add: [...input.instruments] }, input.limits, input.mode) : null;
     return {
       ...input,
       subscription: initial?.subscription ?? {},
@@ -228,7 +226,12 @@ export const connectionMachine = connectionSetup.createMachine({
     STABLE: {},
     // The daily refresh failed: the next rejection will fetch again; keep it visible meanwhile.
     'xstate.error.actor.dailyTokenRefresh': {
-      actions: assign({ lastError: ({ event }) => ({ code: 'TOKEN_FETCH_FAILED', message: `daily token refresh failed: ${errorInfo(event.error).message}` }) }),
+      actions: assign({
+        lastError: ({ event }) => ({
+          code: 'TOKEN_FETCH_FAILED',
+          message: `daily token refresh failed: ${errorInfo(event.error).message}`,
+        }),
+      }),
     },
   },
   states: {
@@ -337,7 +340,12 @@ export const connectionMachine = connectionSetup.createMachine({
     },
     tokenRejected: {
       entry: [
-        { type: 'enter', params: { reason: 'Upstox rejected the access token and no UPSTOX_TOKEN_URL is set: put a fresh token in UPSTOX_ACCESS_TOKEN and restart' } },
+        {
+          type: 'enter',
+          params: {
+            reason: 'Upstox rejected the access token and no UPSTOX_TOKEN_URL is set: put a fresh token in UPSTOX_ACCESS_TOKEN and restart',
+          },
+        },
         { type: 'alert', params: ({ context }) => ({ message: `${context.reason} (${context.lastError?.message ?? ''})` }) },
       ],
       after: { tokenRejectedRetry: 'authorizing' },
@@ -347,17 +355,25 @@ export const connectionMachine = connectionSetup.createMachine({
       on: {
         SOCKET_OPEN: 'subscribing',
         SOCKET_CLOSED: { target: 'backoff', actions: assign({ lastError: ({ event }) => closedError(event) }) },
-        SOCKET_ERROR: { target: 'backoff', actions: assign({ lastError: ({ event }) => ({ code: 'FEED_SOCKET', message: event.message }) }) },
+        SOCKET_ERROR: {
+          target: 'backoff',
+          actions: assign({ lastError: ({ event }) => ({ code: 'FEED_SOCKET', message: event.message }) }),
+        },
       },
       after: {
         connectTimeout: {
           target: 'backoff',
-          actions: assign({ lastError: ({ context }) => ({ code: 'FEED_SOCKET', message: `socket not open after ${context.connectTimeoutMs} ms` }) }),
+          actions: assign({
+            lastError: ({ context }) => ({ code: 'FEED_SOCKET', message: `socket not open after ${context.connectTimeoutMs} ms` }),
+          }),
         },
       },
     },
     subscribing: {
-      entry: [{ type: 'enter', params: ({ context: c }) => ({ reason: `subscribing ${Object.keys(c.subscription).length} keys` }) }, 'resubscribeAll'],
+      entry: [
+        { type: 'enter', params: ({ context: c }) => ({ reason: `subscribing ${Object.keys(c.subscription).length} keys` }) },
+        'resubscribeAll',
+      ],
       on: {
         FEED_ALIVE: {
           target: 'streaming',
@@ -365,12 +381,17 @@ export const connectionMachine = connectionSetup.createMachine({
         },
         SET_SUBSCRIPTION: { actions: ['sendDiff', assign({ subscription: ({ event }) => event.subscription })] },
         SOCKET_CLOSED: { target: 'backoff', actions: assign({ lastError: ({ event }) => closedError(event) }) },
-        SOCKET_ERROR: { target: 'backoff', actions: assign({ lastError: ({ event }) => ({ code: 'FEED_SOCKET', message: event.message }) }) },
+        SOCKET_ERROR: {
+          target: 'backoff',
+          actions: assign({ lastError: ({ event }) => ({ code: 'FEED_SOCKET', message: event.message }) }),
+        },
       },
       after: {
         staleTimeout: {
           target: 'backoff',
-          actions: assign({ lastError: ({ context }) => ({ code: 'FEED_STALE', message: `nothing received ${context.staleFeedMs} ms after subscribing` }) }),
+          actions: assign({
+            lastError: ({ context }) => ({ code: 'FEED_STALE', message: `nothing received ${context.staleFeedMs} ms after subscribing` }),
+          }),
         },
       },
     },

@@ -23,9 +23,7 @@ export interface DrainProgress {
 }
 
 export type DrainerEvent =
-  | { type: 'INFLUX_UP' }
-  | { type: 'INFLUX_DOWN'; reason: string; code: string }
-  | { type: 'SPOOLED'; pending: number };
+  { type: 'INFLUX_UP' } | { type: 'INFLUX_DOWN'; reason: string; code: string } | { type: 'SPOOLED'; pending: number };
 
 interface DrainerContext extends DrainerInput {
   writerUp: boolean;
@@ -103,7 +101,10 @@ export const drainerMachine = setup({
       },
     },
     draining: {
-      entry: ['beginDrain', assign({ reason: ({ context }) => `replaying the spool (${context.pending} points waiting)`, since: () => Date.now() })],
+      entry: [
+        'beginDrain',
+        assign({ reason: ({ context }) => `replaying the spool (${context.pending} points waiting)`, since: () => Date.now() }),
+      ],
       exit: 'endDrain',
       invoke: {
         src: 'drainChunk',

@@ -53,7 +53,12 @@ export const pipelineMachine = setup({
       on: { START_FEED: 'feeding' },
     },
     feeding: {
-      invoke: { id: 'connection', systemId: 'connection', src: 'connection', input: ({ context }: { context: PipelineInput }) => context.connection },
+      invoke: {
+        id: 'connection',
+        systemId: 'connection',
+        src: 'connection',
+        input: ({ context }: { context: PipelineInput }) => context.connection,
+      },
       on: {
         // Leaving the state stops the connection actor, which closes the socket.
         STOP_FEED: 'feedStopped',

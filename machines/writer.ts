@@ -66,7 +66,8 @@ const base = setup({
     alert: (_, _params: { message: string }) => {},
   },
   delays: {
-    probeDelay: ({ context }) => context.retryAfterMs ?? probeDelay(context.probeAttempt, context.probeBaseMs, context.probeMaxMs, Math.random()),
+    probeDelay: ({ context }) =>
+      context.retryAfterMs ?? probeDelay(context.probeAttempt, context.probeBaseMs, context.probeMaxMs, Math.random()),
     refusedDelay: ({ context }) => Math.max(context.probeMaxMs, 15_000),
   },
   guards: {
@@ -159,7 +160,8 @@ export const writerMachine = writerSetup.createMachine({
               target: 'waiting',
               actions: assign({
                 probeAttempt: ({ context }) => context.probeAttempt + 1,
-                reason: ({ context, event }) => `${context.lastFailure ? `${context.lastFailure.message}; ` : ''}health probe failed: ${(event.error as Error)?.message ?? String(event.error)}`,
+                reason: ({ context, event }) =>
+                  `${context.lastFailure ? `${context.lastFailure.message}; ` : ''}health probe failed: ${(event.error as Error)?.message ?? String(event.error)}`,
                 code: ({ context }) => context.code ?? 'INFLUX_UNAVAILABLE',
               }),
             },

@@ -51,7 +51,10 @@ export class RateLimitedLog {
     const t = this.now();
     if (t - this.windowStart >= this.intervalMs) {
       if (this.suppressed > 0) {
-        this.log.warn({ suppressed: this.suppressed }, `${this.suppressed} similar messages suppressed in the last ${this.intervalMs / 1000}s`);
+        this.log.warn(
+          { suppressed: this.suppressed },
+          `${this.suppressed} similar messages suppressed in the last ${this.intervalMs / 1000}s`,
+        );
       }
       this.windowStart = t;
       this.inWindow = 0;

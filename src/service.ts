@@ -69,7 +69,10 @@ export async function startService(config: Config, opts: { logger: Logger }): Pr
     },
   };
 
-  const hub = new InspectionHub({ logger: logger.child({ component: 'inspect' }), ...(config.inspect ? { relayUrl: config.inspect } : {}) });
+  const hub = new InspectionHub({
+    logger: logger.child({ component: 'inspect' }),
+    ...(config.inspect ? { relayUrl: config.inspect } : {}),
+  });
   const logTransition = createTransitionLogger(logger);
   const tokenSource = new TokenSource(config.upstox.accessToken, config.upstox.tokenUrl, config.upstox.httpTimeoutMs);
   root = createActor(
@@ -78,7 +81,11 @@ export async function startService(config: Config, opts: { logger: Logger }): Pr
         connection: provideConnection({ config: config.upstox, tokenSource, sink, stats, logger: logger.child({ actor: 'connection' }) }),
         writer: storage.writer,
         drainer: storage.drainer,
-        notifier: provideNotifier({ url: config.notify.url, timeoutMs: config.notify.timeoutMs, logger: logger.child({ actor: 'notifier' }) }),
+        notifier: provideNotifier({
+          url: config.notify.url,
+          timeoutMs: config.notify.timeoutMs,
+          logger: logger.child({ actor: 'notifier' }),
+        }),
       },
     }),
     {
@@ -86,7 +93,11 @@ export async function startService(config: Config, opts: { logger: Logger }): Pr
         connection: connectionInput(config.upstox),
         writer: storage.writerInput,
         drainer: storage.drainerInput,
-        notifier: { enabled: config.notify.url !== undefined, intervalMs: config.notify.intervalS * 1000, retryMs: config.notify.retryS * 1000 },
+        notifier: {
+          enabled: config.notify.url !== undefined,
+          intervalMs: config.notify.intervalS * 1000,
+          retryMs: config.notify.retryS * 1000,
+        },
       },
       systemId: 'pipeline',
       inspect: (ev) => {
@@ -98,7 +109,7 @@ export async function startService(config: Config, opts: { logger: Logger }): Pr
   root.start();
   logger.info('writer, drainer and notifier started');
 
-  const state = () => buildStateDocument({ root: root!, stats, spool: storage.spool, writePath: storage.writePath, startedAt, fanout });
+  const state = () => buildStateDocument({ root: root, stats, spool: storage.spool, writePath: storage.writePath, startedAt, fanout });
   const metrics = createMetrics({
     stats,
     actorStates: () => Object.fromEntries(Object.entries(state().actors).map(([k, v]) => [k, v.value])),
@@ -110,7 +121,12 @@ export async function startService(config: Config, opts: { logger: Logger }): Pr
   const changeSubscription = (req: SubscriptionChangeRequest): SubscriptionChangeResult => {
     const plan = planSubscriptionChange(subscription(), req, config.upstox.limits, config.upstox.feedMode);
     if (plan.accepted.length === 0 && plan.removed.length === 0 && plan.refused.length > 0) {
-      throw new SubscriptionError(`nothing could be applied: ${plan.refused.map((r) => `${r.key}: ${r.reason}`).slice(0, 5).join('; ')}`);
+      throw new SubscriptionError(
+        `nothing could be applied: ${plan.refused
+          .map((r) => `${r.key}: ${r.reason}`)
+          .slice(0, 5)
+          .join('; ')}`,
+      );
     }
     const conn = actorRef('connection');
     if (!conn) throw new SubscriptionError('the feed is not running');
@@ -149,13 +165,13 @@ export async function startService(config: Config, opts: { logger: Logger }): Pr
   let stopped: Promise<void> | undefined;
   const stop = () =>
     (stopped ??= (async () => {
-      root!.send({ type: 'STOP_FEED' });
+      root.send({ type: 'STOP_FEED' });
       logger.info('feed stopped');
       await app.close();
       logger.info('server closed');
       await storage.close(STORAGE_SHUTDOWN_MS);
       logger.info({ pendingPoints: storage.spool.pendingPoints() }, 'storage flushed and spool closed');
-      root!.stop();
+      root.stop();
       hub.stop();
     })());
 

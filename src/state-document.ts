@@ -21,7 +21,14 @@ export interface ActorState {
 
 export interface StateDocument {
   actors: Record<(typeof ACTOR_IDS)[number], ActorState>;
-  spool: { pendingPoints: number; pendingBatches: number; bytes: number; oldestAgeS: number | null; deadLetters: number; error: string | null };
+  spool: {
+    pendingPoints: number;
+    pendingBatches: number;
+    bytes: number;
+    oldestAgeS: number | null;
+    deadLetters: number;
+    error: string | null;
+  };
   stats: Record<string, number>;
   ticks: { clients: number };
   startedAt: string;
@@ -34,7 +41,7 @@ function actorState(ref: AnyActorRef | undefined, missing: string): ActorState {
   const context: Record<string, unknown> = {};
   for (const [k, v] of Object.entries(snap.context ?? {})) if (!OMIT.has(k)) context[k] = v;
   if (context['subscription'] && typeof context['subscription'] === 'object') {
-    context['subscribedKeys'] = Object.keys(context['subscription'] as object).length;
+    context['subscribedKeys'] = Object.keys(context['subscription']).length;
   }
   return { value: snap.value, status: snap.status, context };
 }

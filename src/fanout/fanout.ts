@@ -127,7 +127,7 @@ export class Fanout {
       this.publishFrame(frame);
     } finally {
       for (let i = 0; i < corked.length; i++) {
-        const c = corked[i]!;
+        const c = corked[i];
         if (c.corked) c.tcp!.uncork();
         c.corked = false;
       }
@@ -152,7 +152,7 @@ export class Fanout {
     const frames: TextFrame[] | null = anyAll ? [] : null;
     let allBytes = 0;
     for (let i = 0; i < updates.length; i++) {
-      const u = updates[i]!;
+      const u = updates[i];
       this.latest.set(u.key, u);
       const subs = this.byKey.get(u.key);
       if (subs === undefined && !anyAll) continue;
@@ -166,7 +166,13 @@ export class Fanout {
     if (frames === null || updates.length === 0) return;
     // Every '*' client gets the same bytes: concatenated once, unless the frame is so large that
     // it should be written piece by piece through the slow-client checks.
-    const all = allBytes <= this.softLimit / 2 ? Buffer.concat(frames.map((f) => f.wire), allBytes) : null;
+    const all =
+      allBytes <= this.softLimit / 2
+        ? Buffer.concat(
+            frames.map((f) => f.wire),
+            allBytes,
+          )
+        : null;
     for (const c of this.clients) {
       if (!c.all) continue;
       const socket = c.socket;
@@ -180,7 +186,7 @@ export class Fanout {
           continue;
         }
       }
-      for (let i = 0; i < updates.length; i++) this.deliverFrame(c, updates[i]!.key, frames[i]!);
+      for (let i = 0; i < updates.length; i++) this.deliverFrame(c, updates[i].key, frames[i]);
     }
   }
 
@@ -230,7 +236,8 @@ export class Fanout {
       const u = this.latest.get(key);
       if (u) this.deliver(c, key, tickJson(u, true));
     }
-    if (accepted.includes('*') && this.lastStatusTs > 0) this.deliver(c, MARKET_STATUS_KEY, marketStatusJson(this.segments, this.lastStatusTs));
+    if (accepted.includes('*') && this.lastStatusTs > 0)
+      this.deliver(c, MARKET_STATUS_KEY, marketStatusJson(this.segments, this.lastStatusTs));
     return { accepted, refused };
   }
 
@@ -290,7 +297,10 @@ export class Fanout {
     if (socket.bufferedAmount > this.softLimit) {
       c.pending = new Map([[key, payload]]);
       c.slowSince = Date.now();
-      this.opts.logger.warn({ client: c.id, queuedBytes: socket.bufferedAmount }, '/ticks client is slow: conflating to the latest tick per key');
+      this.opts.logger.warn(
+        { client: c.id, queuedBytes: socket.bufferedAmount },
+        '/ticks client is slow: conflating to the latest tick per key',
+      );
       this.startTimer();
       return false;
     }

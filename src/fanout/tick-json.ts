@@ -24,8 +24,8 @@ export function tickJson(u: TickUpdate, snapshot = false): string {
   }
   const d = u.depth;
   for (let i = 0, level = 1; i + 3 < d.length; i += 4, level++) {
-    s += ',"bid_qty_' + level + '":' + num(d[i]!) + ',"bid_price_' + level + '":' + num(d[i + 1]!);
-    s += ',"ask_qty_' + level + '":' + num(d[i + 2]!) + ',"ask_price_' + level + '":' + num(d[i + 3]!);
+    s += ',"bid_qty_' + level + '":' + num(d[i]) + ',"bid_price_' + level + '":' + num(d[i + 1]);
+    s += ',"ask_qty_' + level + '":' + num(d[i + 2]) + ',"ask_price_' + level + '":' + num(d[i + 3]);
   }
   const g = u.greeks;
   if (g) {
@@ -36,7 +36,7 @@ export function tickJson(u: TickUpdate, snapshot = false): string {
   if (c && c.length > 0) {
     s += ',"candles":[';
     for (let i = 0; i < c.length; i++) {
-      const k = c[i]!;
+      const k = c[i];
       if (i > 0) s += ',';
       s += '{"interval":' + JSON.stringify(k.interval) + ',"open":' + num(k.open) + ',"high":' + num(k.high);
       s += ',"low":' + num(k.low) + ',"close":' + num(k.close) + ',"volume":' + num(k.volume) + ',"ts":' + num(k.ts) + '}';

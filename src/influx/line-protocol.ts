@@ -8,7 +8,12 @@ import { FeedKind, type DecodedFrame, type TickUpdate } from '../upstox/feed-typ
 
 /** Escapes a tag key or value: comma, equals sign and space (backslash-escaped). */
 export function escapeTag(s: string): string {
-  return /[,= \\\n]/.test(s) ? s.replace(/\\/g, '\\\\').replace(/([,= ])/g, '\\$1').replace(/\n/g, '\\n') : s;
+  return /[,= \\\n]/.test(s)
+    ? s
+        .replace(/\\/g, '\\\\')
+        .replace(/([,= ])/g, '\\$1')
+        .replace(/\n/g, '\\n')
+    : s;
 }
 
 /** Escapes a string field value: double quote and backslash. */
@@ -45,7 +50,7 @@ export class LineProtocolBuilder {
     // Tags sorted by key: InfluxDB's recommendation for write performance.
     this.extra = Object.keys(extraTags)
       .sort()
-      .map((k) => `,${escapeTag(k)}=${escapeTag(extraTags[k]!)}`)
+      .map((k) => `,${escapeTag(k)}=${escapeTag(extraTags[k])}`)
       .join('');
   }
 
@@ -56,21 +61,21 @@ export class LineProtocolBuilder {
     if (frame.marketStatus) {
       for (const segment in frame.marketStatus) {
         batch.add(
-          `market_status,segment=${escapeTag(segment)}${this.extra} status="${escapeStringField(frame.marketStatus[segment]!)}" ${ts}`,
+          `market_status,segment=${escapeTag(segment)}${this.extra} status="${escapeStringField(frame.marketStatus[segment])}" ${ts}`,
           ts,
         );
       }
     }
     const updates = frame.updates;
     for (let i = 0; i < updates.length; i++) {
-      const u = updates[i]!;
+      const u = updates[i];
       const fields = tickFields(u);
       if (fields !== '') batch.add(`${this.tickTags(u)} ${fields} ${ts}`, ts);
       batch.keys.add(u.key);
       const candles = u.candles;
       if (candles !== null) {
         for (let c = 0; c < candles.length; c++) {
-          const k = candles[c]!;
+          const k = candles[c];
           let f = '';
           if (Number.isFinite(k.open)) f += `open=${k.open}`;
           if (Number.isFinite(k.high)) f += `${f ? ',' : ''}high=${k.high}`;
@@ -134,10 +139,10 @@ export function tickFields(u: TickUpdate): string {
   }
   const d = u.depth;
   for (let i = 0, n = 1; i + 3 < d.length; i += 4, n++) {
-    f += int(`bid_qty_${n}`, d[i]!, f !== '');
-    f += float(`bid_price_${n}`, d[i + 1]!, f !== '');
-    f += int(`ask_qty_${n}`, d[i + 2]!, f !== '');
-    f += float(`ask_price_${n}`, d[i + 3]!, f !== '');
+    f += int(`bid_qty_${n}`, d[i], f !== '');
+    f += float(`bid_price_${n}`, d[i + 1], f !== '');
+    f += int(`ask_qty_${n}`, d[i + 2], f !== '');
+    f += float(`ask_price_${n}`, d[i + 3], f !== '');
   }
   const g = u.greeks;
   if (g !== null) {

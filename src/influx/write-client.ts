@@ -101,15 +101,29 @@ export function classify(err: unknown, timeoutMs: number): WriteOutcome {
     const header = err.headers?.['retry-after'];
     const retryAfterS = retryAfterSeconds(Array.isArray(header) ? (header[0] ?? null) : (header ?? null));
     if (status === 401) return { kind: 'unauthorized', status, message: `InfluxDB rejected the token (401): ${msg}; check INFLUX_TOKEN` };
-    if (status === 403) return { kind: 'forbidden', status, message: `InfluxDB forbids writing (403): ${msg}; give the token write permission on the bucket` };
-    if (status === 404) return { kind: 'bucketNotFound', status, message: `InfluxDB says not found (404): ${msg}; check INFLUX_ORG and INFLUX_BUCKET` };
+    if (status === 403)
+      return {
+        kind: 'forbidden',
+        status,
+        message: `InfluxDB forbids writing (403): ${msg}; give the token write permission on the bucket`,
+      };
+    if (status === 404)
+      return { kind: 'bucketNotFound', status, message: `InfluxDB says not found (404): ${msg}; check INFLUX_ORG and INFLUX_BUCKET` };
     if (status === 400 || status === 422) return { kind: 'rejected', status, message: msg || `InfluxDB answered ${status}` };
     if (status === 413) return { kind: 'tooLarge', status, message: msg || 'request too large' };
-    return { kind: 'unavailable', status, ...(retryAfterS !== undefined ? { retryAfterS } : {}), message: `InfluxDB answered ${status}${msg ? `: ${msg}` : ''}` };
+    return {
+      kind: 'unavailable',
+      status,
+      ...(retryAfterS !== undefined ? { retryAfterS } : {}),
+      message: `InfluxDB answered ${status}${msg ? `: ${msg}` : ''}`,
+    };
   }
   const e = err as { name?: string; code?: string; message?: string };
   if (e?.name === 'TimeoutError' || e?.name === 'RequestTimedOutError' || e?.name === 'AbortError') {
-    return { kind: 'unavailable', message: `InfluxDB did not answer within ${timeoutMs} ms (the write may still land; it stays spooled and is replayed, which is harmless)` };
+    return {
+      kind: 'unavailable',
+      message: `InfluxDB did not answer within ${timeoutMs} ms (the write may still land; it stays spooled and is replayed, which is harmless)`,
+    };
   }
   return { kind: 'unavailable', message: `cannot reach InfluxDB: ${e?.code ?? ''} ${e?.message ?? String(err)}`.trim() };
 }

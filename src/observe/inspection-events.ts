@@ -159,4 +159,3 @@ export function convertInspectionEvent(ev: InspectionEvent, limits: SanitizeLimi
       return undefined;
   }
 }
-

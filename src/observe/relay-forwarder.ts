@@ -74,7 +74,8 @@ export class RelayForwarder {
     ws.on('open', () => {
       this.counts.connects++;
       this.backoffMs = this.opts.minBackoffMs;
-      if (this.failing || this.counts.connects === 1) this.logger?.info({ url: this.url }, 'inspector relay connected; sending the current actors');
+      if (this.failing || this.counts.connects === 1)
+        this.logger?.info({ url: this.url }, 'inspector relay connected; sending the current actors');
       this.failing = false;
       this.sendAll(this.source.replay());
     });

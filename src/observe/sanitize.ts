@@ -37,7 +37,8 @@ const SECRET_KEY =
   /token|secret|passw|pwd|authori[sz]ation|^auth$|cookie|api[-_]?key|credential|private[-_]?key|signature|^code$|redirect[-_]?ur[il]/i;
 
 /** Keys that hold per-tick data (frames, ticks, batches of points): summarised, never shown. */
-const PER_TICK_KEY = /^(ticks?|last[-_]?ticks?|latest[-_]?ticks?|ltpc?|quotes?|frames?|last[-_]?frame|feeds?|updates|batch|buffer|points|rows|lines|snapshot[-_]?cache)$/i;
+const PER_TICK_KEY =
+  /^(ticks?|last[-_]?ticks?|latest[-_]?ticks?|ltpc?|quotes?|frames?|last[-_]?frame|feeds?|updates|batch|buffer|points|rows|lines|snapshot[-_]?cache)$/i;
 
 /** A stable error code: upper-case letters, digits and underscores (`INFLUX_UNAVAILABLE`). */
 function isErrorCode(v: unknown): boolean {
@@ -89,7 +90,12 @@ function sanitizeArray(items: readonly unknown[], total: number, limits: Sanitiz
   return out;
 }
 
-function sanitizeEntries(entries: Iterable<[string, unknown]>, total: number, limits: SanitizeLimits, depth: number): Record<string, unknown> {
+function sanitizeEntries(
+  entries: Iterable<[string, unknown]>,
+  total: number,
+  limits: SanitizeLimits,
+  depth: number,
+): Record<string, unknown> {
   const out: Record<string, unknown> = {};
   const keep = total > limits.maxKeys ? limits.keepKeys : total;
   let i = 0;
@@ -133,7 +139,12 @@ export function sanitizeValue(value: unknown, limits: SanitizeLimits = DEFAULT_L
   if (obj instanceof Set) return sanitizeArray([...takeFirst(obj.values(), limits.maxItems + 1)], obj.size, limits, depth);
   if (obj instanceof Map) {
     const entries = takeFirst(obj.entries(), limits.maxKeys + 1) as Array<[unknown, unknown]>;
-    return sanitizeEntries(entries.map(([k, v]) => [String(k), v]), obj.size, limits, depth);
+    return sanitizeEntries(
+      entries.map(([k, v]) => [String(k), v]),
+      obj.size,
+      limits,
+      depth,
+    );
   }
   if (ArrayBuffer.isView(obj) || obj instanceof ArrayBuffer) return `[binary ${(obj as ArrayBuffer).byteLength} bytes]`;
   if (looksLikeActorRef(obj)) return { actor: typeof obj.id === 'string' ? obj.id : obj.sessionId };

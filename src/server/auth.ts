@@ -34,7 +34,11 @@ export function requireToken(apiToken: string | undefined) {
       await reply
         .code(401)
         .header('www-authenticate', 'Bearer')
-        .send({ error: 'Unauthorized', message: got === undefined ? 'this endpoint needs Authorization: Bearer <API_TOKEN> (or ?token= on a websocket)' : 'wrong API token' });
+        .send({
+          error: 'Unauthorized',
+          message:
+            got === undefined ? 'this endpoint needs Authorization: Bearer <API_TOKEN> (or ?token= on a websocket)' : 'wrong API token',
+        });
     }
   };
 }
@@ -45,7 +49,10 @@ export function requireMutationRight(apiToken: string | undefined) {
   return async (req: FastifyRequest, reply: FastifyReply): Promise<void> => {
     if (apiToken) return tokenCheck(req, reply);
     if (!isLoopback(req.ip)) {
-      await reply.code(403).send({ error: 'Forbidden', message: 'without API_TOKEN only loopback clients may change the service; set API_TOKEN to allow remote clients' });
+      await reply.code(403).send({
+        error: 'Forbidden',
+        message: 'without API_TOKEN only loopback clients may change the service; set API_TOKEN to allow remote clients',
+      });
     }
   };
 }

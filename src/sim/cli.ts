@@ -54,7 +54,11 @@ function parse(argv: string[]): { opts: SimulatorOptions; logLevel: string } {
   if (values.ping !== undefined) opts.pingIntervalMs = num('ping', values.ping)!;
   if (values.seed !== undefined) opts.seed = num('seed', values.seed)!;
   if (values.token !== undefined) opts.token = values.token;
-  if (values.instruments !== undefined) opts.instruments = values.instruments.split(',').map((k) => k.trim()).filter(Boolean);
+  if (values.instruments !== undefined)
+    opts.instruments = values.instruments
+      .split(',')
+      .map((k) => k.trim())
+      .filter(Boolean);
   return { opts, logLevel: values['log-level'] ?? 'info' };
 }
 

@@ -47,7 +47,8 @@ export const DEFAULT_INSTRUMENTS: readonly string[] = [
 ];
 
 export function positive(name: string, value: number): number {
-  if (!Number.isFinite(value) || value <= 0) throw new TypeError(`simulator option ${name} must be a positive number, got ${String(value)}`);
+  if (!Number.isFinite(value) || value <= 0)
+    throw new TypeError(`simulator option ${name} must be a positive number, got ${String(value)}`);
   return value;
 }
 

@@ -113,9 +113,7 @@ export function buildFeed(s: InstrumentState, mode: FeedMode): Msg {
     case 'full':
     case 'full_d30':
       feed.fullFeed =
-        s.cls === 'index'
-          ? { indexFF: { ltpc: ltpcMsg(s), marketOHLC: ohlcMsg(s) } }
-          : { marketFF: marketFullMsg(s, DEPTH_LEVELS[mode]) };
+        s.cls === 'index' ? { indexFF: { ltpc: ltpcMsg(s), marketOHLC: ohlcMsg(s) } } : { marketFF: marketFullMsg(s, DEPTH_LEVELS[mode]) };
       break;
   }
   put(feed, 'requestMode', REQUEST_MODE[mode]);

@@ -42,7 +42,8 @@ export function encodeFrame(type: number, currentTs: number, feeds?: Record<stri
 /** Throws a TypeError naming the bad value when a status is not a V3 MarketStatus name. */
 export function statusCode(segment: string, status: string): number {
   const code = (MARKET_STATUS_NAMES as readonly string[]).indexOf(status);
-  if (code < 0) throw new TypeError(`unknown market status ${JSON.stringify(status)} for ${segment}; use one of ${MARKET_STATUS_NAMES.join(', ')}`);
+  if (code < 0)
+    throw new TypeError(`unknown market status ${JSON.stringify(status)} for ${segment}; use one of ${MARKET_STATUS_NAMES.join(', ')}`);
   return code;
 }
 

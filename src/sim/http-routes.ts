@@ -16,7 +16,9 @@ export const INSTRUMENTS_PATH = '/instruments';
 export function upstoxError(errorCode: string, message: string): object {
   return {
     status: 'error',
-    errors: [{ errorCode, message, propertyPath: null, invalidValue: null, error_code: errorCode, property_path: null, invalid_value: null }],
+    errors: [
+      { errorCode, message, propertyPath: null, invalidValue: null, error_code: errorCode, property_path: null, invalid_value: null },
+    ],
   };
 }
 

@@ -51,7 +51,7 @@ export function parseRequest(text: string): ParseResult {
       guid: typeof guid === 'string' ? guid : '',
       method: method as FeedMethod,
       mode: mode as FeedMode | undefined,
-      keys: instrumentKeys as string[],
+      keys: instrumentKeys,
     },
   };
 }

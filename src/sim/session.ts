@@ -112,7 +112,7 @@ export class FeedSession {
     if (picked.length < n && !this.warnedRateCap) this.warnRateCap(picked.length);
     const feeds: Record<string, unknown> = {};
     for (let i = 0; i < picked.length; i++) {
-      const key = picked[i]!;
+      const key = picked[i];
       feeds[key] = buildFeed(this.ctx.market.trade(key), this.subscription.get(key)!);
     }
     const ts = this.ctx.clock.next();
@@ -135,7 +135,7 @@ export class FeedSession {
     const out: string[] = [];
     for (let scanned = 0; scanned < keys.length && out.length < n; scanned++) {
       if (this.cursor >= keys.length) this.cursor = 0;
-      const key = keys[this.cursor++]!;
+      const key = keys[this.cursor++];
       if (this.ctx.marketStatus.isLive(segmentOf(key))) out.push(key);
     }
     return out;
@@ -165,7 +165,10 @@ export class FeedSession {
     const parsed = parseRequest(text);
     if (!parsed.ok) {
       this.ctx.stats.badRequests++;
-      this.ctx.warnLimited.warn({ session: this.id, isBinary, error: parsed.error, sample: text.slice(0, 200) }, 'ignoring malformed feed request');
+      this.ctx.warnLimited.warn(
+        { session: this.id, isBinary, error: parsed.error, sample: text.slice(0, 200) },
+        'ignoring malformed feed request',
+      );
       return;
     }
     const req = parsed.request;
@@ -180,7 +183,11 @@ export class FeedSession {
   private validKeys(req: FeedRequest): string[] {
     const bad = req.keys.filter((k) => !isValidKey(k));
     // Like the real feed, bad keys get no data; the rest of the request still applies.
-    if (bad.length > 0) this.ctx.warnLimited.warn({ session: this.id, guid: req.guid, bad: bad.slice(0, 10) }, 'ignoring invalid instrument keys (want SEGMENT|id)');
+    if (bad.length > 0)
+      this.ctx.warnLimited.warn(
+        { session: this.id, guid: req.guid, bad: bad.slice(0, 10) },
+        'ignoring invalid instrument keys (want SEGMENT|id)',
+      );
     return [...new Set(req.keys.filter(isValidKey))];
   }
 

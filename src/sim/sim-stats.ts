@@ -36,7 +36,7 @@ export class SimStats {
     if (!keys) return;
     this.updatesSent += keys.length;
     for (let i = 0; i < keys.length; i++) {
-      const k = keys[i]!;
+      const k = keys[i];
       this.updatesByKey.set(k, (this.updatesByKey.get(k) ?? 0) + 1);
     }
   }

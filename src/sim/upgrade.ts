@@ -27,12 +27,20 @@ function refuse(ctx: SimContext, socket: Duplex, status: number, body: object, w
 function check(ctx: SimContext, req: IncomingMessage): { status: number; body: object; why: string } | null {
   const url = new URL(req.url ?? '/', 'http://sim');
   if (url.pathname !== FEED_PATH) return { status: 404, body: upstoxError('UDAPI100060', 'no such resource'), why: `path ${url.pathname}` };
-  if (ctx.faults.refusingConnections) return { status: 503, body: upstoxError('UDAPI100500', 'Service Unavailable'), why: 'refusing connections' };
+  if (ctx.faults.refusingConnections)
+    return { status: 503, body: upstoxError('UDAPI100500', 'Service Unavailable'), why: 'refusing connections' };
   const code = url.searchParams.get('code');
   if (code !== null) {
     const result = ctx.tokens.redeem(code);
     if (result === 'ok') return null;
-    return { status: 403, body: upstoxError('UDAPI100051', `authorized redirect code ${result === 'expired' ? 'expired' : 'unknown or already used'}; authorize again`), why: `code ${result}` };
+    return {
+      status: 403,
+      body: upstoxError(
+        'UDAPI100051',
+        `authorized redirect code ${result === 'expired' ? 'expired' : 'unknown or already used'}; authorize again`,
+      ),
+      why: `code ${result}`,
+    };
   }
   if (ctx.tokens.isValid(bearerToken(req.headers.authorization))) return null;
   return { status: 401, body: INVALID_TOKEN, why: 'no code and no valid bearer token' };

@@ -67,7 +67,11 @@ export class Spool {
       for (const suffix of ['', '-wal', '-shm']) if (existsSync(path + suffix)) renameSync(path + suffix, aside + suffix);
       this.db = this.openAt(path);
     }
-    const totals = this.db.prepare('SELECT COUNT(*) AS rows, COALESCE(SUM(points),0) AS points, COALESCE(SUM(length(lines)),0) AS bytes, COALESCE(MAX(seq),0) AS maxSeq FROM batches').get() as {
+    const totals = this.db
+      .prepare(
+        'SELECT COUNT(*) AS rows, COALESCE(SUM(points),0) AS points, COALESCE(SUM(length(lines)),0) AS bytes, COALESCE(MAX(seq),0) AS maxSeq FROM batches',
+      )
+      .get() as {
       rows: number;
       points: number;
       bytes: number;
@@ -77,7 +81,8 @@ export class Spool {
     this.pending = totals.points;
     this.bytes = totals.bytes;
     this.nextSeq = totals.maxSeq + 1;
-    if (this.pending > 0) logger.info({ points: this.pending, batches: this.rows }, `spool reopened with ${this.pending} points waiting for InfluxDB`);
+    if (this.pending > 0)
+      logger.info({ points: this.pending, batches: this.rows }, `spool reopened with ${this.pending} points waiting for InfluxDB`);
   }
 
   private openAt(path: string): Database.Database {
@@ -118,7 +123,9 @@ export class Spool {
       db.prepare("INSERT OR IGNORE INTO meta (key, value) VALUES ('schema', ?)").run(SCHEMA_VERSION);
       const check = db.pragma('quick_check', { simple: true });
       if (check !== 'ok') throw new TickpipeError('SPOOL_FAILED', `integrity check failed: ${String(check)}`);
-      this.insert = db.prepare('INSERT INTO batches (seq, created_at, points, first_ts, last_ts, keys, lines) VALUES (?, ?, ?, ?, ?, ?, ?)');
+      this.insert = db.prepare(
+        'INSERT INTO batches (seq, created_at, points, first_ts, last_ts, keys, lines) VALUES (?, ?, ?, ?, ?, ?, ?)',
+      );
       this.deleteRow = db.prepare('DELETE FROM batches WHERE id = ?');
       this.insertDead = db.prepare('INSERT INTO dead_letters (created_at, reason, line) VALUES (?, ?, ?)');
       return db;
@@ -177,7 +184,9 @@ export class Spool {
     });
     tx();
     stats.pointsDroppedSpoolFull += dropped;
-    this.logFull(`spool is full (max ${maxBytes} bytes): dropped the ${dropped} oldest points to make room (SPOOL_FULL_POLICY=drop-oldest)`);
+    this.logFull(
+      `spool is full (max ${maxBytes} bytes): dropped the ${dropped} oldest points to make room (SPOOL_FULL_POLICY=drop-oldest)`,
+    );
     return true;
   }
 
@@ -193,7 +202,9 @@ export class Spool {
   oldest(maxPoints: number): SpoolRow[] {
     const out: SpoolRow[] = [];
     let points = 0;
-    const it = this.db.prepare('SELECT id, seq, points, first_ts, last_ts, keys, lines FROM batches ORDER BY seq, id').iterate() as IterableIterator<{
+    const it = this.db
+      .prepare('SELECT id, seq, points, first_ts, last_ts, keys, lines FROM batches ORDER BY seq, id')
+      .iterate() as IterableIterator<{
       id: number;
       seq: number;
       points: number;
@@ -204,7 +215,15 @@ export class Spool {
     }>;
     for (const r of it) {
       if (out.length > 0 && points + r.points > maxPoints) break;
-      out.push({ id: r.id, seq: r.seq, points: r.points, firstTs: r.first_ts, lastTs: r.last_ts, keys: JSON.parse(r.keys) as string[], lines: r.lines });
+      out.push({
+        id: r.id,
+        seq: r.seq,
+        points: r.points,
+        firstTs: r.first_ts,
+        lastTs: r.last_ts,
+        keys: JSON.parse(r.keys) as string[],
+        lines: r.lines,
+      });
       points += r.points;
     }
     return out;
@@ -256,9 +275,13 @@ export class Spool {
   }
 
   recentDeadLetters(limit = 20): Array<{ createdAt: number; reason: string; line: string }> {
-    return (this.db.prepare('SELECT created_at, reason, line FROM dead_letters ORDER BY id DESC LIMIT ?').all(limit) as Array<{ created_at: number; reason: string; line: string }>).map(
-      (r) => ({ createdAt: r.created_at, reason: r.reason, line: r.line }),
-    );
+    return (
+      this.db.prepare('SELECT created_at, reason, line FROM dead_letters ORDER BY id DESC LIMIT ?').all(limit) as Array<{
+        created_at: number;
+        reason: string;
+        line: string;
+      }>
+    ).map((r) => ({ createdAt: r.created_at, reason: r.reason, line: r.line }));
   }
 
   integrityCheck(): string {

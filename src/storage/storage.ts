@@ -34,9 +34,21 @@ export interface Storage {
 
 export function createStorage(deps: StorageDeps): Storage {
   const { config, stats, logger } = deps;
-  const spool = new Spool({ path: config.spool.path, maxBytes: config.spool.maxBytes, fullPolicy: config.spool.fullPolicy, stats, logger: logger.child({ component: 'spool' }) });
+  const spool = new Spool({
+    path: config.spool.path,
+    maxBytes: config.spool.maxBytes,
+    fullPolicy: config.spool.fullPolicy,
+    stats,
+    logger: logger.child({ component: 'spool' }),
+  });
   const client = config.influx.url
-    ? new InfluxWriteClient({ url: config.influx.url, token: config.influx.token, org: config.influx.org, bucket: config.influx.bucket, timeoutMs: config.influx.writeTimeoutMs })
+    ? new InfluxWriteClient({
+        url: config.influx.url,
+        token: config.influx.token,
+        org: config.influx.org,
+        bucket: config.influx.bucket,
+        timeoutMs: config.influx.writeTimeoutMs,
+      })
     : null;
   const writePath = new WritePath({
     spool,
@@ -67,7 +79,12 @@ export function createStorage(deps: StorageDeps): Storage {
         const p = await writePath.drainChunk(1000);
         if (p.drained > 0) {
           drainerLog.info(
-            { drained: p.drained, pending: p.pending, ratePerS: p.ratePerS, oldestAgeS: p.oldestAt ? Math.round((Date.now() - p.oldestAt) / 1000) : null },
+            {
+              drained: p.drained,
+              pending: p.pending,
+              ratePerS: p.ratePerS,
+              oldestAgeS: p.oldestAt ? Math.round((Date.now() - p.oldestAt) / 1000) : null,
+            },
             `replayed ${p.drained} points (${p.ratePerS}/s); ${p.pending} waiting`,
           );
         }

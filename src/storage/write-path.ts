@@ -21,7 +21,13 @@ import type { DecodedFrame } from '../upstox/feed-types.js';
 /** Events for the writer and drainer actors. */
 export type StorageReport =
   | { type: 'WRITE_OK'; points: number; firstTs: number; lastTs: number; keys: string[] }
-  | { type: 'WRITE_FAILED'; outcome: Exclude<WriteOutcome['kind'], 'ok' | 'rejected' | 'tooLarge'>; code: string; message: string; retryAfterS?: number }
+  | {
+      type: 'WRITE_FAILED';
+      outcome: Exclude<WriteOutcome['kind'], 'ok' | 'rejected' | 'tooLarge'>;
+      code: string;
+      message: string;
+      retryAfterS?: number;
+    }
   | { type: 'SPOOLED'; pending: number };
 
 export interface DrainProgress {
@@ -179,11 +185,17 @@ export class WritePath {
       while (this.routeOpen && spool.pendingBatches() > 0 && Date.now() - start < maxMs) {
         const rows = spool.oldest(this.o.drainChunkPoints);
         const points = rows.reduce((n, r) => n + r.points, 0);
-        if (!(await this.writeRows(rows, true))) throw new TickpipeError('INFLUX_UNAVAILABLE', 'a replayed chunk did not land; it stays spooled');
+        if (!(await this.writeRows(rows, true)))
+          throw new TickpipeError('INFLUX_UNAVAILABLE', 'a replayed chunk did not land; it stays spooled');
         drained += points;
       }
       const elapsed = Math.max(1, Date.now() - start);
-      return { drained, pending: spool.pendingPoints(), oldestAt: spool.oldestCreatedAt(), ratePerS: Math.round((drained * 1000) / elapsed) };
+      return {
+        drained,
+        pending: spool.pendingPoints(),
+        oldestAt: spool.oldestCreatedAt(),
+        ratePerS: Math.round((drained * 1000) / elapsed),
+      };
     });
   }
 
@@ -204,7 +216,7 @@ export class WritePath {
   /** Writes spooled rows; deletes them on success. False when InfluxDB is unavailable. */
   private async writeRows(rows: SpoolRow[], drained: boolean): Promise<boolean> {
     if (rows.length === 0) return true;
-    const lines = rows.length === 1 ? rows[0]!.lines.split('\n') : rows.flatMap((r) => r.lines.split('\n'));
+    const lines = rows.length === 1 ? rows[0].lines.split('\n') : rows.flatMap((r) => r.lines.split('\n'));
     const budget = newBudget();
     const failure = await this.send(lines, budget);
     if (failure) {
@@ -238,7 +250,10 @@ export class WritePath {
     // This batch has no spool row to come back to: keep what was rejected, whatever happens next.
     const dead = this.deadLetter(budget);
     if (failure) {
-      this.o.logger.error({ points: batch.lines.length, reason: failure.message }, 'the spool cannot be written and InfluxDB refused the batch: these points are lost');
+      this.o.logger.error(
+        { points: batch.lines.length, reason: failure.message },
+        'the spool cannot be written and InfluxDB refused the batch: these points are lost',
+      );
       this.fail(failure);
       return;
     }
@@ -273,7 +288,10 @@ export class WritePath {
     let n = 0;
     for (const r of budget.rejected) {
       this.o.spool.deadLetter(r.lines, r.why);
-      this.o.logger.error({ points: r.lines.length, status: r.status }, `dead-lettered ${r.lines.length} point(s) InfluxDB rejected: ${r.message}`);
+      this.o.logger.error(
+        { points: r.lines.length, status: r.status },
+        `dead-lettered ${r.lines.length} point(s) InfluxDB rejected: ${r.message}`,
+      );
       n += r.lines.length;
     }
     return n;

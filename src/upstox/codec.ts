@@ -10,15 +10,7 @@
  */
 import protobuf from 'protobufjs/minimal.js';
 import { FrameDecodeError } from '../errors.js';
-import {
-  type Candle,
-  type DecodedFrame,
-  FeedKind,
-  type FrameType,
-  type Greeks,
-  MARKET_STATUS_NAMES,
-  TickUpdate,
-} from './feed-types.js';
+import { type Candle, type DecodedFrame, FeedKind, type FrameType, type Greeks, MARKET_STATUS_NAMES, TickUpdate } from './feed-types.js';
 
 type Reader = protobuf.Reader;
 const { Reader } = protobuf;
@@ -93,7 +85,7 @@ function readFeedResponse(r: Reader): DecodedFrame {
     else if (field === 4 && wt === WT_LEN) marketStatus = readMarketInfo(r, r.uint32() + r.pos, marketStatus);
     else skip(r, field, wt);
   }
-  for (let i = 0; i < updates.length; i++) updates[i]!.ts = ts;
+  for (let i = 0; i < updates.length; i++) updates[i].ts = ts;
   return { type, ts, updates, marketStatus };
 }
 
@@ -389,7 +381,7 @@ function readInt64(r: Reader): number {
   let low = 0;
   for (let shift = 0; shift < 28; shift += 7) {
     if (pos >= len) throw new FrameDecodeError('truncated varint');
-    const b = buf[pos++]!;
+    const b = buf[pos++];
     low |= (b & 0x7f) << shift;
     if (b < 0x80) {
       r.pos = pos;
@@ -400,7 +392,7 @@ function readInt64(r: Reader): number {
   let scale = 268_435_456; // 2^28
   for (let i = 4; i < 10; i++) {
     if (pos >= len) throw new FrameDecodeError('truncated varint');
-    const b = buf[pos++]!;
+    const b = buf[pos++];
     result += (b & 0x7f) * scale;
     if (b < 0x80) {
       r.pos = pos;
@@ -422,7 +414,7 @@ function readShortString(r: Reader): string {
   const n = r.buf[start];
   if (n === undefined || n > 6 || start + 1 + n > r.len) return r.string();
   let code = n;
-  for (let i = 0; i < n; i++) code = code * 256 + r.buf[start + 1 + i]!;
+  for (let i = 0; i < n; i++) code = code * 256 + r.buf[start + 1 + i];
   let s = internedIntervals.get(code);
   if (s === undefined) {
     s = r.string();

@@ -105,7 +105,10 @@ export function feedSocketLogic(deps: FeedSocketDeps) {
       const body = { guid: randomUUID(), method: cmd.method, data: { ...(cmd.mode ? { mode: cmd.mode } : {}), instrumentKeys: cmd.keys } };
       // V3 wants binary frames holding UTF-8 JSON.
       ws.send(Buffer.from(JSON.stringify(body), 'utf8'), { binary: true });
-      deps.logger.info({ method: cmd.method, mode: cmd.mode, keys: cmd.keys.length }, `feed: ${cmd.method} ${cmd.keys.length} keys${cmd.mode ? ` in ${cmd.mode}` : ''}`);
+      deps.logger.info(
+        { method: cmd.method, mode: cmd.mode, keys: cmd.keys.length },
+        `feed: ${cmd.method} ${cmd.keys.length} keys${cmd.mode ? ` in ${cmd.mode}` : ''}`,
+      );
     });
 
     return () => {

@@ -12,7 +12,7 @@ type Counts = Record<FeedMode, number>;
 
 function countModes(sub: Record<string, FeedMode>): Counts {
   const c: Counts = { ltpc: 0, full: 0, option_greeks: 0, full_d30: 0 };
-  for (const k in sub) c[sub[k]!]++;
+  for (const k in sub) c[sub[k]]++;
   return c;
 }
 
@@ -21,9 +21,7 @@ function overLimit(c: Counts, limits: SubscriptionLimits, mode: FeedMode): strin
   const modesInUse = (Object.keys(c) as FeedMode[]).filter((m) => c[m] > 0).length;
   const limit = modesInUse > 1 ? limits[mode].combined : limits[mode].alone;
   if (c[mode] <= limit) return null;
-  return modesInUse > 1
-    ? `over the ${mode} limit of ${limit} keys when modes are combined`
-    : `over the ${mode} limit of ${limit} keys`;
+  return modesInUse > 1 ? `over the ${mode} limit of ${limit} keys when modes are combined` : `over the ${mode} limit of ${limit} keys`;
 }
 
 function withinAll(c: Counts, limits: SubscriptionLimits): boolean {
@@ -55,7 +53,8 @@ export function planSubscriptionChange(
     if (old === mode) return null;
     if (old) counts[old]--;
     counts[mode]++;
-    const problem = overLimit(counts, limits, mode) ?? (withinAll(counts, limits) ? null : 'would push another mode over its combined limit');
+    const problem =
+      overLimit(counts, limits, mode) ?? (withinAll(counts, limits) ? null : 'would push another mode over its combined limit');
     if (problem) {
       counts[mode]--;
       if (old) counts[old]++;

@@ -24,7 +24,13 @@ export class TokenSource {
     try {
       res = await fetch(this.url, { headers: { accept: 'application/json' }, signal: AbortSignal.timeout(this.timeoutMs) });
     } catch (err) {
-      throw new TransientHttpError('TOKEN_FETCH_FAILED', `UPSTOX_TOKEN_URL is unreachable: ${(err as Error).message}`, undefined, undefined, { cause: err });
+      throw new TransientHttpError(
+        'TOKEN_FETCH_FAILED',
+        `UPSTOX_TOKEN_URL is unreachable: ${(err as Error).message}`,
+        undefined,
+        undefined,
+        { cause: err },
+      );
     }
     const text = await res.text();
     if (!res.ok) {

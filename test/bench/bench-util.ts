@@ -27,13 +27,13 @@ export function fmt(n: number): string {
 export function table(rows: Array<Record<string, string | number>>): void {
   const cols = Object.keys(rows[0] ?? {});
   const cell = (v: string | number) => (typeof v === 'number' ? fmt(v) : v);
-  const widths = cols.map((c) => Math.max(c.length, ...rows.map((r) => cell(r[c]!).length)));
-  const line = (vals: string[]) => vals.map((v, i) => v.padStart(widths[i]!)).join('  ');
+  const widths = cols.map((c) => Math.max(c.length, ...rows.map((r) => cell(r[c]).length)));
+  const line = (vals: string[]) => vals.map((v, i) => v.padStart(widths[i])).join('  ');
   console.log(line(cols));
-  for (const r of rows) console.log(line(cols.map((c) => cell(r[c]!))));
+  for (const r of rows) console.log(line(cols.map((c) => cell(r[c]))));
 }
 
 export function percentile(sorted: number[], p: number): number {
   if (sorted.length === 0) return NaN;
-  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))]!;
+  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))];
 }

@@ -9,7 +9,6 @@ import { encodeFeedResponse, feedSchema } from '../../src/upstox/proto-schema.js
 import { opsPerSecond, table } from './bench-util.js';
 import { fullFeed } from './sample-feed.js';
 
-
 function frame(n: number): Uint8Array {
   const feeds: Record<string, unknown> = {};
   for (let i = 0; i < n; i++) feeds[`NSE_EQ|INE${String(i).padStart(6, '0')}01018`] = fullFeed(i, 5);
@@ -21,14 +20,16 @@ let sink = 0;
 const rows: Array<Record<string, string | number>> = [];
 for (const n of [1, 10, 100]) {
   const bytes = frame(n);
-  const ours = opsPerSecond(() => {
-    const f = decodeFrame(bytes);
-    sink += f.updates.length;
-  }) * n;
-  const baseline = opsPerSecond(() => {
-    const o = FeedResponse.toObject(FeedResponse.decode(bytes)) as { feeds: Record<string, unknown> };
-    sink += Object.keys(o.feeds).length;
-  }) * n;
+  const ours =
+    opsPerSecond(() => {
+      const f = decodeFrame(bytes);
+      sink += f.updates.length;
+    }) * n;
+  const baseline =
+    opsPerSecond(() => {
+      const o = FeedResponse.toObject(FeedResponse.decode(bytes)) as { feeds: Record<string, unknown> };
+      sink += Object.keys(o.feeds).length;
+    }) * n;
   rows.push({
     instruments: n,
     'frame bytes': bytes.length,
@@ -40,5 +41,7 @@ for (const n of [1, 10, 100]) {
 table(rows);
 const worst = Math.min(...rows.map((r) => Number(String(r['ratio']).replace('x', ''))));
 const slowest = Math.min(...rows.map((r) => r['tickpipe updates/s'] as number));
-console.log(`slowest ${Math.round(slowest).toLocaleString('en-US')} updates/s (target >= 500,000); worst ratio ${worst.toFixed(2)}x (target >= 3x)`);
+console.log(
+  `slowest ${Math.round(slowest).toLocaleString('en-US')} updates/s (target >= 500,000); worst ratio ${worst.toFixed(2)}x (target >= 3x)`,
+);
 if (sink < 0) console.log(sink);

@@ -76,8 +76,8 @@ function open(url: string): Promise<void> {
   const onMessages = (at: number) => {
     let off = 0;
     while (buf.length - off >= 2) {
-      const op = buf[off]! & 0x0f;
-      let len = buf[off + 1]! & 0x7f;
+      const op = buf[off] & 0x0f;
+      let len = buf[off + 1] & 0x7f;
       let head = 2;
       if (len === 126) {
         if (buf.length - off < 4) break;
@@ -147,7 +147,7 @@ function openStalled(url: string): Promise<void> {
 
 function percentiles(a: Float64Array) {
   const sorted = a.subarray(0, count).sort();
-  const pct = (p: number) => (count === 0 ? NaN : sorted[Math.min(count - 1, Math.floor((p / 100) * count))]!);
+  const pct = (p: number) => (count === 0 ? NaN : sorted[Math.min(count - 1, Math.floor((p / 100) * count))]);
   return { min: pct(0), p50: pct(50), p99: pct(99), max: pct(100) };
 }
 

@@ -59,10 +59,10 @@ const gc = (globalThis as { gc?: () => void }).gc ?? (() => {});
 const mb = (bytes: number) => (bytes / 1024 / 1024).toFixed(1);
 /** Percentiles of nothing arrive from the client process as null (JSON has no NaN). */
 const ms = (x: number | null, digits: number) => (typeof x === 'number' && Number.isFinite(x) ? x.toFixed(digits) : '-');
-const ratio = (a: number | null, b: number | null) => (typeof a === 'number' && typeof b === 'number' && b > 0 ? `${(a / b).toFixed(2)}x` : '-');
+const ratio = (a: number | null, b: number | null) =>
+  typeof a === 'number' && typeof b === 'number' && b > 0 ? `${(a / b).toFixed(2)}x` : '-';
 
 // ---- load -------------------------------------------------------------------------------------
-
 
 interface Shape {
   perFrame: number;
@@ -95,7 +95,7 @@ function runPublisher(sh: Shape, publish: (frame: DecodedFrame) => void, startAt
     const tick = () => {
       const now = nowMs();
       while (n < scheduled && startAt + n * sh.periodMs <= now && nowMs() < endAt + GRACE_MS) {
-        const frame = decodeFrame(sh.frames[n % sh.frames.length]!);
+        const frame = decodeFrame(sh.frames[n % sh.frames.length]);
         const stamp = nowMs();
         frame.ts = stamp;
         for (const u of frame.updates) {
@@ -164,7 +164,16 @@ function naiveMessage(u: TickUpdate): Record<string, unknown> {
     m[`ask_qty_${l}`] = u.depth[i + 2];
     m[`ask_price_${l}`] = u.depth[i + 3];
   }
-  if (u.candles) m['candles'] = u.candles.map((k) => ({ interval: k.interval, open: k.open, high: k.high, low: k.low, close: k.close, volume: k.volume, ts: k.ts }));
+  if (u.candles)
+    m['candles'] = u.candles.map((k) => ({
+      interval: k.interval,
+      open: k.open,
+      high: k.high,
+      low: k.low,
+      close: k.close,
+      volume: k.volume,
+      ts: k.ts,
+    }));
   return m;
 }
 
@@ -278,7 +287,15 @@ async function stallCase(clients: ClientProcess, sh: Shape): Promise<void> {
     stalledWs.on('close', () => (gone = ((nowMs() - t0) / 1000).toFixed(2)));
 
     const rows: Array<Record<string, string | number>> = [];
-    rows.push({ 't s': 'before', 'rss MB': mb(base.rss), 'rss growth MB': '0.0', 'heapUsed MB': mb(base.heapUsed), 'arrayBuffers MB': mb(base.arrayBuffers), 'stalled queued KiB': '-', conflated: '0' });
+    rows.push({
+      't s': 'before',
+      'rss MB': mb(base.rss),
+      'rss growth MB': '0.0',
+      'heapUsed MB': mb(base.heapUsed),
+      'arrayBuffers MB': mb(base.arrayBuffers),
+      'stalled queued KiB': '-',
+      conflated: '0',
+    });
     let peak = base.rss;
     for (let t = SAMPLE_EVERY_MS; t <= STALL_MS; t += SAMPLE_EVERY_MS) {
       await sleep(t0 + t - nowMs());
@@ -306,7 +323,7 @@ async function stallCase(clients: ClientProcess, sh: Shape): Promise<void> {
     console.log(
       `stalled client: ${fx.stats.wsMessagesDropped.toLocaleString('en-US')} messages conflated/dropped; ` +
         (closes.length
-          ? `closed by the fan-out with ${closes[0]!.code} "${closes[0]!.reason}" at ${closes[0]!.atS} s, socket gone at ${gone ?? 'never'} s`
+          ? `closed by the fan-out with ${closes[0].code} "${closes[0].reason}" at ${closes[0].atS} s, socket gone at ${gone ?? 'never'} s`
           : 'NOT closed'),
     );
     console.log(
@@ -332,7 +349,13 @@ async function latencyPart(clients: ClientProcess, shapes: Shape[]): Promise<voi
     publish: (f) => fx.fanout.publish(f),
     conflated: () => fx.stats.wsMessagesDropped,
   };
-  const baseSide: Side = { name: 'baseline', url: base.url, clientCount: () => base.wss.clients.size, publish: base.publish, conflated: () => 0 };
+  const baseSide: Side = {
+    name: 'baseline',
+    url: base.url,
+    clientCount: () => base.wss.clients.size,
+    publish: base.publish,
+    conflated: () => 0,
+  };
   const rows: Array<Record<string, string | number>> = [];
   const verdicts: string[] = [];
   try {
@@ -363,12 +386,15 @@ async function latencyPart(clients: ClientProcess, shapes: Shape[]): Promise<voi
 }
 
 const small = shape(10, 1);
-const sample = decodeFrame(small.frames[0]!).updates[0]!;
+const sample = decodeFrame(small.frames[0]).updates[0];
 console.log(
   `load: 10,000 updates/s over ${INSTRUMENTS} instruments, full mode: message ${Buffer.byteLength(tickJson(sample))} bytes ` +
     `(baseline's ${Buffer.byteLength(JSON.stringify(naiveMessage(sample)))}); clients in a child process`,
 );
-const load = () => loadavg().map((l) => l.toFixed(2)).join(' ');
+const load = () =>
+  loadavg()
+    .map((l) => l.toFixed(2))
+    .join(' ');
 console.log(`load average at start: ${load()} (2 cores shared with other work: latency tails move with it)`);
 if (!(globalThis as { gc?: unknown }).gc) console.log('(no global.gc: run with --expose-gc for meaningful RSS figures)');
 
@@ -377,7 +403,9 @@ const only = process.argv[2];
 const clients = new ClientProcess();
 try {
   if (only !== 'latency') {
-    console.log(`\n3. one stalled client (raw TCP, never reads) for ${STALL_MS / 1000} s + one fast client, ${describeShape(small)}; server RSS after gc()`);
+    console.log(
+      `\n3. one stalled client (raw TCP, never reads) for ${STALL_MS / 1000} s + one fast client, ${describeShape(small)}; server RSS after gc()`,
+    );
     await stallCase(clients, small);
   }
   if (only !== 'stall') {

@@ -15,19 +15,39 @@ const actor = createActor(machine).start();
 const small = {
   status: 'active',
   value: { influxDown: 'probing' },
-  context: { reason: 'InfluxDB unreachable: connect ECONNREFUSED', lastError: { code: 'INFLUX_UNAVAILABLE', message: 'connect ECONNREFUSED 127.0.0.1:8086' }, downSince: Date.now(), failures: 3, probeDelayMs: 4000 },
+  context: {
+    reason: 'InfluxDB unreachable: connect ECONNREFUSED',
+    lastError: { code: 'INFLUX_UNAVAILABLE', message: 'connect ECONNREFUSED 127.0.0.1:8086' },
+    downSince: Date.now(),
+    failures: 3,
+    probeDelayMs: 4000,
+  },
 };
 const wide = {
   status: 'active',
   value: 'idle',
-  context: { ...small.context, pending: { points: 120_000, firstTs: 1, lastTs: 2, keys: Array.from({ length: 2000 }, (_, i) => `NSE_EQ|INE${String(i).padStart(6, '0')}01018`) } },
+  context: {
+    ...small.context,
+    pending: {
+      points: 120_000,
+      firstTs: 1,
+      lastTs: 2,
+      keys: Array.from({ length: 2000 }, (_, i) => `NSE_EQ|INE${String(i).padStart(6, '0')}01018`),
+    },
+  },
 };
 
 function through(snapshot: object): () => void {
   const hub = new InspectionHub();
   let bytes = 0;
   hub.subscribe((_e, json) => void (bytes += json.length));
-  const ev = { type: '@xstate.snapshot', actorRef: actor, rootId: actor.sessionId, event: { type: 'TICK_BATCH' }, snapshot } as unknown as InspectionEvent;
+  const ev = {
+    type: '@xstate.snapshot',
+    actorRef: actor,
+    rootId: actor.sessionId,
+    event: { type: 'TICK_BATCH' },
+    snapshot,
+  } as unknown as InspectionEvent;
   return () => {
     hub.inspect(ev);
     hub.flush();
@@ -35,10 +55,20 @@ function through(snapshot: object): () => void {
 }
 
 const rows = [];
-for (const [name, snap] of [['typical snapshot', small], ['2000-key snapshot', wide]] as const) {
+for (const [name, snap] of [
+  ['typical snapshot', small],
+  ['2000-key snapshot', wide],
+] as const) {
   const hub = opsPerSecond(through(snap), 600);
   const raw = opsPerSecond(() => void JSON.stringify(snap), 600);
-  rows.push({ case: name, 'hub events/s': hub, 'raw stringify/s': raw, 'hub / raw': hub / raw, 'bytes sent': bytesOf(snap), 'raw bytes': JSON.stringify(snap).length });
+  rows.push({
+    case: name,
+    'hub events/s': hub,
+    'raw stringify/s': raw,
+    'hub / raw': hub / raw,
+    'bytes sent': bytesOf(snap),
+    'raw bytes': JSON.stringify(snap).length,
+  });
 }
 table(rows);
 actor.stop();
@@ -47,7 +77,13 @@ function bytesOf(snapshot: object): number {
   const hub = new InspectionHub();
   let n = 0;
   hub.subscribe((_e, json) => void (n = json.length));
-  hub.inspect({ type: '@xstate.snapshot', actorRef: actor, rootId: actor.sessionId, event: { type: 'X' }, snapshot } as unknown as InspectionEvent);
+  hub.inspect({
+    type: '@xstate.snapshot',
+    actorRef: actor,
+    rootId: actor.sessionId,
+    event: { type: 'X' },
+    snapshot,
+  } as unknown as InspectionEvent);
   hub.flush();
   return n;
 }

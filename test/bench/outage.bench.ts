@@ -14,7 +14,16 @@ import { fileURLToPath } from 'node:url';
 import { InfluxDB, setLogger } from '@influxdata/influxdb-client';
 import { freePort } from '../helpers/ports.js';
 import { table } from './bench-util.js';
-import { POINTS_PER_FRAME, frameAt, makeFrameTemplates, officialPoints, pace, rssAfterGc, startTickpipeStorage, tempDir } from './storage-fixtures.js';
+import {
+  POINTS_PER_FRAME,
+  frameAt,
+  makeFrameTemplates,
+  officialPoints,
+  pace,
+  rssAfterGc,
+  startTickpipeStorage,
+  tempDir,
+} from './storage-fixtures.js';
 
 const RATE = 50_000;
 const SECONDS = Number(process.env['BENCH_OUTAGE_S'] ?? 60);
@@ -65,10 +74,14 @@ async function child(side: string, url: string): Promise<ChildResult> {
     const h = startTickpipeStorage({ url, spoolPath, run: 'outage' });
     try {
       const wp = h.storage.writePath;
-      return await run(side, (n) => wp.pushFrame(frameAt(templates, n)), () => {
-        const disk = ['', '-wal'].reduce((s, x) => s + (statSync(spoolPath + x, { throwIfNoEntry: false })?.size ?? 0), 0);
-        return `${h.storage.spool.pendingPoints().toLocaleString('en-US')} points spooled (${(disk / 1048576).toFixed(0)} MB on disk), writer ${h.writerState()}`;
-      });
+      return await run(
+        side,
+        (n) => wp.pushFrame(frameAt(templates, n)),
+        () => {
+          const disk = ['', '-wal'].reduce((s, x) => s + (statSync(spoolPath + x, { throwIfNoEntry: false })?.size ?? 0), 0);
+          return `${h.storage.spool.pendingPoints().toLocaleString('en-US')} points spooled (${(disk / 1048576).toFixed(0)} MB on disk), writer ${h.writerState()}`;
+        },
+      );
     } finally {
       await h.close();
       dir.remove();
@@ -85,26 +98,38 @@ async function child(side: string, url: string): Promise<ChildResult> {
   setLogger({ error: count, warn: count });
   const api = new InfluxDB({ url, token: 'unused' }).getWriteApi('bench', 'bench', 'ms');
   try {
-    return await run(side, (n) => {
-      for (const p of officialPoints(frameAt(templates, n), 'outage')) api.writePoint(p);
-    }, () => `${removed.toLocaleString('en-US')} oldest lines dropped from its retry buffer; ${failures.toLocaleString('en-US')} failure log lines`);
+    return await run(
+      side,
+      (n) => {
+        for (const p of officialPoints(frameAt(templates, n), 'outage')) api.writePoint(p);
+      },
+      () =>
+        `${removed.toLocaleString('en-US')} oldest lines dropped from its retry buffer; ${failures.toLocaleString('en-US')} failure log lines`,
+    );
   } finally {
     await api.dispose();
   }
 }
 
 if (process.argv[2] === 'child') {
-  const result = await child(process.argv[3]!, process.argv[4]!);
+  const result = await child(process.argv[3], process.argv[4]);
   process.stdout.write(`${JSON.stringify(result)}\n`);
   process.exit(0);
 }
 
 const started = performance.now();
 const url = `http://127.0.0.1:${await freePort()}`; // nothing listens: every write is refused
-console.log(`load average ${loadavg().map((l) => l.toFixed(1)).join(' ')} on 2 cores; InfluxDB down (${url} refuses connections), ${RATE.toLocaleString('en-US')} points/s for ${SECONDS} s`);
+console.log(
+  `load average ${loadavg()
+    .map((l) => l.toFixed(1))
+    .join(' ')} on 2 cores; InfluxDB down (${url} refuses connections), ${RATE.toLocaleString('en-US')} points/s for ${SECONDS} s`,
+);
 const results: ChildResult[] = [];
 for (const side of ['tickpipe', 'official']) {
-  const r = spawnSync(process.execPath, ['--expose-gc', fileURLToPath(import.meta.url), 'child', side, url], { encoding: 'utf8', timeout: (SECONDS + WARMUP_S + 40) * 1000 });
+  const r = spawnSync(process.execPath, ['--expose-gc', fileURLToPath(import.meta.url), 'child', side, url], {
+    encoding: 'utf8',
+    timeout: (SECONDS + WARMUP_S + 40) * 1000,
+  });
   const line = r.stdout.trim().split('\n').pop() ?? '';
   if (r.status !== 0 || !line.startsWith('{')) {
     console.log(`${side} child failed (${r.status ?? r.signal}): ${r.stderr.slice(-2000)}`);
@@ -122,16 +147,16 @@ table(
     'official heap MB': official.samples[i]?.heapMb.toFixed(1) ?? '',
   })),
 );
-const growth = (r: ChildResult) => r.samples[r.samples.length - 1]!.rssMb - r.samples[0]!.rssMb;
-const peak = (r: ChildResult) => Math.max(...r.samples.map((s) => s.rssMb)) - r.samples[0]!.rssMb;
-const fromStart = (r: ChildResult) => r.samples[r.samples.length - 1]!.rssMb - r.startRssMb;
-const heap = (r: ChildResult) => r.samples[r.samples.length - 1]!.heapMb - r.samples[0]!.heapMb;
+const growth = (r: ChildResult) => r.samples[r.samples.length - 1].rssMb - r.samples[0].rssMb;
+const peak = (r: ChildResult) => Math.max(...r.samples.map((s) => s.rssMb)) - r.samples[0].rssMb;
+const fromStart = (r: ChildResult) => r.samples[r.samples.length - 1].rssMb - r.startRssMb;
+const heap = (r: ChildResult) => r.samples[r.samples.length - 1].heapMb - r.samples[0].heapMb;
 table(
   results.map((r) => ({
     side: r.side,
     'points pushed': r.pushed,
     'RSS at start MB': r.startRssMb.toFixed(1),
-    [`after ${WARMUP_S} s warm-up MB`]: r.samples[0]!.rssMb.toFixed(1),
+    [`after ${WARMUP_S} s warm-up MB`]: r.samples[0].rssMb.toFixed(1),
     'growth over the outage MB': growth(r).toFixed(1),
     'peak growth MB': peak(r).toFixed(1),
     'growth incl. warm-up MB': fromStart(r).toFixed(1),

@@ -8,7 +8,12 @@ export function fullFeed(i: number, levels: number) {
       marketFF: {
         ltpc: { ltp: 2500 + i / 100, ltt: 1_732_000_000_000 + i, ltq: 25, cp: 2490.5 },
         marketLevel: {
-          bidAskQuote: Array.from({ length: levels }, (_, l) => ({ bidQ: 100 + l, bidP: 2500 - l * 0.05, askQ: 90 + l, askP: 2500.05 + l * 0.05 })),
+          bidAskQuote: Array.from({ length: levels }, (_, l) => ({
+            bidQ: 100 + l,
+            bidP: 2500 - l * 0.05,
+            askQ: 90 + l,
+            askP: 2500.05 + l * 0.05,
+          })),
         },
         marketOHLC: {
           ohlc: [

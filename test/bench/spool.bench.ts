@@ -57,7 +57,11 @@ const logger = createLogger(process.env['BENCH_LOG_LEVEL'] ?? 'error');
 const spool = new Spool({ path: `${dir.path}/spool.db`, maxBytes: 2048 * 1024 * 1024, fullPolicy: 'drop-oldest', stats, logger });
 const client = new InfluxWriteClient({ url: vm.url, token: undefined, org: 'bench', bucket: 'bench', timeoutMs: 30_000 });
 try {
-  console.log(`load average ${loadavg().map((l) => l.toFixed(1)).join(' ')} on 2 cores; ${INSTRUMENTS}-instrument full-mode frames, ${POINTS_PER_FRAME} points each`);
+  console.log(
+    `load average ${loadavg()
+      .map((l) => l.toFixed(1))
+      .join(' ')} on 2 cores; ${INSTRUMENTS}-instrument full-mode frames, ${POINTS_PER_FRAME} points each`,
+  );
 
   // 1. Spool.append vs a plain file, same batches (join included on both sides).
   // Plain file first, its batches dropped before the spool's are built: neither pays for the other's garbage.
@@ -84,13 +88,25 @@ try {
       'MB/s': MB(bytes / appendS),
       'vs plain file': `${(plainS / appendS).toFixed(2)}x`,
     },
-    { writer: 'plain file append (baseline)', 'batches/s': backlog.length / plainS, 'points/s': BACKLOG / plainS, 'MB/s': MB(statSync(`${dir.path}/plain.lp`).size / plainS), 'vs plain file': '1.00x' },
+    {
+      writer: 'plain file append (baseline)',
+      'batches/s': backlog.length / plainS,
+      'points/s': BACKLOG / plainS,
+      'MB/s': MB(statSync(`${dir.path}/plain.lp`).size / plainS),
+      'vs plain file': '1.00x',
+    },
   ]);
 
   // 2. Baseline for the drain: the same kind of bodies straight to VM, one request in flight.
   const raw = batches(RAW_POINTS, 'raw');
   const bodies: string[] = [];
-  for (let i = 0; i < raw.length; i += DRAIN_CHUNK / BATCH) bodies.push(raw.slice(i, i + DRAIN_CHUNK / BATCH).flatMap((b) => b.lines).join('\n'));
+  for (let i = 0; i < raw.length; i += DRAIN_CHUNK / BATCH)
+    bodies.push(
+      raw
+        .slice(i, i + DRAIN_CHUNK / BATCH)
+        .flatMap((b) => b.lines)
+        .join('\n'),
+    );
   t0 = performance.now();
   for (const body of bodies) {
     const o = await client.write(body);
@@ -99,7 +115,17 @@ try {
   const rawRate = RAW_POINTS / ((performance.now() - t0) / 1000);
 
   // 3. The drain, with live frames arriving meanwhile (they are spooled behind the backlog).
-  const wp = new WritePath({ spool, client, stats, logger, batchMaxPoints: BATCH, flushIntervalMs: 1000, drainChunkPoints: DRAIN_CHUNK, extraTags: { run: 'drain' }, report: () => {} });
+  const wp = new WritePath({
+    spool,
+    client,
+    stats,
+    logger,
+    batchMaxPoints: BATCH,
+    flushIntervalMs: 1000,
+    drainChunkPoints: DRAIN_CHUNK,
+    extraTags: { run: 'drain' },
+    report: () => {},
+  });
   wp.setDraining(true);
   wp.setRoute(true);
   const live = pace(LIVE_RATE, (n) => wp.pushFrame(frameAt(templates, n, LIVE_BASE_TS)));
@@ -117,20 +143,42 @@ try {
   await until('the last live points landed', () => stats.pointsWritten >= BACKLOG + livePoints, { timeoutMs: 30_000, intervalMs: 10 });
   await wp.flushAndClose(2000);
   const drainRate = drained / drainS;
-  console.log(`\nDrain of a ${BACKLOG.toLocaleString('en-US')}-point backlog into VictoriaMetrics (chunks of ${DRAIN_CHUNK.toLocaleString('en-US')} points) while live frames arrive at ${LIVE_RATE.toLocaleString('en-US')} points/s`);
+  console.log(
+    `\nDrain of a ${BACKLOG.toLocaleString('en-US')}-point backlog into VictoriaMetrics (chunks of ${DRAIN_CHUNK.toLocaleString('en-US')} points) while live frames arrive at ${LIVE_RATE.toLocaleString('en-US')} points/s`,
+  );
   table([
-    { path: 'WritePath.drainChunk (spool → VM)', 'points/s': drainRate, points: drained, seconds: drainS.toFixed(1), 'vs raw POST': `${(drainRate / rawRate).toFixed(2)}x` },
-    { path: 'raw POST of prepared bodies (baseline)', 'points/s': rawRate, points: RAW_POINTS, seconds: (RAW_POINTS / rawRate).toFixed(1), 'vs raw POST': '1.00x' },
+    {
+      path: 'WritePath.drainChunk (spool → VM)',
+      'points/s': drainRate,
+      points: drained,
+      seconds: drainS.toFixed(1),
+      'vs raw POST': `${(drainRate / rawRate).toFixed(2)}x`,
+    },
+    {
+      path: 'raw POST of prepared bodies (baseline)',
+      'points/s': rawRate,
+      points: RAW_POINTS,
+      seconds: (RAW_POINTS / rawRate).toFixed(1),
+      'vs raw POST': '1.00x',
+    },
   ]);
   console.log(`drainChunk reported ${progress.map((p) => p.ratePerS.toLocaleString('en-US')).join(', ')} points/s per ~1 s call`);
-  console.log(`live: ${livePoints.toLocaleString('en-US')} points pushed during the drain (${Math.round(livePoints / drainS).toLocaleString('en-US')}/s), replayed behind the backlog`);
+  console.log(
+    `live: ${livePoints.toLocaleString('en-US')} points pushed during the drain (${Math.round(livePoints / drainS).toLocaleString('en-US')}/s), replayed behind the backlog`,
+  );
 
   const expectedTicks = Math.floor(BACKLOG / POINTS_PER_FRAME) * INSTRUMENTS;
   const ticks = async () => (await vm.exportSeries('{__name__="tick_ltp",run="drain"}')).reduce((n, s) => n + s.timestamps.length, 0);
   const minTicks = expectedTicks + live.frames * INSTRUMENTS;
-  await until('VM shows the drained ticks', async () => (await ticks()) >= minTicks, { timeoutMs: 20_000, intervalMs: 250 }).catch(() => undefined);
-  console.log(`VictoriaMetrics export: ${(await ticks()).toLocaleString('en-US')} tick_ltp samples with run=drain (at least ${minTicks.toLocaleString('en-US')} expected); spool now holds ${spool.pendingPoints()} points`);
-  console.log(`drain ${Math.round(drainRate).toLocaleString('en-US')} points/s (target >= ${TARGET_DRAIN.toLocaleString('en-US')}: ${drainRate >= TARGET_DRAIN ? 'met' : 'NOT met'}); ${(drainRate / rawRate).toFixed(2)}x a raw POST of the same bodies`);
+  await until('VM shows the drained ticks', async () => (await ticks()) >= minTicks, { timeoutMs: 20_000, intervalMs: 250 }).catch(
+    () => undefined,
+  );
+  console.log(
+    `VictoriaMetrics export: ${(await ticks()).toLocaleString('en-US')} tick_ltp samples with run=drain (at least ${minTicks.toLocaleString('en-US')} expected); spool now holds ${spool.pendingPoints()} points`,
+  );
+  console.log(
+    `drain ${Math.round(drainRate).toLocaleString('en-US')} points/s (target >= ${TARGET_DRAIN.toLocaleString('en-US')}: ${drainRate >= TARGET_DRAIN ? 'met' : 'NOT met'}); ${(drainRate / rawRate).toFixed(2)}x a raw POST of the same bodies`,
+  );
 } finally {
   client.close();
   spool.close();

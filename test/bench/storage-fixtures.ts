@@ -41,8 +41,24 @@ function fullFeed(f: number, i: number) {
         },
         marketOHLC: {
           ohlc: [
-            { interval: '1d', open: r2(p * 0.98), high: r2(p * 1.02), low: r2(p * 0.97), close: r2(p), vol: 1_234_567 + f * 100 + i, ts: 1_731_954_600_000 },
-            { interval: 'I1', open: r2(p - 0.5), high: r2(p + 0.5), low: r2(p - 1), close: r2(p), vol: 12_345 + f + i, ts: BASE_TS + i * 60_000 },
+            {
+              interval: '1d',
+              open: r2(p * 0.98),
+              high: r2(p * 1.02),
+              low: r2(p * 0.97),
+              close: r2(p),
+              vol: 1_234_567 + f * 100 + i,
+              ts: 1_731_954_600_000,
+            },
+            {
+              interval: 'I1',
+              open: r2(p - 0.5),
+              high: r2(p + 0.5),
+              low: r2(p - 1),
+              close: r2(p),
+              vol: 12_345 + f + i,
+              ts: BASE_TS + i * 60_000,
+            },
           ],
         },
         atp: r2(p * 0.995),
@@ -73,7 +89,7 @@ export function makeFrameTemplates(count: number): DecodedFrame[] {
 
 /** Frame number `n` of a stream: a template with its own timestamp, so every tick point is distinct. */
 export function frameAt(templates: DecodedFrame[], n: number, baseTs = BASE_TS): DecodedFrame {
-  const t = templates[n % templates.length]!;
+  const t = templates[n % templates.length];
   return { type: t.type, ts: baseTs + n, updates: t.updates, marketStatus: null };
 }
 
@@ -88,7 +104,12 @@ export function officialPoints(frame: DecodedFrame, run: string): Point[] {
     const p = new Point('tick').tag('instrument_key', u.key).tag('run', run).tag('segment', u.segment);
     p.floatField('ltp', u.ltp).intField('ltt', u.ltt).intField('ltq', u.ltq).floatField('cp', u.cp);
     if (u.kind === FeedKind.MarketFull) {
-      p.floatField('atp', u.atp).intField('vtt', u.vtt).floatField('oi', u.oi).floatField('iv', u.iv).floatField('tbq', u.tbq).floatField('tsq', u.tsq);
+      p.floatField('atp', u.atp)
+        .intField('vtt', u.vtt)
+        .floatField('oi', u.oi)
+        .floatField('iv', u.iv)
+        .floatField('tbq', u.tbq)
+        .floatField('tsq', u.tsq);
     }
     depthFields(p, u);
     out.push(p.timestamp(ts));
@@ -114,7 +135,10 @@ export function officialPoints(frame: DecodedFrame, run: string): Point[] {
 function depthFields(p: Point, u: TickUpdate): void {
   const d = u.depth;
   for (let i = 0, n = 1; i + 3 < d.length; i += 4, n++) {
-    p.intField(`bid_qty_${n}`, d[i]!).floatField(`bid_price_${n}`, d[i + 1]!).intField(`ask_qty_${n}`, d[i + 2]!).floatField(`ask_price_${n}`, d[i + 3]!);
+    p.intField(`bid_qty_${n}`, d[i])
+      .floatField(`bid_price_${n}`, d[i + 1])
+      .intField(`ask_qty_${n}`, d[i + 2])
+      .floatField(`ask_price_${n}`, d[i + 3]);
   }
 }
 

@@ -18,7 +18,15 @@ import { LineProtocolBuilder, PointBatch } from '../../src/influx/line-protocol.
 import { until } from '../helpers/poll.js';
 import { type Victoria, startVictoria } from '../helpers/victoria.js';
 import { opsPerSecond, table } from './bench-util.js';
-import { INSTRUMENTS, POINTS_PER_FRAME, frameAt, makeFrameTemplates, officialPoints, startTickpipeStorage, tempDir } from './storage-fixtures.js';
+import {
+  INSTRUMENTS,
+  POINTS_PER_FRAME,
+  frameAt,
+  makeFrameTemplates,
+  officialPoints,
+  startTickpipeStorage,
+  tempDir,
+} from './storage-fixtures.js';
 
 const TEMPLATES = makeFrameTemplates(50);
 const WARM_FRAMES = 100;
@@ -31,17 +39,32 @@ function cpuOnly(): Array<Record<string, string | number>> {
   let n = 0;
   let sink = 0;
   const ours =
-    opsPerSecond(() => {
-      const batch = new PointBatch();
-      builder.appendFrame(frameAt(TEMPLATES, n++), batch);
-      sink += batch.lines.length;
-    }, 1000, 2) * POINTS_PER_FRAME;
+    opsPerSecond(
+      () => {
+        const batch = new PointBatch();
+        builder.appendFrame(frameAt(TEMPLATES, n++), batch);
+        sink += batch.lines.length;
+      },
+      1000,
+      2,
+    ) * POINTS_PER_FRAME;
   const baseline =
-    opsPerSecond(() => {
-      for (const p of officialPoints(frameAt(TEMPLATES, n++), 'cpu')) sink += p.toLineProtocol()!.length;
-    }, 1000, 2) * POINTS_PER_FRAME;
+    opsPerSecond(
+      () => {
+        for (const p of officialPoints(frameAt(TEMPLATES, n++), 'cpu')) sink += p.toLineProtocol()!.length;
+      },
+      1000,
+      2,
+    ) * POINTS_PER_FRAME;
   if (sink < 0) console.log(sink);
-  return [{ stage: 'frames → line protocol (no I/O)', 'tickpipe points/s': ours, 'baseline points/s': baseline, ratio: `${(ours / baseline).toFixed(2)}x` }];
+  return [
+    {
+      stage: 'frames → line protocol (no I/O)',
+      'tickpipe points/s': ours,
+      'baseline points/s': baseline,
+      ratio: `${(ours / baseline).toFixed(2)}x`,
+    },
+  ];
 }
 
 /** Points per second of this process's own CPU time (user + system): the rate one core sustains, whoever else is busy. */
@@ -69,7 +92,10 @@ async function tickpipeEndToEnd(vm: Victoria): Promise<{ rate: number; perCpu: n
     const t0 = performance.now();
     const cpu0 = process.cpuUsage();
     await push(WARM_FRAMES, FRAMES);
-    await until('every point landed', () => h.stats.pointsWritten - before.written >= FRAMES * POINTS_PER_FRAME, { timeoutMs: 60_000, intervalMs: 2 });
+    await until('every point landed', () => h.stats.pointsWritten - before.written >= FRAMES * POINTS_PER_FRAME, {
+      timeoutMs: 60_000,
+      intervalMs: 2,
+    });
     const seconds = (performance.now() - t0) / 1000;
     return {
       rate: (FRAMES * POINTS_PER_FRAME) / seconds,
@@ -140,25 +166,50 @@ async function ticksInVm(vm: Victoria, run: string): Promise<number> {
 }
 
 const started = performance.now();
-console.log(`load average ${loadavg().map((l) => l.toFixed(1)).join(' ')} on 2 cores; frames of ${INSTRUMENTS} full-mode instruments (${POINTS_PER_FRAME} points each); ${FRAMES} frames = ${(FRAMES * POINTS_PER_FRAME).toLocaleString('en-US')} points per side after a ${WARM_FRAMES}-frame warm-up`);
+console.log(
+  `load average ${loadavg()
+    .map((l) => l.toFixed(1))
+    .join(
+      ' ',
+    )} on 2 cores; frames of ${INSTRUMENTS} full-mode instruments (${POINTS_PER_FRAME} points each); ${FRAMES} frames = ${(FRAMES * POINTS_PER_FRAME).toLocaleString('en-US')} points per side after a ${WARM_FRAMES}-frame warm-up`,
+);
 const rows = cpuOnly();
 const vm = await startVictoria();
 try {
   const ours = await tickpipeEndToEnd(vm);
   const official = await officialEndToEnd(vm);
-  rows.push({ stage: 'pushFrame → spool → VictoriaMetrics', 'tickpipe points/s': ours.rate, 'baseline points/s': official.rate, ratio: `${(ours.rate / official.rate).toFixed(2)}x` });
-  rows.push({ stage: '  same, per second of own CPU (one core)', 'tickpipe points/s': ours.perCpu, 'baseline points/s': official.perCpu, ratio: `${(ours.perCpu / official.perCpu).toFixed(2)}x` });
+  rows.push({
+    stage: 'pushFrame → spool → VictoriaMetrics',
+    'tickpipe points/s': ours.rate,
+    'baseline points/s': official.rate,
+    ratio: `${(ours.rate / official.rate).toFixed(2)}x`,
+  });
+  rows.push({
+    stage: '  same, per second of own CPU (one core)',
+    'tickpipe points/s': ours.perCpu,
+    'baseline points/s': official.perCpu,
+    ratio: `${(ours.perCpu / official.perCpu).toFixed(2)}x`,
+  });
   table(rows);
   const ceiling = await vmCeiling(vm);
-  console.log(`VictoriaMetrics alone takes ${Math.round(ceiling).toLocaleString('en-US')} points/s (prepared 5,000-line bodies, one request in flight): tickpipe reaches ${Math.round((100 * ours.rate) / ceiling)}% of it`);
-  console.log(`tickpipe: ${ours.spooled.toLocaleString('en-US')} points waited in the spool behind others, ${ours.drained.toLocaleString('en-US')} replayed by the drainer`);
+  console.log(
+    `VictoriaMetrics alone takes ${Math.round(ceiling).toLocaleString('en-US')} points/s (prepared 5,000-line bodies, one request in flight): tickpipe reaches ${Math.round((100 * ours.rate) / ceiling)}% of it`,
+  );
+  console.log(
+    `tickpipe: ${ours.spooled.toLocaleString('en-US')} points waited in the spool behind others, ${ours.drained.toLocaleString('en-US')} replayed by the drainer`,
+  );
   const expected = (WARM_FRAMES + FRAMES) * INSTRUMENTS;
   const settled = async (run: string) => {
-    await until(`VM shows every ${run} tick`, async () => (await ticksInVm(vm, run)) >= expected, { timeoutMs: 20_000, intervalMs: 250 }).catch(() => undefined);
+    await until(`VM shows every ${run} tick`, async () => (await ticksInVm(vm, run)) >= expected, {
+      timeoutMs: 20_000,
+      intervalMs: 250,
+    }).catch(() => undefined);
     return ticksInVm(vm, run);
   };
   const [tp, of] = [await settled('tickpipe'), await settled('official')];
-  console.log(`VictoriaMetrics export: tick_ltp samples tickpipe ${tp!.toLocaleString('en-US')}, official ${of!.toLocaleString('en-US')} (expected ${expected.toLocaleString('en-US')} each)`);
+  console.log(
+    `VictoriaMetrics export: tick_ltp samples tickpipe ${tp.toLocaleString('en-US')}, official ${of.toLocaleString('en-US')} (expected ${expected.toLocaleString('en-US')} each)`,
+  );
   console.log(
     `end to end ${Math.round(ours.rate).toLocaleString('en-US')} points/s wall clock, ${Math.round(ours.perCpu).toLocaleString('en-US')} points per CPU-second of tickpipe ` +
       `(target >= ${TARGET.toLocaleString('en-US')} on one core: ${ours.perCpu >= TARGET ? 'met' : 'NOT met'}; wall clock ${ours.rate >= TARGET ? 'met' : 'NOT met'}, bounded by VictoriaMetrics on the other core); ` +

@@ -14,7 +14,16 @@ import { REPO_ROOT } from '../helpers/stately-relay.js';
 
 const ARTIFACTS = join(REPO_ROOT, 'test-artifacts');
 const NAMED = ['connection', 'writer', 'drainer', 'notifier'];
-const CHROMIUM_ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'];
+const CHROMIUM_ARGS = [
+  '--headless',
+  '--no-sandbox',
+  '--disable-gpu',
+  '--disable-quic',
+  '--no-first-run',
+  '--disable-background-networking',
+  '--disable-component-update',
+  '--disable-sync',
+];
 const card = (name: string) => `#actors .card[data-actor="${name}"]`;
 const active = (name: string, path: string) => `${card(name)}:not(.stale) .chart .state.active[data-path="${path}"]`;
 
@@ -29,7 +38,12 @@ describe('the /inspector page on the real service, VictoriaMetrics killed and re
     mkdirSync(ARTIFACTS, { recursive: true });
     live = await startLiveService();
     profile = mkdtempSync(join(tmpdir(), 'tickpipe-chromium-'));
-    context = await chromium.launchPersistentContext(profile, { executablePath: '/usr/bin/chromium', headless: true, args: CHROMIUM_ARGS, viewport: { width: 1366, height: 768 } });
+    context = await chromium.launchPersistentContext(profile, {
+      executablePath: '/usr/bin/chromium',
+      headless: true,
+      args: CHROMIUM_ARGS,
+      viewport: { width: 1366, height: 768 },
+    });
     page = context.pages()[0] ?? (await context.newPage());
     page.on('pageerror', (err) => pageErrors.push(err.message));
   });
@@ -46,7 +60,8 @@ describe('the /inspector page on the real service, VictoriaMetrics killed and re
     await page.waitForSelector(active('connection', 'streaming'));
     await page.waitForSelector(active('writer', 'influxUp'));
     const states = await page.$$eval(`${card('writer')} .chart .state`, (els) => els.map((e) => e.getAttribute('data-path')));
-    for (const s of ['influxUp', 'influxDown', 'influxDown.probing', 'influxDown.waiting', 'influxDown.refused', 'influxDown.unconfigured']) assert.ok(states.includes(s), `writer chart lacks ${s}: ${states}`);
+    for (const s of ['influxUp', 'influxDown', 'influxDown.probing', 'influxDown.waiting', 'influxDown.refused', 'influxDown.unconfigured'])
+      assert.ok(states.includes(s), `writer chart lacks ${s}: ${states}`);
     assert.match((await page.textContent(card('writer'))) ?? '', /WRITE_FAILED/, 'transitions are labelled with their events');
     await page.screenshot({ path: join(ARTIFACTS, 'live-inspector-up.png') });
   });

@@ -9,7 +9,16 @@ import { REPO_ROOT } from '../helpers/stately-relay.js';
 
 const ARTIFACTS = join(REPO_ROOT, 'test-artifacts');
 const NAMED = ['connection', 'writer', 'drainer', 'notifier'];
-const CHROMIUM_ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'];
+const CHROMIUM_ARGS = [
+  '--headless',
+  '--no-sandbox',
+  '--disable-gpu',
+  '--disable-quic',
+  '--no-first-run',
+  '--disable-background-networking',
+  '--disable-component-update',
+  '--disable-sync',
+];
 
 const card = (name: string) => `#actors .card[data-actor="${name}"]`;
 const active = (name: string, path: string) => `${card(name)}:not(.stale) .chart .state.active[data-path="${path}"]`;
@@ -56,8 +65,19 @@ describe('the /inspector page in headless Chromium', () => {
     assert.equal(await page.getAttribute(card('writer'), 'data-health'), 'ok');
     assert.equal(await page.getAttribute('#link', 'data-status'), 'connected');
     const states = await page.$$eval(`${card('writer')} .chart .state`, (els) => els.map((e) => e.getAttribute('data-path')));
-    assert.deepEqual(states, ['influxUp', 'influxUp.writing', 'influxUp.flushing', 'influxDown', 'influxDown.spooling', 'influxDown.probing']);
-    assert.match((await page.textContent(card('writer'))) ?? '', /INFLUX_FAIL\s*→\s*influxDown/, 'transitions are labelled with their events');
+    assert.deepEqual(states, [
+      'influxUp',
+      'influxUp.writing',
+      'influxUp.flushing',
+      'influxDown',
+      'influxDown.spooling',
+      'influxDown.probing',
+    ]);
+    assert.match(
+      (await page.textContent(card('writer'))) ?? '',
+      /INFLUX_FAIL\s*→\s*influxDown/,
+      'transitions are labelled with their events',
+    );
     await page.screenshot({ path: join(ARTIFACTS, 'inspector-up.png') });
   });
 

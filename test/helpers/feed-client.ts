@@ -23,7 +23,8 @@ export async function authorize(apiUrl: string, token: string | undefined): Prom
 export async function authorizedUri(apiUrl: string, token: string): Promise<string> {
   const res = await authorize(apiUrl, token);
   const body = (await res.json()) as { data?: { authorized_redirect_uri?: string } };
-  if (res.status !== 200 || !body.data?.authorized_redirect_uri) throw new Error(`authorize answered ${res.status}: ${JSON.stringify(body)}`);
+  if (res.status !== 200 || !body.data?.authorized_redirect_uri)
+    throw new Error(`authorize answered ${res.status}: ${JSON.stringify(body)}`);
   return body.data.authorized_redirect_uri;
 }
 
@@ -119,7 +120,7 @@ export class FeedClient {
 
   /** Index of the first arrival at or after `from` that matches. */
   findFrom(from: number, match: (a: Arrival) => boolean): number {
-    for (let i = from; i < this.arrivals.length; i++) if (match(this.arrivals[i]!)) return i;
+    for (let i = from; i < this.arrivals.length; i++) if (match(this.arrivals[i])) return i;
     return -1;
   }
 
@@ -147,13 +148,13 @@ export const isPing = (a: Arrival): boolean => a.kind === 'ping';
 /** Live frames from arrival index `from` on. */
 export function liveFrom(client: FeedClient, from: number): DecodedFrame[] {
   const out: DecodedFrame[] = [];
-  for (let i = from; i < client.arrivals.length; i++) if (isLive(client.arrivals[i]!)) out.push(client.arrivals[i]!.frame!);
+  for (let i = from; i < client.arrivals.length; i++) if (isLive(client.arrivals[i])) out.push(client.arrivals[i].frame!);
   return out;
 }
 
 export function countFrom(client: FeedClient, from: number, match: (a: Arrival) => boolean): number {
   let n = 0;
-  for (let i = from; i < client.arrivals.length; i++) if (match(client.arrivals[i]!)) n++;
+  for (let i = from; i < client.arrivals.length; i++) if (match(client.arrivals[i])) n++;
   return n;
 }
 

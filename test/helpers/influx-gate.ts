@@ -74,11 +74,18 @@ export async function startInfluxGate(targetUrl: string): Promise<InfluxGate> {
     try {
       const upstream = await fetch(targetUrl + (req.url ?? '/'), {
         method: req.method ?? 'GET',
-        headers: { 'content-type': req.headers['content-type'] ?? 'text/plain', ...(req.headers.authorization ? { authorization: req.headers.authorization } : {}) },
+        headers: {
+          'content-type': req.headers['content-type'] ?? 'text/plain',
+          ...(req.headers.authorization ? { authorization: req.headers.authorization } : {}),
+        },
         ...(req.method === 'GET' || req.method === 'HEAD' ? {} : { body }),
         signal: AbortSignal.timeout(30_000),
       });
-      return { status: upstream.status, type: upstream.headers.get('content-type') ?? 'text/plain', text: Buffer.from(await upstream.arrayBuffer()) };
+      return {
+        status: upstream.status,
+        type: upstream.headers.get('content-type') ?? 'text/plain',
+        text: Buffer.from(await upstream.arrayBuffer()),
+      };
     } catch {
       return null;
     }
@@ -88,7 +95,9 @@ export async function startInfluxGate(targetUrl: string): Promise<InfluxGate> {
     const body = await readBody(req);
     const isWrite = req.url?.startsWith('/api/v2/write') ?? false;
     const text = isWrite ? body.toString('utf8') : '';
-    const entry: GateWrite | undefined = isWrite ? { at: Date.now(), lines: text === '' ? 0 : text.split('\n').length, body: text, answer: 'hang' } : undefined;
+    const entry: GateWrite | undefined = isWrite
+      ? { at: Date.now(), lines: text === '' ? 0 : text.split('\n').length, body: text, answer: 'hang' }
+      : undefined;
     if (entry) log.push(entry);
     const answer = (a: GateWrite['answer']) => {
       if (entry) entry.answer = a;
@@ -96,7 +105,9 @@ export async function startInfluxGate(targetUrl: string): Promise<InfluxGate> {
     const hooked = isWrite && hook ? hook(text.split('\n')) : null;
     if (hooked !== null) {
       answer(hooked);
-      res.writeHead(hooked, { 'content-type': 'application/json' }).end(JSON.stringify({ code: 'injected', message: `injected ${hooked}` }));
+      res
+        .writeHead(hooked, { 'content-type': 'application/json' })
+        .end(JSON.stringify({ code: 'injected', message: `injected ${hooked}` }));
       return;
     }
     if (mode === 'down') {
@@ -110,7 +121,9 @@ export async function startInfluxGate(targetUrl: string): Promise<InfluxGate> {
     }
     if (typeof mode === 'object' && 'status' in mode && (mode.linesAbove === undefined || (entry && entry.lines > mode.linesAbove))) {
       answer(mode.status);
-      res.writeHead(mode.status, { 'content-type': 'application/json', ...(mode.headers ?? {}) }).end(mode.body ?? JSON.stringify({ code: 'injected', message: `injected ${mode.status}` }));
+      res
+        .writeHead(mode.status, { 'content-type': 'application/json', ...(mode.headers ?? {}) })
+        .end(mode.body ?? JSON.stringify({ code: 'injected', message: `injected ${mode.status}` }));
       return;
     }
     if (reject && isWrite) {
@@ -130,9 +143,11 @@ export async function startInfluxGate(targetUrl: string): Promise<InfluxGate> {
           }
         }
         const status = options.status ?? 400;
-        const message = options.message ? options.message(bad) : `unable to parse '${bad[0]!.slice(0, 60)}': invalid field format`;
+        const message = options.message ? options.message(bad) : `unable to parse '${bad[0].slice(0, 60)}': invalid field format`;
         answer(status);
-        res.writeHead(status, { 'content-type': 'application/json' }).end(JSON.stringify({ code: status === 422 ? 'unprocessable entity' : 'invalid', message }));
+        res
+          .writeHead(status, { 'content-type': 'application/json' })
+          .end(JSON.stringify({ code: status === 422 ? 'unprocessable entity' : 'invalid', message }));
         return;
       }
     }

@@ -41,13 +41,21 @@ export class InspectClient {
 
   /** The latest registration of the actor with this systemId (or name). */
   actor(name: string): InspectActorEvent | undefined {
-    return this.actors().filter((a) => (a.systemId ?? a.name) === name).at(-1);
+    return this.actors()
+      .filter((a) => (a.systemId ?? a.name) === name)
+      .at(-1);
   }
 
   /** Snapshot values seen for the actor with this systemId, oldest first (registrations included). */
   values(name: string): unknown[] {
-    const ids = new Set(this.actors().filter((a) => (a.systemId ?? a.name) === name).map((a) => a.sessionId));
-    return this.messages.filter((m) => ids.has(m.sessionId) && m.type !== '@xstate.event').map((m) => (m as { snapshot: { value?: unknown } }).snapshot.value);
+    const ids = new Set(
+      this.actors()
+        .filter((a) => (a.systemId ?? a.name) === name)
+        .map((a) => a.sessionId),
+    );
+    return this.messages
+      .filter((m) => ids.has(m.sessionId) && m.type !== '@xstate.event')
+      .map((m) => (m as { snapshot: { value?: unknown } }).snapshot.value);
   }
 
   until<T>(what: string, check: () => T, timeoutMs = 10_000): Promise<NonNullable<T>> {
@@ -56,7 +64,7 @@ export class InspectClient {
         const v = check();
         if (v) {
           cleanup();
-          resolve(v as NonNullable<T>);
+          resolve(v);
         } else if (this.closed) {
           cleanup();
           reject(new Error(`socket closed while waiting for ${what}`));

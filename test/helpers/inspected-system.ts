@@ -163,7 +163,7 @@ export function startInspectedSystem(options: { hub?: InspectionHub } = {}): Ins
   return {
     hub,
     setWriterDown: (down) => child('writer').send({ type: down ? 'INFLUX_FAIL' : 'INFLUX_OK' }),
-    land: (points) => root.send({ type: 'LANDED', points, firstTs: 1, lastTs: 2, keys: ['NSE_EQ|INE002A01018'] } as never),
+    land: (points) => root.send({ type: 'LANDED', points, firstTs: 1, lastTs: 2, keys: ['NSE_EQ|INE002A01018'] }),
     stop: () => root.stop(),
   };
 }

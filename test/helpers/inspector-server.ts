@@ -15,10 +15,19 @@ export interface InspectorServer {
   close(): Promise<void>;
 }
 
-export async function startInspectorServer(opts: { hub: InspectionHub; apiToken?: string; port?: number; maxBufferedBytes?: number }): Promise<InspectorServer> {
+export async function startInspectorServer(opts: {
+  hub: InspectionHub;
+  apiToken?: string;
+  port?: number;
+  maxBufferedBytes?: number;
+}): Promise<InspectorServer> {
   const app = Fastify({ logger: false });
   await app.register(websocket);
-  await app.register(inspectRoutes, { hub: opts.hub, apiToken: opts.apiToken, ...(opts.maxBufferedBytes ? { maxBufferedBytes: opts.maxBufferedBytes } : {}) });
+  await app.register(inspectRoutes, {
+    hub: opts.hub,
+    apiToken: opts.apiToken,
+    ...(opts.maxBufferedBytes ? { maxBufferedBytes: opts.maxBufferedBytes } : {}),
+  });
   await app.register(inspectorRoutes);
   await app.listen({ host: '127.0.0.1', port: opts.port ?? 0 });
   const addr = app.server.address();

@@ -25,7 +25,10 @@ export interface LiveService {
 }
 
 export async function startLiveService(extraEnv: Record<string, string> = {}): Promise<LiveService> {
-  const [vm, sim] = await Promise.all([startTestStore(), startSimulator({ updatesPerSecond: 200, frameIntervalMs: 50, pingIntervalMs: 500, seed: 5 })]);
+  const [vm, sim] = await Promise.all([
+    startTestStore(),
+    startSimulator({ updatesPerSecond: 200, frameIntervalMs: 50, pingIntervalMs: 500, seed: 5 }),
+  ]);
   const dir = mkdtempSync(join(tmpdir(), 'tickpipe-live-'));
   const env = {
     UPSTOX_API_URL: sim.apiUrl,
@@ -42,7 +45,11 @@ export async function startLiveService(extraEnv: Record<string, string> = {}): P
   };
   const start = async () => {
     const svc = startServiceProcess(env);
-    await svc.waitForState('the service streaming with InfluxDB up', (s) => s.actors.connection.value === 'streaming' && s.actors.writer.value === 'influxUp', 30_000);
+    await svc.waitForState(
+      'the service streaming with InfluxDB up',
+      (s) => s.actors.connection.value === 'streaming' && s.actors.writer.value === 'influxUp',
+      30_000,
+    );
     return svc;
   };
   let first: ServiceProcess;
@@ -60,7 +67,7 @@ export async function startLiveService(extraEnv: Record<string, string> = {}): P
     svc: first,
     async writerValue() {
       const v = (await live.svc.state()).actors.writer.value;
-      return typeof v === 'string' ? v : Object.keys(v)[0]!;
+      return typeof v === 'string' ? v : Object.keys(v)[0];
     },
     async stopOnly() {
       await live.svc.stop('SIGTERM');

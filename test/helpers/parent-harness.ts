@@ -2,15 +2,7 @@
  * Runs a child machine under a minimal parent that records every event the child sends with
  * `sendParent`, so a machine can be tested alone (XState throws on sendParent without a parent).
  */
-import {
-  type AnyActorLogic,
-  type AnyStateMachine,
-  type SimulatedClock,
-  assign,
-  createActor,
-  setup,
-  type InputFrom,
-} from 'xstate';
+import { type AnyActorLogic, type AnyStateMachine, type SimulatedClock, assign, createActor, setup, type InputFrom } from 'xstate';
 
 export interface Harness<TLogic extends AnyActorLogic> {
   /** The running parent; `child()` is the machine under test. */
@@ -27,7 +19,7 @@ export function harness<TMachine extends AnyStateMachine>(
   options: { clock?: SimulatedClock; systemId?: string; inspect?: (ev: any) => void } = {},
 ): Harness<TMachine> {
   const parentMachine = setup({
-    types: {} as { context: { sent: Array<{ type: string }> } },
+    types: {},
     actors: { child: machine as AnyActorLogic },
   }).createMachine({
     id: 'harness',
@@ -37,12 +29,15 @@ export function harness<TMachine extends AnyStateMachine>(
       '*': { actions: assign({ sent: ({ context, event }) => [...context.sent, event] }) },
     },
   });
-  const parent = createActor(parentMachine, { ...(options.clock ? { clock: options.clock } : {}), ...(options.inspect ? { inspect: options.inspect } : {}) });
+  const parent = createActor(parentMachine, {
+    ...(options.clock ? { clock: options.clock } : {}),
+    ...(options.inspect ? { inspect: options.inspect } : {}),
+  });
   parent.start();
   return {
     parent,
     child: () => parent.getSnapshot().children['child'] as never,
-    sent: () => parent.getSnapshot().context.sent as never,
+    sent: () => parent.getSnapshot().context.sent,
     stop: () => parent.stop(),
   };
 }

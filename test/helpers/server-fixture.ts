@@ -42,7 +42,9 @@ export function marketInfoFrame(segments: Record<string, string>): DecodedFrame 
   return decodeFrame(encodeFeedResponse({ type: 2, currentTs: ++ts, marketInfo: { segmentStatus: segments } }));
 }
 
-export async function startServerFixture(opts: { apiToken?: string; listen?: boolean; softLimitBytes?: number; slowClientTimeoutMs?: number } = {}): Promise<ServerFixture> {
+export async function startServerFixture(
+  opts: { apiToken?: string; listen?: boolean; softLimitBytes?: number; slowClientTimeoutMs?: number } = {},
+): Promise<ServerFixture> {
   const stats = new Stats();
   const logger = pino({ level: 'silent' });
   const subscription: Record<string, FeedMode> = { [EQ]: 'full', [EQ2]: 'full', [IDX]: 'full' };
@@ -66,7 +68,12 @@ export async function startServerFixture(opts: { apiToken?: string; listen?: boo
     http: { host: '127.0.0.1', port: 0, apiToken: opts.apiToken, wsMaxBufferedBytes: 4 * 1024 * 1024 },
     stats,
     state: () => ({
-      actors: { connection: { value: { online: 'streaming' } }, writer: { value: 'influxUp' }, drainer: { value: 'idle' }, notifier: { value: 'idle' } },
+      actors: {
+        connection: { value: { online: 'streaming' } },
+        writer: { value: 'influxUp' },
+        drainer: { value: 'idle' },
+        notifier: { value: 'idle' },
+      },
       spool: { pendingPoints: 7 },
       stats: stats.toJSON(),
     }),

@@ -28,8 +28,8 @@ export function startServiceProcess(env: Record<string, string>, script = 'dist/
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let out = '';
-  child.stdout!.on('data', (d: Buffer) => (out += d.toString()));
-  child.stderr!.on('data', (d: Buffer) => (out += d.toString()));
+  child.stdout.on('data', (d: Buffer) => (out += d.toString()));
+  child.stderr.on('data', (d: Buffer) => (out += d.toString()));
   const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
     child.on('exit', (code, signal) => resolve({ code, signal })),
   );
@@ -44,11 +44,15 @@ export function startServiceProcess(env: Record<string, string>, script = 'dist/
       return res.json();
     },
     async waitForState(what, predicate, timeoutMs = 20_000) {
-      return until(what, async () => {
-        if (child.exitCode !== null) throw new Error(`service exited (${child.exitCode}):\n${out.slice(-3000)}`);
-        const s = await svc.state();
-        return predicate(s) ? s : false;
-      }, { timeoutMs, intervalMs: 100 });
+      return until(
+        what,
+        async () => {
+          if (child.exitCode !== null) throw new Error(`service exited (${child.exitCode}):\n${out.slice(-3000)}`);
+          const s = await svc.state();
+          return predicate(s) ? s : false;
+        },
+        { timeoutMs, intervalMs: 100 },
+      );
     },
     async stop(signal = 'SIGTERM', timeoutMs = 15_000) {
       if (child.exitCode !== null || child.signalCode !== null) return exited;

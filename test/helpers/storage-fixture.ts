@@ -60,7 +60,7 @@ export interface StorageFixture {
 
 export function stateString(v: StateValue): string {
   if (typeof v === 'string') return v;
-  const [k, child] = Object.entries(v)[0]!;
+  const [k, child] = Object.entries(v)[0];
   return `${k}.${stateString(child as StateValue)}`;
 }
 
@@ -112,7 +112,7 @@ export function startStorage(o: StorageFixtureOptions): StorageFixture {
   );
   root.start();
   const get = (id: string): AnyActorRef => {
-    const a = root!.system.get(id) as AnyActorRef | undefined;
+    const a = root.system.get(id) as AnyActorRef | undefined;
     if (!a) throw new Error(`no actor ${id}`);
     return a;
   };
@@ -129,24 +129,32 @@ export function startStorage(o: StorageFixtureOptions): StorageFixture {
     drainerState: () => stateString(get('drainer').getSnapshot().value as StateValue),
     writerContext: () => get('writer').getSnapshot().context as Record<string, unknown>,
     async waitWriter(state, timeoutMs = 10_000) {
-      await until(`writer ${String(state)} (is ${writerState()})`, () => (typeof state === 'string' ? writerState() === state : state.test(writerState())), {
-        timeoutMs,
-        intervalMs: 20,
-      });
+      await until(
+        `writer ${String(state)} (is ${writerState()})`,
+        () => (typeof state === 'string' ? writerState() === state : state.test(writerState())),
+        {
+          timeoutMs,
+          intervalMs: 20,
+        },
+      );
     },
     async waitSpoolEmpty(timeoutMs = 15_000) {
       storage.writePath.flush();
-      await until(`spool empty (${storage.spool.pendingPoints()} points pending, writer ${writerState()})`, () => storage.spool.pendingPoints() === 0, {
-        timeoutMs,
-        intervalMs: 20,
-      });
+      await until(
+        `spool empty (${storage.spool.pendingPoints()} points pending, writer ${writerState()})`,
+        () => storage.spool.pendingPoints() === 0,
+        {
+          timeoutMs,
+          intervalMs: 20,
+        },
+      );
     },
     close(timeoutMs = 1000) {
       return (closed ??= (async () => {
         try {
           await storage.close(timeoutMs);
         } finally {
-          root!.stop();
+          root.stop();
         }
       })());
     },
@@ -154,7 +162,11 @@ export function startStorage(o: StorageFixtureOptions): StorageFixture {
 }
 
 /** One `tick` point per key (and optionally one candle point) at frame time `ts`. */
-export function tickFrame(ts: number, prices: Record<string, number>, candle?: { key: string; interval: string; ts: number; close: number }): DecodedFrame {
+export function tickFrame(
+  ts: number,
+  prices: Record<string, number>,
+  candle?: { key: string; interval: string; ts: number; close: number },
+): DecodedFrame {
   const updates: TickUpdate[] = [];
   for (const [key, ltp] of Object.entries(prices)) {
     const u = new TickUpdate();
@@ -168,7 +180,17 @@ export function tickFrame(ts: number, prices: Record<string, number>, candle?: {
     u.cp = 100;
     if (candle?.key === key) {
       u.atp = ltp;
-      u.candles = [{ interval: candle.interval, open: candle.close, high: candle.close, low: candle.close, close: candle.close, volume: 10, ts: candle.ts }];
+      u.candles = [
+        {
+          interval: candle.interval,
+          open: candle.close,
+          high: candle.close,
+          low: candle.close,
+          close: candle.close,
+          volume: 10,
+          ts: candle.ts,
+        },
+      ];
     }
     updates.push(u);
   }
@@ -228,9 +250,15 @@ export class Feeder {
  * Polls VictoriaMetrics until `tick_ltp` holds exactly the timestamps sent per key (no fewer, no
  * others), then asserts it; keys in `absent` must have no point at all.
  */
-export async function expectLanded(vm: Victoria, sent: ReadonlyMap<string, readonly number[]>, what: string, absent: readonly string[] = []): Promise<void> {
+export async function expectLanded(
+  vm: Victoria,
+  sent: ReadonlyMap<string, readonly number[]>,
+  what: string,
+  absent: readonly string[] = [],
+): Promise<void> {
   const want = (k: string) => [...sent.get(k)!].sort((a, b) => a - b);
-  const same = (a: readonly number[] | undefined, b: readonly number[]) => a !== undefined && a.length === b.length && a.every((v, i) => v === b[i]);
+  const same = (a: readonly number[] | undefined, b: readonly number[]) =>
+    a !== undefined && a.length === b.length && a.every((v, i) => v === b[i]);
   let got = new Map<string, number[]>();
   try {
     await until(
@@ -242,7 +270,9 @@ export async function expectLanded(vm: Victoria, sent: ReadonlyMap<string, reado
       { timeoutMs: 15_000, intervalMs: 250 },
     );
   } catch (err) {
-    const counts = [...sent.keys()].map((k) => `${k}: sent ${sent.get(k)!.length}, in VictoriaMetrics ${got.get(k)?.length ?? 0}`).join('; ');
+    const counts = [...sent.keys()]
+      .map((k) => `${k}: sent ${sent.get(k)!.length}, in VictoriaMetrics ${got.get(k)?.length ?? 0}`)
+      .join('; ');
     throw new Error(`${(err as Error).message}\n${counts}`);
   }
   for (const k of sent.keys()) assert.deepEqual(got.get(k), want(k), `${what}: ${k}`);
@@ -256,7 +286,11 @@ export interface StorageSuite {
   /** The store's token, org and bucket, for a storage started by hand. */
   readonly influx: { token: string; org: string; bucket: string };
   /** A gate in front of the suite's VictoriaMetrics and a storage on a fresh spool `<name>.db`, both closed afterwards whatever happens. */
-  withStorage(name: string, opts: Partial<StorageFixtureOptions>, body: (fx: StorageFixture, gate: InfluxGate) => Promise<void>): Promise<void>;
+  withStorage(
+    name: string,
+    opts: Partial<StorageFixtureOptions>,
+    body: (fx: StorageFixture, gate: InfluxGate) => Promise<void>,
+  ): Promise<void>;
 }
 
 /** The setup the storage suites share; call inside describe(): one VictoriaMetrics and one temp dir for the suite. */
@@ -284,7 +318,12 @@ export function storageSuite(tmpPrefix: string): StorageSuite {
     },
     async withStorage(name, opts, body) {
       const gate = await startInfluxGate(vm!.url);
-      const fx = startStorage({ spoolPath: join(dir, `${name}.db`), influxUrl: gate.url, ...opts, influx: { ...this.influx, ...opts.influx } });
+      const fx = startStorage({
+        spoolPath: join(dir, `${name}.db`),
+        influxUrl: gate.url,
+        ...opts,
+        influx: { ...this.influx, ...opts.influx },
+      });
       try {
         await body(fx, gate);
       } finally {

@@ -19,7 +19,9 @@ export async function startTestStore(): Promise<TestStore> {
   const influx = process.env['INFLUX_TEST_URL'];
   if (!influx) {
     const vm = await startVictoria();
-    return Object.assign(vm, { influxEnv: { INFLUX_URL: vm.url, INFLUX_TOKEN: 'unused-by-victoria', INFLUX_ORG: 'tickpipe', INFLUX_BUCKET: 'ticks' } });
+    return Object.assign(vm, {
+      influxEnv: { INFLUX_URL: vm.url, INFLUX_TOKEN: 'unused-by-victoria', INFLUX_ORG: 'tickpipe', INFLUX_BUCKET: 'ticks' },
+    });
   }
   return startInfluxStore(influx, process.env['INFLUX_TEST_TOKEN'] ?? '', process.env['INFLUX_TEST_ORG'] ?? 'tickpipe');
 }
@@ -28,7 +30,11 @@ const MEASUREMENTS = ['market_status', 'candle', 'tick'];
 
 async function startInfluxStore(base: string, token: string, org: string): Promise<TestStore> {
   const api = async (path: string, init: RequestInit = {}) => {
-    const res = await fetch(new URL(path, base), { ...init, headers: { Authorization: `Token ${token}`, 'Content-Type': 'application/json', ...(init.headers ?? {}) }, signal: AbortSignal.timeout(10_000) });
+    const res = await fetch(new URL(path, base), {
+      ...init,
+      headers: { Authorization: `Token ${token}`, 'Content-Type': 'application/json', ...(init.headers ?? {}) },
+      signal: AbortSignal.timeout(10_000),
+    });
     const text = await res.text();
     if (!res.ok) throw new Error(`InfluxDB ${init.method ?? 'GET'} ${path}: ${res.status} ${text}`);
     return text;
@@ -37,16 +43,25 @@ async function startInfluxStore(base: string, token: string, org: string): Promi
   const orgID = orgs.orgs[0]?.id;
   if (!orgID) throw new Error(`INFLUX_TEST_ORG ${org} does not exist in ${base}`);
   const bucket = `tickpipe-test-${randomUUID().slice(0, 8)}`;
-  const created = JSON.parse(await api('/api/v2/buckets', { method: 'POST', body: JSON.stringify({ orgID, name: bucket, retentionRules: [] }) })) as { id: string };
+  const created = JSON.parse(
+    await api('/api/v2/buckets', { method: 'POST', body: JSON.stringify({ orgID, name: bucket, retentionRules: [] }) }),
+  ) as { id: string };
   const gate = await startTcpGate(new URL(base));
 
   const exportSeries = async (match: string): Promise<ExportedSeries[]> => {
     const { name, labels } = parseMatch(match);
     const measurement = MEASUREMENTS.find((m) => name.startsWith(`${m}_`));
     if (!measurement) throw new Error(`cannot translate ${match} to Flux`);
-    const conds = [`r._measurement == ${JSON.stringify(measurement)}`, `r._field == ${JSON.stringify(name.slice(measurement.length + 1))}`, ...Object.entries(labels).map(([k, v]) => `r[${JSON.stringify(k)}] == ${JSON.stringify(v)}`)];
+    const conds = [
+      `r._measurement == ${JSON.stringify(measurement)}`,
+      `r._field == ${JSON.stringify(name.slice(measurement.length + 1))}`,
+      ...Object.entries(labels).map(([k, v]) => `r[${JSON.stringify(k)}] == ${JSON.stringify(v)}`),
+    ];
     const flux = `from(bucket: ${JSON.stringify(bucket)}) |> range(start: 0) |> filter(fn: (r) => ${conds.join(' and ')})`;
-    const csv = await api(`/api/v2/query?org=${encodeURIComponent(org)}`, { method: 'POST', body: JSON.stringify({ query: flux, dialect: { annotations: [] } }) });
+    const csv = await api(`/api/v2/query?org=${encodeURIComponent(org)}`, {
+      method: 'POST',
+      body: JSON.stringify({ query: flux, dialect: { annotations: [] } }),
+    });
     return seriesFromCsv(csv, name);
   };
 
@@ -76,7 +91,7 @@ function parseMatch(match: string): { name: string; labels: Record<string, strin
   let name = /^[\w:]+/.exec(match)?.[0] ?? '';
   for (const m of match.matchAll(/(\w+)="((?:[^"\\]|\\.)*)"/g)) {
     if (m[1] === '__name__') name = m[2]!;
-    else labels[m[1]!] = m[2]!.replace(/\\(.)/g, '$1');
+    else labels[m[1]] = m[2].replace(/\\(.)/g, '$1');
   }
   return { name, labels };
 }
@@ -101,7 +116,7 @@ function seriesFromCsv(csv: string, name: string): ExportedSeries[] {
     let s = series.get(id);
     if (!s) series.set(id, (s = { metric: { __name__: name, ...tags }, values: [], timestamps: [] }));
     s.values.push(Number(row['_value']));
-    s.timestamps.push(Date.parse(row['_time']!));
+    s.timestamps.push(Date.parse(row['_time']));
   }
   return [...series.values()];
 }
@@ -111,13 +126,13 @@ function splitCsv(line: string): string[] {
   let cur = '';
   let quoted = false;
   for (let i = 0; i < line.length; i++) {
-    const c = line[i]!;
+    const c = line[i];
     if (quoted) {
-      if (c === '"' && line[i + 1] === '"') (cur += '"'), i++;
+      if (c === '"' && line[i + 1] === '"') ((cur += '"'), i++);
       else if (c === '"') quoted = false;
       else cur += c;
     } else if (c === '"') quoted = true;
-    else if (c === ',') out.push(cur), (cur = '');
+    else if (c === ',') (out.push(cur), (cur = ''));
     else cur += c;
   }
   out.push(cur);
@@ -125,7 +140,9 @@ function splitCsv(line: string): string[] {
 }
 
 /** A TCP forwarder on a loopback port: closed (connections refused), open, or holding (a frozen server). */
-async function startTcpGate(target: URL): Promise<{ url: string; port: number; open(): Promise<void>; close(): Promise<void>; hold(on: boolean): void }> {
+async function startTcpGate(
+  target: URL,
+): Promise<{ url: string; port: number; open(): Promise<void>; close(): Promise<void>; hold(on: boolean): void }> {
   const sockets = new Set<Socket>();
   let holding = false;
   let server: Server | undefined;

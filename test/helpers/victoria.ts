@@ -40,11 +40,18 @@ export interface Victoria {
 }
 
 /** Distinct timestamps per instrument_key of a metric, read through any `exportSeries`. */
-export async function timestampsByKey(exportSeries: Victoria['exportSeries'], metric: string, extraMatch = ''): Promise<Map<string, number[]>> {
+export async function timestampsByKey(
+  exportSeries: Victoria['exportSeries'],
+  metric: string,
+  extraMatch = '',
+): Promise<Map<string, number[]>> {
   const out = new Map<string, number[]>();
   for (const s of await exportSeries(`{__name__="${metric}"${extraMatch ? `,${extraMatch}` : ''}}`)) {
     const key = s.metric['instrument_key'] ?? '';
-    out.set(key, [...(out.get(key) ?? []), ...s.timestamps].sort((a, b) => a - b));
+    out.set(
+      key,
+      [...(out.get(key) ?? []), ...s.timestamps].sort((a, b) => a - b),
+    );
   }
   return out;
 }

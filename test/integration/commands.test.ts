@@ -18,13 +18,16 @@ function readmeDemoCommand(): string {
   const readme = readFileSync(join(REPO_ROOT, 'README.md'), 'utf8');
   const block = /```(?:sh|bash)?\n([\s\S]*?)```/.exec(readme);
   assert.ok(block, 'README.md has no code block');
-  const line = block[1]!.split('\n').find((l) => /demo/.test(l));
+  const line = block[1].split('\n').find((l) => /demo/.test(l));
   assert.ok(line, `the README's first code block names no demo command:\n${block[1]}`);
   return line.trim();
 }
 
 /** A shell command in its own process group, so the group (npm and node) can be signalled by pid. */
-function runCommand(command: string, env: Record<string, string>): { child: ChildProcess; output: () => string; exited: Promise<number | null> } {
+function runCommand(
+  command: string,
+  env: Record<string, string>,
+): { child: ChildProcess; output: () => string; exited: Promise<number | null> } {
   const child = spawn('sh', ['-c', command], {
     cwd: REPO_ROOT,
     env: { PATH: process.env['PATH'] ?? '', HOME: process.env['HOME'] ?? '/root', ...env },
@@ -32,8 +35,8 @@ function runCommand(command: string, env: Record<string, string>): { child: Chil
     detached: true,
   });
   let out = '';
-  child.stdout!.on('data', (d: Buffer) => (out += d.toString()));
-  child.stderr!.on('data', (d: Buffer) => (out += d.toString()));
+  child.stdout.on('data', (d: Buffer) => (out += d.toString()));
+  child.stderr.on('data', (d: Buffer) => (out += d.toString()));
   const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
   return { child, output: () => out, exited };
 }
@@ -64,20 +67,31 @@ describe('the contract commands', { timeout: 120_000 }, () => {
     const demo = runCommand(command, { HTTP_PORT: String(port), DEMO_SPOOL_PATH: join(dir, 'spool.db') });
     groups.push(demo.child.pid!);
     // The build step is part of the command; the 20 s are the user's wait once the demo runs.
-    await until('the demo to print its URLs', () => demo.child.exitCode === null && /tickpipe demo:/.test(demo.output()), { timeoutMs: 90_000, intervalMs: 100 }).catch((err) => {
+    await until('the demo to print its URLs', () => demo.child.exitCode === null && /tickpipe demo:/.test(demo.output()), {
+      timeoutMs: 90_000,
+      intervalMs: 100,
+    }).catch((err) => {
       throw new Error(`${(err as Error).message}\n${demo.output().slice(-3000)}`);
     });
     assert.match(demo.output(), new RegExp(`http://127\\.0\\.0\\.1:${port}/state`));
     assert.match(demo.output(), new RegExp(`ws://127\\.0\\.0\\.1:${port}/ticks`));
     assert.match(demo.output(), new RegExp(`http://127\\.0\\.0\\.1:${port}/inspector`));
 
-    type StateDoc = { actors: { connection: { value: unknown }; writer: { value: unknown } }; stats: Record<string, number>; spool: { pendingPoints: number } };
+    type StateDoc = {
+      actors: { connection: { value: unknown }; writer: { value: unknown } };
+      stats: Record<string, number>;
+      spool: { pendingPoints: number };
+    };
     const state: StateDoc = await until(
       'the demo to stream with points waiting in the spool',
       async () => {
         const res = await fetch(`http://127.0.0.1:${port}/state`, { signal: AbortSignal.timeout(2000) });
         const s = (await res.json()) as StateDoc;
-        return JSON.stringify(s.actors.connection.value).includes('streaming') && s.stats['updatesReceived']! > 0 && s.spool.pendingPoints > 0 ? s : null;
+        return JSON.stringify(s.actors.connection.value).includes('streaming') &&
+          s.stats['updatesReceived'] > 0 &&
+          s.spool.pendingPoints > 0
+          ? s
+          : null;
       },
       { timeoutMs: 20_000, intervalMs: 200 },
     ).catch((err) => {

@@ -65,7 +65,6 @@ interface Kill {
   spoolPoints: number;
 }
 
-
 /**
  * What the simulator wrote out, per key and frame timestamp. The simulator only counts updates
  * per key, and tick points carry the frame's currentTs as their timestamp: so its own counting
@@ -95,7 +94,10 @@ function checkSpoolCopy(spoolPath: string, scratch: string): { integrity: string
   const db = new Database(copy);
   try {
     const integrity = String(db.pragma('integrity_check', { simple: true }));
-    const t = db.prepare('SELECT COUNT(*) AS rows, COALESCE(SUM(points), 0) AS points FROM batches').get() as { rows: number; points: number };
+    const t = db.prepare('SELECT COUNT(*) AS rows, COALESCE(SUM(points), 0) AS points FROM batches').get() as {
+      rows: number;
+      points: number;
+    };
     return { integrity, ...t };
   } finally {
     db.close();
@@ -104,7 +106,8 @@ function checkSpoolCopy(spoolPath: string, scratch: string): { integrity: string
 }
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-const writerValue = (s: any): string => (typeof s.actors.writer.value === 'string' ? s.actors.writer.value : Object.keys(s.actors.writer.value)[0]!);
+const writerValue = (s: any): string =>
+  typeof s.actors.writer.value === 'string' ? s.actors.writer.value : Object.keys(s.actors.writer.value)[0];
 
 describe('crash loop: SIGKILL at random moments, restart on the same spool', { timeout: 170_000 }, () => {
   let vm: Victoria;
@@ -119,7 +122,10 @@ describe('crash loop: SIGKILL at random moments, restart on the same spool', { t
   const between = (lo: number, hi: number) => Math.round(lo + rand() * (hi - lo));
 
   before(async () => {
-    [vm, sim] = await Promise.all([startVictoria(), startSimulator({ updatesPerSecond: 300, frameIntervalMs: 20, pingIntervalMs: 200, seed: 7 })]);
+    [vm, sim] = await Promise.all([
+      startVictoria(),
+      startSimulator({ updatesPerSecond: 300, frameIntervalMs: 20, pingIntervalMs: 200, seed: 7 }),
+    ]);
     gate = await startInfluxGate(vm.url);
     dir = mkdtempSync(join(tmpdir(), 'tickpipe-crash-'));
     baseEnv = {
@@ -160,7 +166,7 @@ describe('crash loop: SIGKILL at random moments, restart on the same spool', { t
     console.log(`crash-loop seed ${seed} (CRASH_SEED=${seed} replays it); allowed loss window ${ALLOWED_LOSS_MS} ms`);
     const kills: Kill[] = [];
     for (let i = 0; i < ITERATIONS; i++) {
-      const scenario = SCENARIOS[i % SCENARIOS.length]!;
+      const scenario = SCENARIOS[i % SCENARIOS.length];
       let note = '';
       let startedAt: number;
       if (scenario === 'commit') {
@@ -189,28 +195,36 @@ describe('crash loop: SIGKILL at random moments, restart on the same spool', { t
         sim.setRate(800);
         startedAt = Date.now();
         svc = await start({ BATCH_MAX_POINTS: '100', DRAIN_CHUNK_POINTS: String(between(100, 400)) });
-        await svc.waitForState('spooling while InfluxDB is down', (s) => writerValue(s) === 'influxDown' && s.spool.pendingPoints > 300, 20_000);
+        await svc.waitForState(
+          'spooling while InfluxDB is down',
+          (s) => writerValue(s) === 'influxDown' && s.spool.pendingPoints > 300,
+          20_000,
+        );
         await sleep(between(500, 2000));
         // A short hold per answer keeps the replay going long enough for the kill to land in it.
         gate.set({ delayMs: 20 });
-        const st = await svc.waitForState('drainer replaying', (s) => s.actors.drainer.value === 'draining' || s.stats.pointsDrained > 0, 20_000);
+        const st = await svc.waitForState(
+          'drainer replaying',
+          (s) => s.actors.drainer.value === 'draining' || s.stats.pointsDrained > 0,
+          20_000,
+        );
         await sleep(between(0, 300));
         note = `drainer ${String(st.actors.drainer.value)}, ${st.spool.pendingPoints} pending when seen`;
       }
       const at = Date.now();
       const exit = await svc.stop('SIGKILL');
       assert.equal(exit.signal, 'SIGKILL', `iteration ${i}: killed, not exited on its own:\n${svc.output().slice(-2000)}`);
-      const check = checkSpoolCopy(baseEnv['SPOOL_PATH']!, dir);
+      const check = checkSpoolCopy(baseEnv['SPOOL_PATH'], dir);
       assert.equal(check.integrity, 'ok', `iteration ${i} (${scenario}): spool integrity after SIGKILL`);
       kills.push({ i, scenario, at, nextStartAt: Infinity, ranMs: at - startedAt, note, spoolRows: check.rows, spoolPoints: check.points });
-      if (i > 0) kills[i - 1]!.nextStartAt = startedAt;
+      if (i > 0) kills[i - 1].nextStartAt = startedAt;
     }
 
     // The last start: InfluxDB reachable, everything spooled must drain.
     gate.set('pass');
     sim.setRate(300);
     const finalStart = Date.now();
-    kills[kills.length - 1]!.nextStartAt = finalStart;
+    kills[kills.length - 1].nextStartAt = finalStart;
     svc = await start({ BATCH_MAX_POINTS: '500', DRAIN_CHUNK_POINTS: '5000' });
     await svc.waitForState('some live ticks written', (s) => s.stats.pointsWritten > 0, 20_000);
     sim.stall();
@@ -221,7 +235,8 @@ describe('crash loop: SIGKILL at random moments, restart on the same spool', { t
       const out: Array<{ key: string; ts: number }> = [];
       for (const [key, list] of sent.byKey) {
         const have = new Set(got.get(key) ?? []);
-        for (const ts of list) if (!have.has(ts) && !kills.some((k) => ts >= k.at - ALLOWED_LOSS_MS && ts < k.nextStartAt)) out.push({ key, ts });
+        for (const ts of list)
+          if (!have.has(ts) && !kills.some((k) => ts >= k.at - ALLOWED_LOSS_MS && ts < k.nextStartAt)) out.push({ key, ts });
       }
       return out;
     };
@@ -237,7 +252,9 @@ describe('crash loop: SIGKILL at random moments, restart on the same spool', { t
       const missing = unexplained(got);
       const nearest = (ts: number) => kills.reduce((b, k) => (Math.abs(k.at - ts) < Math.abs(b.at - ts) ? k : b));
       const sample = missing.slice(0, 10).map((m) => ({ ...m, nearestKill: nearest(m.ts).i, msBeforeIt: nearest(m.ts).at - m.ts }));
-      throw new Error(`${err.message}\n${missing.length} ticks missing outside every kill's window, e.g. ${JSON.stringify(sample)}\nkills ${JSON.stringify(kills)}`);
+      throw new Error(
+        `${err.message}\n${missing.length} ticks missing outside every kill's window, e.g. ${JSON.stringify(sample)}\nkills ${JSON.stringify(kills)}`,
+      );
     });
 
     // Duplicates are harmless: a replayed batch lands on the same (series, timestamp).
@@ -264,7 +281,17 @@ describe('crash loop: SIGKILL at random moments, restart on the same spool', { t
           } else lostAfter++;
         }
       }
-      return { kill: k.i, scenario: k.scenario, ranMs: k.ranMs, spoolRows: k.spoolRows, spoolPoints: k.spoolPoints, lostTicks: lostBefore, lossWindowMs: window, sentAfterSignal: lostAfter, note: k.note };
+      return {
+        kill: k.i,
+        scenario: k.scenario,
+        ranMs: k.ranMs,
+        spoolRows: k.spoolRows,
+        spoolPoints: k.spoolPoints,
+        lostTicks: lostBefore,
+        lossWindowMs: window,
+        sentAfterSignal: lostAfter,
+        note: k.note,
+      };
     });
     console.table(rows);
     const totalSent = [...sent.byKey.values()].reduce((n, l) => n + l.length, 0);
@@ -275,11 +302,14 @@ describe('crash loop: SIGKILL at random moments, restart on the same spool', { t
       `crash-loop: ${kills.length} SIGKILLs, ${totalSent} ticks sent, ${[...got.values()].reduce((n, l) => n + l.length, 0)} stored; ` +
         `loss per kill: max ${maxLost} ticks, mean ${meanLost.toFixed(1)}; max loss window ${maxWindow} ms (flush interval ${FLUSH_INTERVAL_MS} ms, allowed ${ALLOWED_LOSS_MS} ms)`,
     );
-    assert.ok(kills.some((k) => k.spoolRows > 0), 'at least one kill left batches in the spool for the restart to deliver');
+    assert.ok(
+      kills.some((k) => k.spoolRows > 0),
+      'at least one kill left batches in the spool for the restart to deliver',
+    );
 
     const exit = await svc.stop('SIGTERM');
     assert.equal(exit.code, 0, `clean exit after the loop:\n${svc.output().slice(-2000)}`);
-    const final = checkSpoolCopy(baseEnv['SPOOL_PATH']!, dir);
+    const final = checkSpoolCopy(baseEnv['SPOOL_PATH'], dir);
     assert.equal(final.integrity, 'ok');
   });
 });

@@ -41,8 +41,8 @@ describe('example /ticks clients', { timeout: 60_000 }, () => {
     });
     children.push(child);
     let out = '';
-    child.stdout!.on('data', (d: Buffer) => (out += d.toString()));
-    child.stderr!.on('data', (d: Buffer) => (out += d.toString()));
+    child.stdout.on('data', (d: Buffer) => (out += d.toString()));
+    child.stderr.on('data', (d: Buffer) => (out += d.toString()));
     try {
       await until(
         `${file} to print snapshots and live ticks of both keys`,
@@ -61,15 +61,22 @@ describe('example /ticks clients', { timeout: 60_000 }, () => {
   it('the Node client (ws) prints a snapshot of each key first, then live ticks', async () => {
     const out = await runExample(process.execPath, 'ticks-client.mjs');
     const lines = out.trim().split('\n');
-    assert.match(lines[0]!, /^snapshot /);
-    assert.ok(lines.some((l) => l.startsWith('subscribed') && l.includes('"requestId":"start"')), out);
+    assert.match(lines[0], /^snapshot /);
+    assert.ok(
+      lines.some((l) => l.startsWith('subscribed') && l.includes('"requestId":"start"')),
+      out,
+    );
     assert.match(out, new RegExp(`live ${EQ.replace('|', '\\|')} \\d+ \\d+`));
   });
 
-  it('the Python client (websockets) prints a snapshot of each key first, then live ticks', { skip: !python && 'python3-websockets is not installed (apt-get install python3-websockets)' }, async () => {
-    const out = await runExample(python!, 'ticks_client.py');
-    assert.match(out.trim().split('\n')[0]!, /^snapshot /);
-  });
+  it(
+    'the Python client (websockets) prints a snapshot of each key first, then live ticks',
+    { skip: !python && 'python3-websockets is not installed (apt-get install python3-websockets)' },
+    async () => {
+      const out = await runExample(python!, 'ticks_client.py');
+      assert.match(out.trim().split('\n')[0], /^snapshot /);
+    },
+  );
 
   it('the README shows both clients as they are, each under 20 lines', () => {
     const readme = readFileSync(join(REPO_ROOT, 'README.md'), 'utf8');

@@ -31,11 +31,7 @@ afterEach(async () => {
   while (running.length) await running.pop()!.stop();
 });
 
-async function startFeed(
-  simOpts: SimulatorOptions = {},
-  env: Record<string, string> = {},
-  useTokenUrl = false,
-): Promise<Running> {
+async function startFeed(simOpts: SimulatorOptions = {}, env: Record<string, string> = {}, useTokenUrl = false): Promise<Running> {
   const sim = await startSimulator({ updatesPerSecond: 500, frameIntervalMs: 10, pingIntervalMs: 50, ...simOpts });
   const config: Config = loadConfig({
     UPSTOX_API_URL: sim.apiUrl,
@@ -89,7 +85,10 @@ describe('feed client against the simulator', () => {
     await until('updates for every key', () => [EQ, EQ2, INDEX].every((k) => (r.updatesByKey.get(k) ?? 0) > 5));
     assert.deepEqual(r.sim.stats().subscription, { [EQ]: 'full', [EQ2]: 'full', [INDEX]: 'full' });
     assert.equal(r.stats.framesReceived, r.frames.length);
-    assert.equal(r.stats.updatesReceived, [...r.updatesByKey.values()].reduce((a, b) => a + b, 0));
+    assert.equal(
+      r.stats.updatesReceived,
+      [...r.updatesByKey.values()].reduce((a, b) => a + b, 0),
+    );
   });
 
   it('survives five dropped sockets, resubscribing every key each time', async () => {
@@ -130,7 +129,10 @@ describe('feed client against the simulator', () => {
   });
 
   it('does not reconnect during a closed market while pings keep coming', async () => {
-    const r = await startFeed({ marketStatus: { NSE_EQ: 'NORMAL_CLOSE', NSE_INDEX: 'NORMAL_CLOSE' } }, { STALE_FEED_MS: '300', STALE_FEED_CLOSED_MS: '400' });
+    const r = await startFeed(
+      { marketStatus: { NSE_EQ: 'NORMAL_CLOSE', NSE_INDEX: 'NORMAL_CLOSE' } },
+      { STALE_FEED_MS: '300', STALE_FEED_CLOSED_MS: '400' },
+    );
     await streaming(r);
     // Ten stale periods with pings and no data: still the first connection.
     await observeFor(3000);
@@ -163,6 +165,9 @@ describe('feed client against the simulator', () => {
     const r = await startFeed();
     await streaming(r);
     r.actor().send({ type: 'SET_SUBSCRIPTION', subscription: { [EQ]: 'ltpc', [INDEX]: 'full' } });
-    await until('simulator subscription updated', () => JSON.stringify(r.sim.stats().subscription) === JSON.stringify({ [EQ]: 'ltpc', [INDEX]: 'full' }));
+    await until(
+      'simulator subscription updated',
+      () => JSON.stringify(r.sim.stats().subscription) === JSON.stringify({ [EQ]: 'ltpc', [INDEX]: 'full' }),
+    );
   });
 });

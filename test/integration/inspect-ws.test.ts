@@ -32,13 +32,21 @@ describe('WS /inspect', () => {
     const { sys, ws } = await setup_();
     await until('the system is up', () => sys.hub.actorsNow().length === 5 && has(sys.hub.actorsNow()[1]?.snapshot.value, 'streaming'));
     sys.setWriterDown(true);
-    await until('writer down in the hub', () => has(sys.hub.actorsNow().find((a) => a.systemId === 'writer')?.snapshot.value, 'influxDown'));
+    await until('writer down in the hub', () =>
+      has(sys.hub.actorsNow().find((a) => a.systemId === 'writer')?.snapshot.value, 'influxDown'),
+    );
 
     const client = await connect(ws);
     await client.until('the replay', () => client.messages.length >= 5);
     const first = client.messages.slice(0, 5);
-    assert.ok(first.every((m) => m.type === '@xstate.actor'), 'registrations first');
-    assert.deepEqual(first.map((m) => (m.type === '@xstate.actor' ? (m.systemId ?? m.name) : '')), ['pipeline', ...NAMED]);
+    assert.ok(
+      first.every((m) => m.type === '@xstate.actor'),
+      'registrations first',
+    );
+    assert.deepEqual(
+      first.map((m) => (m.type === '@xstate.actor' ? (m.systemId ?? m.name) : '')),
+      ['pipeline', ...NAMED],
+    );
     assert.ok(has(client.actor('writer')?.snapshot.value, 'influxDown'), 'the late client sees the writer down at once');
     assert.ok(has(client.actor('connection')?.snapshot.value, 'streaming'));
 
@@ -72,7 +80,11 @@ describe('WS /inspect', () => {
     const html = await page.text();
     assert.match(html, /\/inspector\/app\.js/);
     assert.doesNotMatch(html, /https?:\/\//, 'no CDN, no external font');
-    for (const [file, type] of [['app.js', /^text\/javascript/], ['style.css', /^text\/css/], ['chart.js', /^text\/javascript/]] as const) {
+    for (const [file, type] of [
+      ['app.js', /^text\/javascript/],
+      ['style.css', /^text\/css/],
+      ['chart.js', /^text\/javascript/],
+    ] as const) {
       const res = await fetch(`${srv.baseUrl}/inspector/${file}`);
       assert.equal(res.status, 200, file);
       assert.match(res.headers.get('content-type') ?? '', type);

@@ -60,13 +60,18 @@ describe('pipeline end to end: simulator → service → VictoriaMetrics', { tim
     rmSync(dir, { recursive: true, force: true });
   });
 
-  const writerValue = (s: any) => (typeof s.actors.writer.value === 'string' ? s.actors.writer.value : Object.keys(s.actors.writer.value)[0]);
+  const writerValue = (s: any) =>
+    typeof s.actors.writer.value === 'string' ? s.actors.writer.value : Object.keys(s.actors.writer.value)[0];
 
   /** Stalls the feed, waits until everything sent is in VictoriaMetrics, and compares per key. */
   async function expectEverythingLanded(what: string): Promise<void> {
     sim.stall();
     const sent = sim.stats().updatesByKey;
-    await svc!.waitForState(`${what}: spool empty and writer up`, (s) => s.spool.pendingPoints === 0 && writerValue(s) === 'influxUp', 30_000);
+    await svc!.waitForState(
+      `${what}: spool empty and writer up`,
+      (s) => s.spool.pendingPoints === 0 && writerValue(s) === 'influxUp',
+      30_000,
+    );
     await until(
       `${what}: every tick in VictoriaMetrics`,
       async () => {
@@ -76,7 +81,9 @@ describe('pipeline end to end: simulator → service → VictoriaMetrics', { tim
       { timeoutMs: 15_000, intervalMs: 250 },
     ).catch(async (err) => {
       const got = await vm.timestampsByKey('tick_ltp');
-      throw new Error(`${(err as Error).message}\nsent ${JSON.stringify(sent)}\ngot ${JSON.stringify(Object.fromEntries([...got].map(([k, v]) => [k, v.length])))}`);
+      throw new Error(
+        `${(err as Error).message}\nsent ${JSON.stringify(sent)}\ngot ${JSON.stringify(Object.fromEntries([...got].map(([k, v]) => [k, v.length])))}`,
+      );
     });
     const got = await vm.timestampsByKey('tick_ltp');
     for (const k of KEYS) assert.equal(new Set(got.get(k)).size, got.get(k)!.length, `${k}: no timestamp twice`);
@@ -84,12 +91,18 @@ describe('pipeline end to end: simulator → service → VictoriaMetrics', { tim
   }
 
   it('streams into InfluxDB: every tick lands once, candles and market status too', async () => {
-    const s = await svc!.waitForState('streaming and influxUp', (st) => st.actors.connection.value === 'streaming' && writerValue(st) === 'influxUp');
+    const s = await svc!.waitForState(
+      'streaming and influxUp',
+      (st) => st.actors.connection.value === 'streaming' && writerValue(st) === 'influxUp',
+    );
     assert.equal(s.actors.notifier.value !== undefined, true);
     await until('some ticks', async () => (sim.stats().updatesSent ?? 0) > 200);
     await expectEverythingLanded('steady state');
     const candles = await vm.exportSeries('{__name__="candle_close"}');
-    assert.ok(candles.some((c) => c.metric['interval'] === 'I1' && c.metric['instrument_key'] === KEYS[0]), 'minute candles');
+    assert.ok(
+      candles.some((c) => c.metric['interval'] === 'I1' && c.metric['instrument_key'] === KEYS[0]),
+      'minute candles',
+    );
     const status = await vm.exportSeries('{__name__="market_status_status"}');
     assert.ok(status.some((c) => c.metric['segment'] === 'NSE_EQ'));
   });
@@ -133,7 +146,7 @@ describe('pipeline end to end: simulator → service → VictoriaMetrics', { tim
       },
       { timeoutMs: 15_000, intervalMs: 200 },
     );
-    const last = receiver.received[receiver.received.length - 1]!;
+    const last = receiver.received[receiver.received.length - 1];
     assert.equal(last['message'], 'Data feed has been successfully transferred to InfluxDB');
     assert.ok((last['firstTs'] as number) <= (last['lastTs'] as number));
     assert.ok(Array.isArray(last['keys']));

@@ -29,9 +29,9 @@ describe('Upstox V3 simulator: authorize', () => {
       assert.equal(res.status, 401);
       const body = (await res.json()) as { status: string; errors: Array<{ errorCode: string; error_code: string; message: string }> };
       assert.equal(body.status, 'error');
-      assert.equal(body.errors[0]!.errorCode, 'UDAPI100050');
-      assert.equal(body.errors[0]!.error_code, 'UDAPI100050');
-      assert.equal(body.errors[0]!.message, 'Invalid token used to access API');
+      assert.equal(body.errors[0].errorCode, 'UDAPI100050');
+      assert.equal(body.errors[0].error_code, 'UDAPI100050');
+      assert.equal(body.errors[0].message, 'Invalid token used to access API');
     }
     assert.equal(await upgradeStatus(sim.apiUrl.replace('http', 'ws') + '/v3/feed/market-data-feed?code=made-up'), 403);
   });
@@ -76,4 +76,3 @@ describe('Upstox V3 simulator: authorize', () => {
     client.close();
   });
 });
-

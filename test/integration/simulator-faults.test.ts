@@ -2,7 +2,18 @@ import assert from 'node:assert/strict';
 import type { Socket } from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import { startSimulator, type Simulator } from '../../src/sim/index.js';
-import { authorize, authorizedUri, countFrom, FeedClient, isInitial, isPing, liveFrom, pollUntil, subscribe, upgradeStatus } from '../helpers/feed-client.js';
+import {
+  authorize,
+  authorizedUri,
+  countFrom,
+  FeedClient,
+  isInitial,
+  isPing,
+  liveFrom,
+  pollUntil,
+  subscribe,
+  upgradeStatus,
+} from '../helpers/feed-client.js';
 import { EQ, FAST, INDEX } from '../helpers/sim-fixtures.js';
 
 describe('Upstox V3 simulator: faults on open sockets', () => {
@@ -56,23 +67,32 @@ describe('Upstox V3 simulator: faults on open sockets', () => {
     client.request('sub', [INDEX], 'ltpc');
     await subscribed;
     // The deadline is the assertion: 20 ping intervals and 50 frame intervals pass in silence.
-    await assert.rejects(client.until('anything while stalled', () => client.arrivals.length > mark, 400), /timed out/);
+    await assert.rejects(
+      client.until('anything while stalled', () => client.arrivals.length > mark, 400),
+      /timed out/,
+    );
     sim.resume();
     await client.until('snapshot, live frames and pings after resume', () => {
       const snap = client.findFrom(mark, isInitial);
       return snap >= 0 && liveFrom(client, snap).length > 0 && countFrom(client, mark, isPing) > 0;
     });
-    assert.deepEqual(client.arrivals[client.findFrom(mark, isInitial)]!.frame!.updates.map((u) => u.key), [INDEX]);
+    assert.deepEqual(
+      client.arrivals[client.findFrom(mark, isInitial)].frame!.updates.map((u) => u.key),
+      [INDEX],
+    );
   });
 
   it('stall: a socket opened while stalled gets its market_info only on resume', async () => {
     sim.stall();
     const client = await FeedClient.open(sim.apiUrl, sim.token);
     clients.push(client);
-    await assert.rejects(client.until('anything while stalled', () => client.arrivals.length > 0, 200), /timed out/);
+    await assert.rejects(
+      client.until('anything while stalled', () => client.arrivals.length > 0, 200),
+      /timed out/,
+    );
     sim.resume();
     await client.until('market_info after resume', () => client.frames.length > 0);
-    assert.equal(client.frames[0]!.type, 2);
+    assert.equal(client.frames[0].type, 2);
   });
 
   it('sendMalformed: the client gets undecodable frames between valid ones', async () => {
@@ -82,7 +102,7 @@ describe('Upstox V3 simulator: faults on open sockets', () => {
     sim.sendMalformed(3);
     await client.until('valid frames after the malformed ones', () => {
       const bad = client.arrivals.flatMap((a, i) => (a.kind === 'malformed' ? [i] : []));
-      return bad.length === 3 && liveFrom(client, bad[2]!).length > 0;
+      return bad.length === 3 && liveFrom(client, bad[2]).length > 0;
     });
     assert.equal(client.arrivals.find((a) => a.kind === 'malformed')!.error!.name, 'FrameDecodeError');
     assert.equal(client.closed, undefined);

@@ -25,14 +25,14 @@ describe('Upstox V3 simulator', () => {
   it('streams market_info, then the snapshot, then live full frames, all decodable', async () => {
     const client = await open();
     await client.until('market_info', () => client.frames.length > 0);
-    const first = client.frames[0]!;
+    const first = client.frames[0];
     assert.equal(first.type, 2);
     assert.equal(first.marketStatus?.NSE_EQ, 'NORMAL_OPEN');
     assert.equal(first.marketStatus?.NSE_INDEX, 'NORMAL_OPEN');
 
     const keys = [EQ, INDEX, OPTION, FUTURE];
     const at = await subscribe(client, keys, 'full');
-    const snapshot = client.arrivals[at]!.frame!;
+    const snapshot = client.arrivals[at].frame!;
     assert.deepEqual(snapshot.updates.map((u) => u.key).sort(), [...keys].sort());
     assert.deepEqual(sim.stats().subscription, Object.fromEntries(keys.map((k) => [k, 'full'])));
 
@@ -53,7 +53,7 @@ describe('Upstox V3 simulator', () => {
           assert.equal(u.kind, FeedKind.MarketFull, u.key);
           assert.equal(u.depth.length, 5 * 4, u.key);
           assert.ok(u.ltq > 0 && u.vtt >= u.ltq && u.atp > 0, u.key);
-          assert.ok(u.depth[1]! < u.ltp && u.depth[3]! > u.ltp, `${u.key} best bid below and best ask above ltp`);
+          assert.ok(u.depth[1] < u.ltp && u.depth[3] > u.ltp, `${u.key} best bid below and best ask above ltp`);
           assert.equal(u.greeks !== null, u.key === OPTION, `${u.key} greeks only for options`);
           if (u.key !== EQ) assert.ok(u.oi > 0, `${u.key} has open interest`);
         }
@@ -64,19 +64,19 @@ describe('Upstox V3 simulator', () => {
   it('sends full_d30 with 30 levels, option_greeks as FirstLevelWithGreeks, ltpc as LTPC', async () => {
     const client = await open();
     let at = await subscribe(client, [EQ], 'full_d30');
-    let u = client.arrivals[at]!.frame!.updates[0]!;
+    let u = client.arrivals[at].frame!.updates[0];
     assert.equal(u.depth.length, 30 * 4);
     assert.equal(u.requestMode, 3);
 
     at = await subscribe(client, [OPTION], 'option_greeks');
-    u = client.arrivals[at]!.frame!.updates[0]!;
+    u = client.arrivals[at].frame!.updates[0]!;
     assert.equal(u.kind, FeedKind.FirstLevelGreeks);
     assert.equal(u.requestMode, 2);
     assert.equal(u.depth.length, 4);
     assert.ok(u.greeks && u.greeks.delta !== 0 && u.iv > 0);
 
     at = await subscribe(client, [EQ2], 'ltpc');
-    u = client.arrivals[at]!.frame!.updates[0]!;
+    u = client.arrivals[at].frame!.updates[0]!;
     assert.equal(u.kind, FeedKind.Ltpc);
     assert.equal(u.requestMode, 0);
 
@@ -104,7 +104,8 @@ describe('Upstox V3 simulator', () => {
     await client.until('close', () => client.closed);
 
     const frames = client.frames;
-    for (let i = 1; i < frames.length; i++) assert.ok(frames[i]!.ts > frames[i - 1]!.ts, `frame ${i}: ${frames[i]!.ts} after ${frames[i - 1]!.ts}`);
+    for (let i = 1; i < frames.length; i++)
+      assert.ok(frames[i].ts > frames[i - 1].ts, `frame ${i}: ${frames[i].ts} after ${frames[i - 1].ts}`);
     const decoded: Record<string, number> = {};
     for (const f of frames) for (const u of f.updates) decoded[u.key] = (decoded[u.key] ?? 0) + 1;
     const total = Object.values(decoded).reduce((a, b) => a + b, 0);
@@ -115,7 +116,7 @@ describe('Upstox V3 simulator', () => {
     for (const k of keys) assert.equal(stats.updatesByKey[k], decoded[k], k);
     assert.ok(stats.lastTs >= frames.at(-1)!.ts);
     // The rotation gives every key its share: no key is starved at a rate below one update per key per frame.
-    const counts = keys.map((k) => decoded[k]!);
+    const counts = keys.map((k) => decoded[k]);
     assert.ok(Math.max(...counts) - Math.min(...counts) <= 2, `uneven shares ${counts.join(',')}`);
   });
 
@@ -126,14 +127,29 @@ describe('Upstox V3 simulator', () => {
     // Requests are handled in order, so this snapshot marks where the unsub took effect.
     const afterUnsub = await subscribe(client, [FUTURE], 'ltpc');
     const changed = await subscribe(client, [EQ, 'NSE_EQ|NOT_SUBSCRIBED'], 'full', 'change_mode');
-    assert.deepEqual(client.arrivals[changed]!.frame!.updates.map((u) => [u.key, u.kind]), [[EQ, FeedKind.MarketFull]]);
+    assert.deepEqual(
+      client.arrivals[changed].frame!.updates.map((u) => [u.key, u.kind]),
+      [[EQ, FeedKind.MarketFull]],
+    );
     await client.until('live EQ in full mode', () => liveFrom(client, changed).some((f) => f.updates.some((u) => u.key === EQ)));
 
-    assert.ok(liveFrom(client, afterUnsub).every((f) => f.updates.every((u) => u.key !== EQ2)), 'no EQ2 after unsub');
-    for (const f of liveFrom(client, changed)) for (const u of f.updates) assert.equal(u.kind, u.key === EQ ? FeedKind.MarketFull : FeedKind.Ltpc);
+    assert.ok(
+      liveFrom(client, afterUnsub).every((f) => f.updates.every((u) => u.key !== EQ2)),
+      'no EQ2 after unsub',
+    );
+    for (const f of liveFrom(client, changed))
+      for (const u of f.updates) assert.equal(u.kind, u.key === EQ ? FeedKind.MarketFull : FeedKind.Ltpc);
     assert.deepEqual(sim.stats().subscription, { [EQ]: 'full', [INDEX]: 'ltpc', [FUTURE]: 'ltpc' });
-    const methods = sim.stats().requests.slice(-4).map((r) => [r.method, r.mode]);
-    assert.deepEqual(methods, [['sub', 'ltpc'], ['unsub', undefined], ['sub', 'ltpc'], ['change_mode', 'full']]);
+    const methods = sim
+      .stats()
+      .requests.slice(-4)
+      .map((r) => [r.method, r.mode]);
+    assert.deepEqual(methods, [
+      ['sub', 'ltpc'],
+      ['unsub', undefined],
+      ['sub', 'ltpc'],
+      ['change_mode', 'full'],
+    ]);
   });
 
   it('ignores malformed requests (binary or text) and keeps the socket open', async () => {
@@ -161,7 +177,7 @@ describe('Upstox V3 simulator', () => {
       const i = client.findFrom(from, (a) => a.frame?.marketStatus?.NSE_EQ === 'NORMAL_CLOSE');
       return i >= 0 ? i + 1 : 0;
     });
-    assert.equal(client.arrivals[infoAt - 1]!.frame!.type, 2);
+    assert.equal(client.arrivals[infoAt - 1].frame!.type, 2);
     await client.until('index frames and pings after the close', () => {
       const live = liveFrom(client, infoAt);
       return live.length >= 10 && countFrom(client, infoAt, isPing) >= 2;
@@ -170,10 +186,12 @@ describe('Upstox V3 simulator', () => {
 
     sim.setMarketStatus({ NSE_INDEX: 'CLOSING_END' });
     const allClosed = client.arrivals.length;
-    await client.until('pings with every segment closed', () => {
-      const i = client.findFrom(allClosed, (a) => a.frame?.marketStatus?.NSE_INDEX === 'CLOSING_END');
-      return i >= 0 && countFrom(client, i, isPing) >= 3 ? i : false;
-    }).then((i) => assert.equal(liveFrom(client, i).length, 0, 'no live frames while every segment is closed'));
+    await client
+      .until('pings with every segment closed', () => {
+        const i = client.findFrom(allClosed, (a) => a.frame?.marketStatus?.NSE_INDEX === 'CLOSING_END');
+        return i >= 0 && countFrom(client, i, isPing) >= 3 ? i : false;
+      })
+      .then((i) => assert.equal(liveFrom(client, i).length, 0, 'no live frames while every segment is closed'));
 
     sim.setMarketStatus({ NSE_EQ: 'NORMAL_OPEN', NSE_INDEX: 'NORMAL_OPEN' });
     await client.until('live EQ again', () => liveFrom(client, allClosed).some((f) => f.updates.some((u) => u.key === EQ)));
@@ -189,4 +207,3 @@ describe('Upstox V3 simulator', () => {
     assert.equal(second.closed, undefined);
   });
 });
-

@@ -36,7 +36,10 @@ describe('INSPECT=<relay> on the real service', { timeout: 120_000 }, () => {
     await viewer.until('writer influxDown through the relay', () => viewer!.values('writer').some((v) => has(v, 'influxDown')), 10_000);
     await live.vm.start();
     await viewer.until('writer influxUp again', () => has(viewer!.values('writer').at(-1), 'influxUp'), 20_000);
-    assert.ok(!viewer.messages.some((m) => JSON.stringify(m).includes('planted-secret-token-9d1')), 'the access token never reaches the inspector');
+    assert.ok(
+      !viewer.messages.some((m) => JSON.stringify(m).includes('planted-secret-token-9d1')),
+      'the access token never reaches the inspector',
+    );
     assert.ok(!viewer.messages.some((m) => /"ltp":/.test(JSON.stringify(m))), 'no per-tick data reaches the inspector');
   });
 });

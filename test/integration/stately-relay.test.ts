@@ -38,7 +38,9 @@ describe('INSPECT: forwarding to a real @statelyai/inspect relay', () => {
     sys.setWriterDown(true);
     await viewer.until('writer influxDown through the relay', () => viewer.values('writer').some((v) => has(v, 'influxDown')));
     const writer = viewer.actor('writer')!;
-    const down = viewer.messages.find((m) => m.type === '@xstate.snapshot' && m.sessionId === writer.sessionId && has(m.snapshot.value, 'influxDown'));
+    const down = viewer.messages.find(
+      (m) => m.type === '@xstate.snapshot' && m.sessionId === writer.sessionId && has(m.snapshot.value, 'influxDown'),
+    );
     assert.equal(down?.type === '@xstate.snapshot' && down.event.type, 'INFLUX_FAIL');
     assert.ok(!viewer.messages.some((m) => JSON.stringify(m).includes(PLANTED_SECRET)), 'sanitised before it leaves');
 
@@ -49,7 +51,11 @@ describe('INSPECT: forwarding to a real @statelyai/inspect relay', () => {
     relay = await startRelay(port);
     const later = await InspectClient.connect(relay.url);
     cleanups.push(() => later.close());
-    await later.until('the actors again, writer still down', () => NAMED.every((n) => later.actor(n)) && has(later.actor('writer')!.snapshot.value, 'influxDown'), 20_000);
+    await later.until(
+      'the actors again, writer still down',
+      () => NAMED.every((n) => later.actor(n)) && has(later.actor('writer')!.snapshot.value, 'influxDown'),
+      20_000,
+    );
     sys.setWriterDown(false);
     await later.until('writer influxUp through the new relay', () => has(later.values('writer').at(-1), 'influxUp'));
     assert.ok(hub.forwarder && hub.forwarder.counts.connects >= 2);

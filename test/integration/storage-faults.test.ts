@@ -35,7 +35,10 @@ describe('storage against VictoriaMetrics through InfluxDB faults', { timeout: 9
       assert.ok(fx.stats.pointsWritten >= feed.total(), 'every point written (some twice is allowed: a reset after the server took them)');
       assert.equal(fx.storage.spool.deadLetterCount(), 0);
       // Each point that had to wait is counted once, however many live attempts failed on it.
-      assert.ok(fx.stats.pointsSpooled > 300 && fx.stats.pointsSpooled <= feed.total(), `pointsSpooled ${fx.stats.pointsSpooled} of ${feed.total()} sent`);
+      assert.ok(
+        fx.stats.pointsSpooled > 300 && fx.stats.pointsSpooled <= feed.total(),
+        `pointsSpooled ${fx.stats.pointsSpooled} of ${feed.total()} sent`,
+      );
     });
   });
 
@@ -65,8 +68,18 @@ describe('storage against VictoriaMetrics through InfluxDB faults', { timeout: 9
   it('401, 403, 404: influxDown.refused with the code and the server message, points kept, delivered after the fix', async () => {
     const cases = [
       { status: 401, body: { code: 'unauthorized', message: 'unauthorized access' }, code: 'INFLUX_UNAUTHORIZED', key: 'NSE_EQ|AUTH401' },
-      { status: 403, body: { code: 'forbidden', message: 'insufficient permissions for write' }, code: 'INFLUX_FORBIDDEN', key: 'NSE_EQ|AUTH403' },
-      { status: 404, body: { code: 'not found', message: 'bucket "ticks" not found' }, code: 'INFLUX_BUCKET_NOT_FOUND', key: 'NSE_EQ|AUTH404' },
+      {
+        status: 403,
+        body: { code: 'forbidden', message: 'insufficient permissions for write' },
+        code: 'INFLUX_FORBIDDEN',
+        key: 'NSE_EQ|AUTH403',
+      },
+      {
+        status: 404,
+        body: { code: 'not found', message: 'bucket "ticks" not found' },
+        code: 'INFLUX_BUCKET_NOT_FOUND',
+        key: 'NSE_EQ|AUTH404',
+      },
     ];
     // In parallel: the writer reopens the route only after max(INFLUX_PROBE_MAX_MS, 15 s).
     await Promise.all(
@@ -104,13 +117,17 @@ describe('storage against VictoriaMetrics through InfluxDB faults', { timeout: 9
     await suite.withStorage('429', {}, async (fx, gate) => {
       const feed = new Feeder(() => fx, ['NSE_EQ|RATE429'], 1_732_300_000_000);
       await fx.waitWriter('influxUp');
-      gate.set({ status: 429, headers: { 'retry-after': '2' }, body: JSON.stringify({ code: 'too many requests', message: 'write limit reached' }) });
+      gate.set({
+        status: 429,
+        headers: { 'retry-after': '2' },
+        body: JSON.stringify({ code: 'too many requests', message: 'write limit reached' }),
+      });
       feed.push(60);
       await fx.waitWriter('influxDown.waiting');
       assert.equal(fx.writerContext()['retryAfterMs'], 2000);
       const limited = gate.log().filter((w) => w.answer === 429);
       assert.equal(limited.length, 1, 'one write met the 429');
-      const t429 = limited[0]!.at;
+      const t429 = limited[0].at;
       // The server would take writes again at once: only Retry-After holds the writer back.
       gate.set('pass');
       feed.start(20, 1);
@@ -119,7 +136,7 @@ describe('storage against VictoriaMetrics through InfluxDB faults', { timeout: 9
       await fx.waitSpoolEmpty();
       const next = gate.log().filter((w) => w.at > t429);
       assert.ok(next.length > 0);
-      assert.ok(next[0]!.at - t429 >= 1950, `first write after the 429 came ${next[0]!.at - t429} ms later`);
+      assert.ok(next[0].at - t429 >= 1950, `first write after the 429 came ${next[0].at - t429} ms later`);
       await expectLanded(suite.vm, feed.sent, 'after the 429');
     });
   });
@@ -180,7 +197,11 @@ describe('storage against VictoriaMetrics through InfluxDB faults', { timeout: 9
       try {
         await fx.waitWriter('influxUp');
         await until('the drainer replaying', () => fx.stats.pointsDrained > 0);
-        await until('the backlog replayed with live updates behind it', () => fx.drainerState() === 'idle' && fx.stats.pointsWritten > 1000, { timeoutMs: 15_000 });
+        await until(
+          'the backlog replayed with live updates behind it',
+          () => fx.drainerState() === 'idle' && fx.stats.pointsWritten > 1000,
+          { timeoutMs: 15_000 },
+        );
       } finally {
         clearInterval(timer);
       }
@@ -199,10 +220,14 @@ describe('storage against VictoriaMetrics through InfluxDB faults', { timeout: 9
       assert.equal(acked.at(-1), close, 'the last write carries the newest value');
       // VictoriaMetrics 1.79 cannot check this itself: among samples with one timestamp its dedup
       // keeps an arbitrary one (an unstable sort), not the last written. It must hold one sample.
-      await until('the candle in VictoriaMetrics', async () => {
-        const series = await suite.vm.exportSeries(`{__name__="candle_close",instrument_key="${KEY}",interval="I1"}`);
-        return series.length === 1 && series[0]!.timestamps.length === 1 && series[0]!.timestamps[0] === candleTs;
-      }, { timeoutMs: 15_000, intervalMs: 250 });
+      await until(
+        'the candle in VictoriaMetrics',
+        async () => {
+          const series = await suite.vm.exportSeries(`{__name__="candle_close",instrument_key="${KEY}",interval="I1"}`);
+          return series.length === 1 && series[0].timestamps.length === 1 && series[0].timestamps[0] === candleTs;
+        },
+        { timeoutMs: 15_000, intervalMs: 250 },
+      );
       await expectLanded(suite.vm, sent, 'candle test ticks');
     });
   });

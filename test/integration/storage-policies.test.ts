@@ -29,7 +29,7 @@ describe('storage policies against VictoriaMetrics', { timeout: 90_000, concurre
       let isolated = false;
       let failed = false;
       gate.intercept((lines) => {
-        if (lines.length === 1 && bad.test(lines[0]!)) isolated = true;
+        if (lines.length === 1 && bad.test(lines[0])) isolated = true;
         else if (isolated && !failed && !lines.some((l) => bad.test(l))) {
           failed = true;
           return 500;
@@ -70,8 +70,8 @@ describe('storage policies against VictoriaMetrics', { timeout: 90_000, concurre
       await expectLanded(suite.vm, sent, 'good points of the rejected batch', [BAD]);
       const dead = fx.storage.spool.recentDeadLetters();
       assert.equal(dead.length, 1);
-      assert.match(dead[0]!.line, /^tick,instrument_key=NSE_EQ\|BAD400,/);
-      assert.match(dead[0]!.reason, /^InfluxDB 400: unable to parse 'tick,instrument_key=NSE_EQ\|BAD400.*': invalid field format$/);
+      assert.match(dead[0].line, /^tick,instrument_key=NSE_EQ\|BAD400,/);
+      assert.match(dead[0].reason, /^InfluxDB 400: unable to parse 'tick,instrument_key=NSE_EQ\|BAD400.*': invalid field format$/);
       assert.equal(fx.stats.pointsDeadLettered, 1);
       // The rejected point is not counted as written, nor reported (notified) as landed.
       assert.equal(fx.stats.pointsWritten, 40);
@@ -84,7 +84,7 @@ describe('storage policies against VictoriaMetrics', { timeout: 90_000, concurre
     try {
       const rows = db.prepare('SELECT reason, line FROM dead_letters').all() as Array<{ reason: string; line: string }>;
       assert.equal(rows.length, 1);
-      assert.match(rows[0]!.line, /BAD400/);
+      assert.match(rows[0].line, /BAD400/);
     } finally {
       db.close();
     }
@@ -95,7 +95,11 @@ describe('storage policies against VictoriaMetrics', { timeout: 90_000, concurre
     // DRAIN_CHUNK_POINTS of 20000 would against a proxy that takes 400 lines.
     await suite.withStorage('large413', { spool: { drainChunkPoints: 400 } }, async (fx, gate) => {
       const feed = new Feeder(() => fx, ['NSE_EQ|BIG413'], 1_733_100_000_000);
-      const tooLarge = { status: 413, linesAbove: 8, body: JSON.stringify({ code: 'request too large', message: 'unable to read data: points batch is too large' }) };
+      const tooLarge = {
+        status: 413,
+        linesAbove: 8,
+        body: JSON.stringify({ code: 'request too large', message: 'unable to read data: points batch is too large' }),
+      };
       await fx.waitWriter('influxUp');
       gate.set(tooLarge);
       feed.push(120);
@@ -161,26 +165,30 @@ describe('storage policies against VictoriaMetrics', { timeout: 90_000, concurre
     it(`a full spool with SPOOL_FULL_POLICY=${policy}: the policy's points survive, the rest are counted and logged`, async () => {
       const key = `NSE_EQ|FULL${policy === 'drop-oldest' ? 'DROP' : 'REJECT'}`;
       // About three batches of 10 points fit in 4000 bytes.
-      await suite.withStorage(`full-${policy}`, { influx: { batchMaxPoints: 10 }, spool: { maxBytes: 4000, fullPolicy: policy } }, async (fx, gate) => {
-        gate.set('down');
-        await fx.waitWriter(/^influxDown\./);
-        const feed = new Feeder(() => fx, [key], 1_733_300_000_000);
-        feed.push(200);
-        fx.storage.writePath.flush();
-        const kept = fx.storage.spool.pendingPoints();
-        assert.ok(kept >= 10 && kept < 200 && kept % 10 === 0, `whole batches kept (${kept})`);
-        assert.ok(fx.storage.spool.pendingBytes() <= 4000);
-        assert.equal(fx.stats.pointsDroppedSpoolFull, 200 - kept);
-        const full = fx.logs.filter((l) => l.level === 50 && l['component'] === 'spool' && /spool is full/.test(l.msg));
-        assert.ok(full.length >= 1, 'logged at error level');
-        assert.ok(full[0]!.msg.includes(`SPOOL_FULL_POLICY=${policy}`));
-        gate.set('pass');
-        await fx.waitWriter('influxUp');
-        await fx.waitSpoolEmpty();
-        const all = feed.sent.get(key)!;
-        const survivors = policy === 'drop-oldest' ? all.slice(-kept) : all.slice(0, kept);
-        await expectLanded(suite.vm, new Map([[key, survivors]]), `the points ${policy} keeps`);
-      });
+      await suite.withStorage(
+        `full-${policy}`,
+        { influx: { batchMaxPoints: 10 }, spool: { maxBytes: 4000, fullPolicy: policy } },
+        async (fx, gate) => {
+          gate.set('down');
+          await fx.waitWriter(/^influxDown\./);
+          const feed = new Feeder(() => fx, [key], 1_733_300_000_000);
+          feed.push(200);
+          fx.storage.writePath.flush();
+          const kept = fx.storage.spool.pendingPoints();
+          assert.ok(kept >= 10 && kept < 200 && kept % 10 === 0, `whole batches kept (${kept})`);
+          assert.ok(fx.storage.spool.pendingBytes() <= 4000);
+          assert.equal(fx.stats.pointsDroppedSpoolFull, 200 - kept);
+          const full = fx.logs.filter((l) => l.level === 50 && l['component'] === 'spool' && /spool is full/.test(l.msg));
+          assert.ok(full.length >= 1, 'logged at error level');
+          assert.ok(full[0].msg.includes(`SPOOL_FULL_POLICY=${policy}`));
+          gate.set('pass');
+          await fx.waitWriter('influxUp');
+          await fx.waitSpoolEmpty();
+          const all = feed.sent.get(key)!;
+          const survivors = policy === 'drop-oldest' ? all.slice(-kept) : all.slice(0, kept);
+          await expectLanded(suite.vm, new Map([[key, survivors]]), `the points ${policy} keeps`);
+        },
+      );
     });
   }
 
@@ -190,8 +198,8 @@ describe('storage policies against VictoriaMetrics', { timeout: 90_000, concurre
     await suite.withStorage('corrupt', {}, async (fx) => {
       const aside = readdirSync(suite.dir).filter((f) => f.startsWith('corrupt.db.corrupt-'));
       assert.equal(aside.length, 1, `moved aside: ${readdirSync(suite.dir).join(', ')}`);
-      assert.equal(readFileSync(join(suite.dir, aside[0]!), 'utf8'), garbage, 'the old file is kept as it was');
-      assert.ok(fx.logs.some((l) => l.level === 50 && l.msg.includes('moved aside') && l.msg.includes(aside[0]!)));
+      assert.equal(readFileSync(join(suite.dir, aside[0]), 'utf8'), garbage, 'the old file is kept as it was');
+      assert.ok(fx.logs.some((l) => l.level === 50 && l.msg.includes('moved aside') && l.msg.includes(aside[0])));
       assert.equal(fx.storage.spool.pendingPoints(), 0);
       await fx.waitWriter('influxUp');
       const feed = new Feeder(() => fx, ['NSE_EQ|CORRUPT'], 1_733_400_000_000);

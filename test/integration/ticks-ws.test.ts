@@ -53,7 +53,10 @@ describe('WS /ticks', () => {
     await until('two snapshots', () => c.messages.length >= 2);
     assert.deepEqual(
       c.messages.map((m) => [m.type, m.snapshot, m.key]).sort(),
-      [['tick', true, EQ], ['tick', true, IDX]].sort(),
+      [
+        ['tick', true, EQ],
+        ['tick', true, IDX],
+      ].sort(),
     );
     f.fanout.publish(liveFrame({ [EQ]: 102, [EQ2]: 203 }));
     const live = await c.next((m) => m.type === 'tick' && !m.snapshot, 'a live tick');
@@ -70,11 +73,17 @@ describe('WS /ticks', () => {
     const ack = await b.next((m) => m.type === 'subscribed', 'ack');
     assert.equal(ack.requestId, 'r-1');
     assert.deepEqual(ack.accepted, [EQ]);
-    assert.deepEqual(ack.refused.map((r: any) => r.key), ['NSE_EQ|UNKNOWN1', 'garbage']);
+    assert.deepEqual(
+      ack.refused.map((r: any) => r.key),
+      ['NSE_EQ|UNKNOWN1', 'garbage'],
+    );
     assert.match(ack.refused[0].reason, /POST \/subscriptions/);
     assert.match(ack.refused[1].reason, /SEGMENT\|id/);
     const snapIndex = b.messages.findIndex((m) => m.snapshot === true && m.key === EQ);
-    assert.ok(snapIndex >= 0 && snapIndex < b.messages.indexOf(ack), 'the snapshot, although another client watches the key, and before the ack');
+    assert.ok(
+      snapIndex >= 0 && snapIndex < b.messages.indexOf(ack),
+      'the snapshot, although another client watches the key, and before the ack',
+    );
     assert.ok(a.messages.some((m) => m.snapshot));
   });
 
@@ -141,7 +150,9 @@ describe('WS /ticks', () => {
       { timeoutMs: 20_000, intervalMs: 1 },
     );
     assert.ok(f.stats.wsMessagesDropped > 0, 'conflated messages are counted');
-    await until('fast client has everything', () => fast.messages.filter((m) => m.key === EQ2 && !m.snapshot).length === sent.length, { timeoutMs: 10_000 });
+    await until('fast client has everything', () => fast.messages.filter((m) => m.key === EQ2 && !m.snapshot).length === sent.length, {
+      timeoutMs: 10_000,
+    });
     const got = fast.messages.filter((m) => m.key === EQ2 && !m.snapshot).map((m) => m.ltp);
     assert.deepEqual(got, sent, 'every update, in order');
     (slow.ws as any)._socket.resume();

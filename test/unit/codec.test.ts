@@ -83,7 +83,7 @@ function reference(bytes: Uint8Array) {
   const o = FeedResponse.toObject(FeedResponse.decode(bytes), { longs: Number, defaults: false }) as any;
   return Object.entries(o.feeds ?? {}).map(([key, feed]: [string, any]) => {
     const full = feed.fullFeed?.marketFF ?? feed.fullFeed?.indexFF ?? feed.firstLevelWithGreeks;
-    const l = (feed.ltpc ?? full?.ltpc ?? {}) as any;
+    const l = feed.ltpc ?? full?.ltpc ?? {};
     const quotes: any[] = full?.marketLevel?.bidAskQuote ?? (full?.firstDepth ? [full.firstDepth] : []);
     return {
       key,
@@ -129,7 +129,7 @@ describe('codec', () => {
         assert.equal(u.candles?.length ?? 0, expected.candles.length);
         for (let c = 0; c < expected.candles.length; c++) {
           const want = expected.candles[c];
-          const got = u.candles![c]!;
+          const got = u.candles![c];
           assert.deepEqual(
             [got.interval, got.open, got.high, got.low, got.close, got.volume, got.ts],
             [want.interval, want.open, want.high, want.low, want.close, want.volume, want.ts],
@@ -170,7 +170,7 @@ describe('codec', () => {
     const bytes = encodeFeedResponse({ type: 0, currentTs: 5, feeds: { 'NSE_EQ|A': { ltpc: { ltp: 1.5 } } } });
     const frame = decodeFrame(bytes);
     assert.equal(frame.type, 0);
-    assert.equal(frame.updates[0]!.ltp, 1.5);
+    assert.equal(frame.updates[0].ltp, 1.5);
   });
 
   it('reads market_info segment status by name', () => {

@@ -69,7 +69,10 @@ describe('config', () => {
 
   it('lists every problem at once, naming the setting, the value and the fix', () => {
     const p = problems({ INSTRUMENTS: 'RELIANCE', FEED_MODE: 'fast', HTTP_PORT: '70000', INFLUX_URL: 'localhost:8086' });
-    assert.ok(p.some((m) => m.includes('UPSTOX_ACCESS_TOKEN') && m.includes('UPSTOX_TOKEN_URL')), 'missing token named');
+    assert.ok(
+      p.some((m) => m.includes('UPSTOX_ACCESS_TOKEN') && m.includes('UPSTOX_TOKEN_URL')),
+      'missing token named',
+    );
     assert.ok(p.some((m) => m.includes('INSTRUMENTS') && m.includes('RELIANCE') && m.includes('SEGMENT|id')));
     assert.ok(p.some((m) => m.includes('FEED_MODE="fast"') && m.includes('ltpc, full, option_greeks, full_d30')));
     assert.ok(p.some((m) => m.includes('HTTP_PORT="70000"') && m.includes('65535')));
@@ -80,7 +83,7 @@ describe('config', () => {
   it('needs instruments from one of the two settings', () => {
     const p = problems({ UPSTOX_ACCESS_TOKEN: 'x' });
     assert.equal(p.length, 1);
-    assert.match(p[0]!, /INSTRUMENTS.*INSTRUMENTS_URL/);
+    assert.match(p[0], /INSTRUMENTS.*INSTRUMENTS_URL/);
   });
 
   it('never prints a secret', () => {

@@ -1,7 +1,13 @@
 import assert from 'node:assert/strict';
 import { afterEach, beforeEach, describe, it, mock } from 'node:test';
 import { SimulatedClock, fromCallback, fromPromise, waitFor } from 'xstate';
-import { type ConnectionInput, type FeedSocketInput, type SocketCommand, type SocketEvent, connectionMachine } from '../../machines/connection.js';
+import {
+  type ConnectionInput,
+  type FeedSocketInput,
+  type SocketCommand,
+  type SocketEvent,
+  connectionMachine,
+} from '../../machines/connection.js';
 import type { SubscriptionLimits } from '../../src/config.js';
 import { harness } from '../helpers/parent-harness.js';
 
@@ -85,7 +91,7 @@ function start(over: Partial<ConnectionInput> = {}, arrange: (f: ReturnType<type
   const h = harness(logic, input(over), { clock, systemId: 'connection' });
   const value = () => h.child().getSnapshot().value as string;
   const ctx = () => h.child().getSnapshot().context;
-  const socket = () => f.sockets[f.sockets.length - 1]!;
+  const socket = () => f.sockets[f.sockets.length - 1];
   /** Drives the current socket to streaming. */
   const stream = async () => {
     await waitFor(h.child(), (s) => s.value === 'connecting');
@@ -188,7 +194,7 @@ describe('connection machine', () => {
     t.clock.increment(1);
     assert.equal(t.value(), 'backoff');
     assert.equal(t.ctx().lastError?.code, 'FEED_STALE');
-    assert.ok(t.f.sockets[0]!.stopped, 'the dead socket is closed');
+    assert.ok(t.f.sockets[0].stopped, 'the dead socket is closed');
   });
 
   it('waits longer before calling a closed market dead', async () => {
@@ -242,7 +248,7 @@ describe('connection machine', () => {
     const t = start({}, (f) => f.authorizeOutcomes.push('rejected', 'rejected'));
     await waitFor(t.h.child(), (s) => s.value === 'tokenRejected');
     assert.equal(t.f.alerts.length, 1);
-    assert.match(t.f.alerts[0]!, /UPSTOX_ACCESS_TOKEN/);
+    assert.match(t.f.alerts[0], /UPSTOX_ACCESS_TOKEN/);
     t.clock.increment(30_000);
     await waitFor(t.h.child(), (s) => s.value === 'tokenRejected' && t.f.authorizeCalls === 2);
     assert.equal(t.f.alerts.length, 2);
@@ -281,7 +287,7 @@ describe('connection machine', () => {
     await waitFor(t.h.child(), (s) => s.value === 'connecting');
     assert.equal(Object.keys(t.ctx().subscription).length, 50);
     assert.equal(t.f.alerts.length, 1);
-    assert.match(t.f.alerts[0]!, /10 instrument key\(s\) refused.*limit of 50/);
+    assert.match(t.f.alerts[0], /10 instrument key\(s\) refused.*limit of 50/);
   });
 
   it('stops: closes the socket and tells the parent the feed is down', async () => {
@@ -291,7 +297,10 @@ describe('connection machine', () => {
     assert.equal(t.value(), 'stopped');
     assert.ok(t.socket().stopped);
     assert.deepEqual(
-      t.h.sent().map((e) => e.type).filter((type) => !type.startsWith('xstate.')),
+      t.h
+        .sent()
+        .map((e) => e.type)
+        .filter((type) => !type.startsWith('xstate.')),
       ['FEED_UP', 'FEED_DOWN'],
     );
   });

@@ -19,7 +19,10 @@ const file = (name: string) => readFileSync(join(REPO_ROOT, name), 'utf8');
 describe('docker-compose.yml', () => {
   let dir: string;
   const compose = (...args: string[]) => {
-    const r = spawnSync('docker-compose', ['--project-directory', dir, '-f', join(dir, 'docker-compose.yml'), ...args], { encoding: 'utf8', cwd: dir });
+    const r = spawnSync('docker-compose', ['--project-directory', dir, '-f', join(dir, 'docker-compose.yml'), ...args], {
+      encoding: 'utf8',
+      cwd: dir,
+    });
     if (r.error) throw new Error(`docker-compose could not run (apt-get install docker-compose): ${r.error.message}`);
     return r;
   };
@@ -49,7 +52,11 @@ describe('docker-compose.yml', () => {
     // The service reaches InfluxDB by its Compose name and listens beyond loopback inside the container.
     assert.match(out, /INFLUX_URL: http:\/\/influxdb:8086/);
     assert.match(out, /HTTP_HOST: 0\.0\.0\.0/);
-    assert.deepEqual(compose('config', '--volumes').stdout.trim().split('\n').sort(), ['influxdb-config', 'influxdb-data', 'tickpipe-spool']);
+    assert.deepEqual(compose('config', '--volumes').stdout.trim().split('\n').sort(), [
+      'influxdb-config',
+      'influxdb-data',
+      'tickpipe-spool',
+    ]);
     assert.match(out, /- tickpipe-spool:\/data/);
   });
 
@@ -57,11 +64,11 @@ describe('docker-compose.yml', () => {
     // Debian's docker-compose 1.29 lists profiled services too; the profile itself is what we check.
     assert.deepEqual(compose('config', '--profiles').stdout.trim().split('\n'), ['demo']);
     const out = compose('config').stdout;
-    const demo = /\n  tickpipe-demo:\n([\s\S]*?)(?=\n  \S|\nvolumes:)/.exec(out)?.[1] ?? '';
+    const demo = /\n {2}tickpipe-demo:\n([\s\S]*?)(?=\n {2}\S|\nvolumes:)/.exec(out)?.[1] ?? '';
     assert.match(demo, /profiles:\s+- demo/);
     assert.match(demo, /command:\s+- dist\/src\/demo\.js/);
     assert.match(demo, /condition: service_healthy/);
-    const main = /\n  tickpipe:\n([\s\S]*?)(?=\n  \S|\nvolumes:)/.exec(out)?.[1] ?? '';
+    const main = /\n {2}tickpipe:\n([\s\S]*?)(?=\n {2}\S|\nvolumes:)/.exec(out)?.[1] ?? '';
     assert.doesNotMatch(main, /profiles:/, 'the production service must start without a profile');
   });
 
@@ -82,11 +89,33 @@ describe('docker-compose.yml', () => {
 
   it('.env.example lists every contract setting, and with a token filled in it is a valid configuration', () => {
     const example = file('.env.example');
-    for (const name of ['UPSTOX_ACCESS_TOKEN', 'UPSTOX_TOKEN_URL', 'UPSTOX_API_URL', 'INSTRUMENTS', 'INSTRUMENTS_URL', 'FEED_MODE', 'INFLUX_TOKEN', 'INFLUX_ORG', 'INFLUX_BUCKET', 'NOTIFY_URL', 'NOTIFY_INTERVAL_S', 'NOTIFY_RETRY_S', 'API_TOKEN', 'INSPECT', 'LOG_LEVEL']) {
+    for (const name of [
+      'UPSTOX_ACCESS_TOKEN',
+      'UPSTOX_TOKEN_URL',
+      'UPSTOX_API_URL',
+      'INSTRUMENTS',
+      'INSTRUMENTS_URL',
+      'FEED_MODE',
+      'INFLUX_TOKEN',
+      'INFLUX_ORG',
+      'INFLUX_BUCKET',
+      'NOTIFY_URL',
+      'NOTIFY_INTERVAL_S',
+      'NOTIFY_RETRY_S',
+      'API_TOKEN',
+      'INSPECT',
+      'LOG_LEVEL',
+    ]) {
       assert.match(example, new RegExp(`^#? ?${name}=`, 'm'), `.env.example does not list ${name}`);
     }
     // What Compose hands the container: the file, then the service's own environment on top.
-    const env = { ...parseEnv(example), INFLUX_URL: 'http://influxdb:8086', HTTP_HOST: '0.0.0.0', HTTP_PORT: '3000', SPOOL_PATH: '/data/spool.db' } as Record<string, string>;
+    const env = {
+      ...parseEnv(example),
+      INFLUX_URL: 'http://influxdb:8086',
+      HTTP_HOST: '0.0.0.0',
+      HTTP_PORT: '3000',
+      SPOOL_PATH: '/data/spool.db',
+    } as Record<string, string>;
     assert.throws(() => loadConfig(env), /UPSTOX_ACCESS_TOKEN/);
     const config = loadConfig({ ...env, UPSTOX_ACCESS_TOKEN: 'a-token' });
     assert.equal(config.influx.url, 'http://influxdb:8086');
@@ -101,9 +130,9 @@ describe('Dockerfile', () => {
 
   it('builds in one stage and runs on a slim Node 22 image with production dependencies only', () => {
     assert.ok(stages.length >= 2, 'not multi-stage');
-    assert.match(stages[0]!, /^node:22-bookworm AS build/);
-    assert.match(stages[0]!, /npm ci/);
-    assert.match(stages[0]!, /npm prune --omit=dev/);
+    assert.match(stages[0], /^node:22-bookworm AS build/);
+    assert.match(stages[0], /npm ci/);
+    assert.match(stages[0], /npm prune --omit=dev/);
     assert.match(runtime, /^node:22[\w.-]*-slim/);
     assert.match(runtime, /COPY --from=build \/app\/node_modules/);
   });
@@ -111,7 +140,7 @@ describe('Dockerfile', () => {
   it('runs as a non-root user with the spool on a volume, listening on every interface', () => {
     const user = instruction('USER');
     assert.equal(user.length, 1);
-    assert.doesNotMatch(user[0]!, /USER (root|0)\b/);
+    assert.doesNotMatch(user[0], /USER (root|0)\b/);
     assert.match(instruction('VOLUME').join('\n'), /"\/data"/);
     assert.match(runtime, /HTTP_HOST=0\.0\.0\.0/);
     assert.match(runtime, /SPOOL_PATH=\/data\//);
@@ -121,16 +150,16 @@ describe('Dockerfile', () => {
     assert.match(runtime, /HEALTHCHECK [\s\S]*\/health/);
     const entry = instruction('ENTRYPOINT');
     assert.equal(entry.length, 1);
-    const argv = JSON.parse(entry[0]!.slice('ENTRYPOINT '.length)) as string[];
+    const argv = JSON.parse(entry[0].slice('ENTRYPOINT '.length)) as string[];
     assert.equal(argv[0], 'node');
-    const cmd = JSON.parse(instruction('CMD')[0]!.slice('CMD '.length)) as string[];
+    const cmd = JSON.parse(instruction('CMD')[0].slice('CMD '.length)) as string[];
     assert.deepEqual(cmd, ['dist/src/main.js']);
     assert.doesNotMatch(runtime, /npm (start|run)/);
   });
 
   it('copies only files that exist, and the runtime image holds what the service reads at run time', () => {
     for (const m of text.matchAll(/^COPY (?!--from)(.+)$/gm)) {
-      const parts = m[1]!.trim().split(/\s+/);
+      const parts = m[1].trim().split(/\s+/);
       for (const src of parts.slice(0, -1)) assert.ok(existsSync(join(REPO_ROOT, src)), `COPY names ${src}, which does not exist`);
     }
     for (const needed of ['proto', 'inspector', 'dist/src', 'dist/machines']) assert.match(runtime, new RegExp(`COPY .*${needed}`));

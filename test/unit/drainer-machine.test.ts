@@ -30,7 +30,7 @@ function start() {
   );
   actor.start();
   const snap = () => actor.getSnapshot();
-  const chunk = () => chunks[chunks.length - 1]!;
+  const chunk = () => chunks[chunks.length - 1];
   /** Answers the pending chunk and waits until the machine has taken the answer. */
   const answer = async (p: Partial<DrainProgress>, expect: 'draining' | 'idle' | 'paused') => {
     const n = chunks.length;

@@ -65,7 +65,9 @@ describe('InspectionHub', () => {
     const writer = actorsIn(events).find((a) => a.systemId === 'writer')!;
     const drainer = actorsIn(events).find((a) => a.systemId === 'drainer')!;
     sys.setWriterDown(true);
-    await until('writer influxDown', () => snapshotsOf(events, writer.sessionId).some((s) => String(JSON.stringify(s.snapshot.value)).includes('influxDown')));
+    await until('writer influxDown', () =>
+      snapshotsOf(events, writer.sessionId).some((s) => String(JSON.stringify(s.snapshot.value)).includes('influxDown')),
+    );
     const down = snapshotsOf(events, writer.sessionId).find((s) => String(JSON.stringify(s.snapshot.value)).includes('influxDown'))!;
     assert.deepEqual(down.snapshot.value, { influxDown: 'spooling' });
     assert.equal(down.event.type, 'INFLUX_FAIL');
@@ -108,11 +110,20 @@ describe('InspectionHub', () => {
     await until('the connection streams', () => streaming(events));
     sys.setWriterDown(true);
     sys.land(10);
-    await until('writer down seen', () => events.some((e) => e.type === '@xstate.snapshot' && String(JSON.stringify(e.snapshot.value)).includes('influxDown')));
+    await until('writer down seen', () =>
+      events.some((e) => e.type === '@xstate.snapshot' && String(JSON.stringify(e.snapshot.value)).includes('influxDown')),
+    );
     const replay = hub.replay();
     const regs = actorsIn(replay);
-    assert.deepEqual(regs.map((a) => a.systemId ?? a.name), ['pipeline', ...NAMED], 'only live machines; finished promise actors are gone');
-    assert.ok(replay.slice(0, 5).every((e) => e.type === '@xstate.actor'), 'registrations come first');
+    assert.deepEqual(
+      regs.map((a) => a.systemId ?? a.name),
+      ['pipeline', ...NAMED],
+      'only live machines; finished promise actors are gone',
+    );
+    assert.ok(
+      replay.slice(0, 5).every((e) => e.type === '@xstate.actor'),
+      'registrations come first',
+    );
     const writer = regs.find((a) => a.systemId === 'writer')!;
     assert.deepEqual(writer.snapshot.value, { influxDown: 'spooling' }, 'registration carries the latest snapshot');
     assert.ok(replay.length <= 5 + 5 + 5, 'history is bounded');

@@ -9,7 +9,8 @@ const health = (await import(new URL('../../../inspector/health.js', import.meta
   stateText(value: unknown): string;
   worst(levels: string[]): string;
 };
-const level = (name: string, value: unknown, extra: object = {}) => health.healthOf(name, { status: 'active', value, context: {}, ...extra }).level;
+const level = (name: string, value: unknown, extra: object = {}) =>
+  health.healthOf(name, { status: 'active', value, context: {}, ...extra }).level;
 
 describe('inspector health rules', () => {
   it('reads nested and parallel state values', () => {

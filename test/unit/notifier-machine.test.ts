@@ -19,7 +19,7 @@ function fakeEndpoint() {
         );
       }),
   );
-  return { calls, logic, answer: (o: 'ok' | 'transient' | 'permanent') => answers[calls.length - 1]!(o) };
+  return { calls, logic, answer: (o: 'ok' | 'transient' | 'permanent') => answers[calls.length - 1](o) };
 }
 
 function start(enabled = true) {

@@ -5,7 +5,7 @@ import { pipelineMachine } from '../../machines/pipeline.js';
 
 /** A stand-in child that records what it receives and sends to its parent what it is told to. */
 function standIn(log: Array<[string, string]>, name: string) {
-  return setup({ types: {} as { context: { n: number }; events: AnyEventObject } }).createMachine({
+  return setup({ types: {} }).createMachine({
     context: { n: 0 },
     on: {
       EMIT: { actions: sendParent(({ event }) => event['payload'] as AnyEventObject) },

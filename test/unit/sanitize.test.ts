@@ -21,7 +21,17 @@ describe('sanitize', () => {
       lastError: { code: 'TOKEN_REJECTED', message: 'Upstox rejected the token' },
       reason: 'authorizing',
     }) as Record<string, unknown>;
-    for (const k of ['accessToken', 'apiToken', 'INFLUX_TOKEN', 'password', 'clientSecret', 'authorization', 'authorizedRedirectUri', 'redirect_uri', 'code']) {
+    for (const k of [
+      'accessToken',
+      'apiToken',
+      'INFLUX_TOKEN',
+      'password',
+      'clientSecret',
+      'authorization',
+      'authorizedRedirectUri',
+      'redirect_uri',
+      'code',
+    ]) {
       assert.equal(out[k], REDACTED, k);
     }
     assert.equal(out.tokenRefreshes, 3);
@@ -72,9 +82,19 @@ describe('sanitize', () => {
   });
 
   it('keeps an event type even when it names a secret, and redacts bare I/O results', () => {
-    assert.deepEqual(sanitizeEvent({ type: 'TOKEN_REJECTED', token: 'x', reason: 'r' }), { type: 'TOKEN_REJECTED', token: REDACTED, reason: 'r' });
-    assert.deepEqual(sanitizeEvent({ type: 'xstate.done.actor.fetchToken', output: 'tok' }), { type: 'xstate.done.actor.fetchToken', output: REDACTED });
+    assert.deepEqual(sanitizeEvent({ type: 'TOKEN_REJECTED', token: 'x', reason: 'r' }), {
+      type: 'TOKEN_REJECTED',
+      token: REDACTED,
+      reason: 'r',
+    });
+    assert.deepEqual(sanitizeEvent({ type: 'xstate.done.actor.fetchToken', output: 'tok' }), {
+      type: 'xstate.done.actor.fetchToken',
+      output: REDACTED,
+    });
     assert.deepEqual(sanitizeEvent({ type: 'xstate.promise.resolve', data: 'tok' }), { type: 'xstate.promise.resolve', data: REDACTED });
-    assert.deepEqual(sanitizeEvent({ type: 'xstate.done.actor.probe', output: { ok: true } }), { type: 'xstate.done.actor.probe', output: { ok: true } });
+    assert.deepEqual(sanitizeEvent({ type: 'xstate.done.actor.probe', output: { ok: true } }), {
+      type: 'xstate.done.actor.probe',
+      output: { ok: true },
+    });
   });
 });

@@ -66,7 +66,12 @@ describe('HTTP routes', () => {
       assert.equal(r.statusCode, 400, JSON.stringify(payload));
       assert.ok(r.json().message.length > 5);
     }
-    const notJson = await f.app.inject({ method: 'POST', url: '/subscriptions', payload: '{nope', headers: { 'content-type': 'application/json' } });
+    const notJson = await f.app.inject({
+      method: 'POST',
+      url: '/subscriptions',
+      payload: '{nope',
+      headers: { 'content-type': 'application/json' },
+    });
     assert.equal(notJson.statusCode, 400);
   });
 

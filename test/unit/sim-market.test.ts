@@ -100,10 +100,46 @@ describe('simulator frames', () => {
   it('encodes each mode as the codec expects it', () => {
     const keys = ['NSE_EQ|A', 'NSE_FO|B', 'NSE_INDEX|C', 'MCX_FO|D'];
     const cases = [
-      ['ltpc', 0, { 'NSE_EQ|A': [FeedKind.Ltpc, 0], 'NSE_FO|B': [FeedKind.Ltpc, 0], 'NSE_INDEX|C': [FeedKind.Ltpc, 0], 'MCX_FO|D': [FeedKind.Ltpc, 0] }],
-      ['full', 1, { 'NSE_EQ|A': [FeedKind.MarketFull, 5], 'NSE_FO|B': [FeedKind.MarketFull, 5], 'NSE_INDEX|C': [FeedKind.IndexFull, 0], 'MCX_FO|D': [FeedKind.MarketFull, 5] }],
-      ['full_d30', 3, { 'NSE_EQ|A': [FeedKind.MarketFull, 30], 'NSE_FO|B': [FeedKind.MarketFull, 30], 'NSE_INDEX|C': [FeedKind.IndexFull, 0], 'MCX_FO|D': [FeedKind.MarketFull, 30] }],
-      ['option_greeks', 2, { 'NSE_EQ|A': [FeedKind.FirstLevelGreeks, 1], 'NSE_FO|B': [FeedKind.FirstLevelGreeks, 1], 'NSE_INDEX|C': [FeedKind.FirstLevelGreeks, 0], 'MCX_FO|D': [FeedKind.FirstLevelGreeks, 1] }],
+      [
+        'ltpc',
+        0,
+        {
+          'NSE_EQ|A': [FeedKind.Ltpc, 0],
+          'NSE_FO|B': [FeedKind.Ltpc, 0],
+          'NSE_INDEX|C': [FeedKind.Ltpc, 0],
+          'MCX_FO|D': [FeedKind.Ltpc, 0],
+        },
+      ],
+      [
+        'full',
+        1,
+        {
+          'NSE_EQ|A': [FeedKind.MarketFull, 5],
+          'NSE_FO|B': [FeedKind.MarketFull, 5],
+          'NSE_INDEX|C': [FeedKind.IndexFull, 0],
+          'MCX_FO|D': [FeedKind.MarketFull, 5],
+        },
+      ],
+      [
+        'full_d30',
+        3,
+        {
+          'NSE_EQ|A': [FeedKind.MarketFull, 30],
+          'NSE_FO|B': [FeedKind.MarketFull, 30],
+          'NSE_INDEX|C': [FeedKind.IndexFull, 0],
+          'MCX_FO|D': [FeedKind.MarketFull, 30],
+        },
+      ],
+      [
+        'option_greeks',
+        2,
+        {
+          'NSE_EQ|A': [FeedKind.FirstLevelGreeks, 1],
+          'NSE_FO|B': [FeedKind.FirstLevelGreeks, 1],
+          'NSE_INDEX|C': [FeedKind.FirstLevelGreeks, 0],
+          'MCX_FO|D': [FeedKind.FirstLevelGreeks, 1],
+        },
+      ],
     ] as const;
     for (const [mode, requestMode, want] of cases) {
       const frame = decodeFrame(encodeFrame(TYPE_LIVE_FEED, 42, feeds(mode, keys)));
@@ -118,7 +154,10 @@ describe('simulator frames', () => {
   });
 
   it('leaves proto3 defaults off the wire: initial_feed type, an index ltq, ltpc requestMode', () => {
-    const bytes = encodeFrame(TYPE_INITIAL_FEED, 5, { ...feeds('ltpc', ['NSE_INDEX|Nifty 50']), ...feeds('full', ['NSE_INDEX|Nifty Bank']) });
+    const bytes = encodeFrame(TYPE_INITIAL_FEED, 5, {
+      ...feeds('ltpc', ['NSE_INDEX|Nifty 50']),
+      ...feeds('full', ['NSE_INDEX|Nifty Bank']),
+    });
     const { FeedResponse } = feedSchema();
     const o = FeedResponse.toObject(FeedResponse.decode(bytes), { longs: Number }) as any;
     assert.equal('type' in o, false);
@@ -129,14 +168,32 @@ describe('simulator frames', () => {
     assert.ok(ltpc.ltpc.ltp > 0 && ltpc.ltpc.cp > 0 && ltpc.ltpc.ltt > 0);
     const full = o.feeds['NSE_INDEX|Nifty Bank'].fullFeed.indexFF;
     assert.equal('ltq' in full.ltpc, false);
-    assert.deepEqual(full.marketOHLC.ohlc.map((c: any) => [c.interval, 'vol' in c]), [['1d', false], ['I1', false]]);
+    assert.deepEqual(
+      full.marketOHLC.ohlc.map((c: any) => [c.interval, 'vol' in c]),
+      [
+        ['1d', false],
+        ['I1', false],
+      ],
+    );
   });
 
   it('encodes market_info status names as the V3 enum', () => {
-    const frame = decodeFrame(marketInfoFrame(9, new Map([['NSE_EQ', 'NORMAL_OPEN'], ['MCX_FO', 'PRE_OPEN_START'], ['BSE_EQ', 'CLOSING_END']])));
+    const frame = decodeFrame(
+      marketInfoFrame(
+        9,
+        new Map([
+          ['NSE_EQ', 'NORMAL_OPEN'],
+          ['MCX_FO', 'PRE_OPEN_START'],
+          ['BSE_EQ', 'CLOSING_END'],
+        ]),
+      ),
+    );
     assert.equal(frame.type, 2);
     assert.deepEqual(frame.marketStatus, { NSE_EQ: 'NORMAL_OPEN', MCX_FO: 'PRE_OPEN_START', BSE_EQ: 'CLOSING_END' });
-    assert.throws(() => marketInfoFrame(9, new Map([['NSE_EQ', 'open']])), /unknown market status "open" for NSE_EQ; use one of PRE_OPEN_START/);
+    assert.throws(
+      () => marketInfoFrame(9, new Map([['NSE_EQ', 'open']])),
+      /unknown market status "open" for NSE_EQ; use one of PRE_OPEN_START/,
+    );
   });
 
   it('makes malformed frames that the codec rejects', () => {
@@ -154,7 +211,7 @@ describe('simulator frames', () => {
     seen.push(frameClock.next());
     t = 1500; // and steps back (NTP)
     seen.push(frameClock.next());
-    for (let i = 1; i < seen.length; i++) assert.ok(seen[i]! > seen[i - 1]!, `${seen[i]} after ${seen[i - 1]}`);
+    for (let i = 1; i < seen.length; i++) assert.ok(seen[i] > seen[i - 1], `${seen[i]} after ${seen[i - 1]}`);
     assert.deepEqual(seen.slice(-3), [1050, 2000, 2001]);
   });
 });

@@ -22,7 +22,10 @@ describe('simulator feed requests', () => {
       ['{"method":"subscribe","data":{}}', /method must be one of sub, unsub, change_mode, got "subscribe"/],
       ['{"method":"sub"}', /data must be an object/],
       ['{"method":"sub","data":{"mode":"full","instrumentKeys":"NSE_EQ|A"}}', /instrumentKeys must be an array of strings/],
-      ['{"method":"sub","data":{"mode":"full_d5","instrumentKeys":[]}}', /mode must be one of ltpc, full, option_greeks, full_d30, got "full_d5"/],
+      [
+        '{"method":"sub","data":{"mode":"full_d5","instrumentKeys":[]}}',
+        /mode must be one of ltpc, full, option_greeks, full_d30, got "full_d5"/,
+      ],
       ['{"method":"change_mode","data":{"instrumentKeys":[]}}', /mode must be one of/],
     ];
     for (const [text, error] of cases) {
@@ -89,7 +92,14 @@ describe('simulator faults and market status', () => {
     assert.equal(book.isLive('NEVER_SEEN'), true);
     assert.throws(() => book.update({ NSE_EQ: 'NORMAL_CLOSE', NSE_FO: 'closed' }), /unknown market status "closed" for NSE_FO/);
     assert.equal(book.status.get('NSE_EQ'), 'NORMAL_OPEN', 'a rejected change changes nothing');
-    for (const [status, live] of [['PRE_OPEN_START', true], ['PRE_OPEN_END', false], ['NORMAL_OPEN', true], ['NORMAL_CLOSE', false], ['CLOSING_START', true], ['CLOSING_END', false]] as const) {
+    for (const [status, live] of [
+      ['PRE_OPEN_START', true],
+      ['PRE_OPEN_END', false],
+      ['NORMAL_OPEN', true],
+      ['NORMAL_CLOSE', false],
+      ['CLOSING_START', true],
+      ['CLOSING_END', false],
+    ] as const) {
       book.update({ NSE_EQ: status });
       assert.equal(book.isLive('NSE_EQ'), live, status);
     }

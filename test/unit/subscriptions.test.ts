@@ -16,26 +16,29 @@ describe('subscription planner', () => {
   it('accepts keys up to the mode limit and refuses the rest, per key, with the reason', () => {
     const r = planSubscriptionChange({}, { add: keys(6) }, LIMITS, 'full');
     assert.deepEqual(r.accepted, keys(4));
-    assert.deepEqual(r.refused.map((x) => x.key), ['NSE_EQ|K4', 'NSE_EQ|K5']);
-    assert.match(r.refused[0]!.reason, /over the full limit of 4 keys/);
+    assert.deepEqual(
+      r.refused.map((x) => x.key),
+      ['NSE_EQ|K4', 'NSE_EQ|K5'],
+    );
+    assert.match(r.refused[0].reason, /over the full limit of 4 keys/);
   });
 
   it('applies the combined limits when modes are mixed', () => {
     const start = planSubscriptionChange({}, { add: keys(3, 'NSE_EQ|F') }, LIMITS, 'full').subscription;
     const r = planSubscriptionChange(start, { add: keys(3, 'NSE_EQ|L'), mode: 'ltpc' }, LIMITS, 'full');
     assert.deepEqual(r.accepted, ['NSE_EQ|L0', 'NSE_EQ|L1']);
-    assert.match(r.refused[0]!.reason, /ltpc limit of 2 keys when modes are combined/);
+    assert.match(r.refused[0].reason, /ltpc limit of 2 keys when modes are combined/);
     // A fourth full key would now break the combined full limit of 3.
     const r2 = planSubscriptionChange(r.subscription, { add: ['NSE_EQ|F9'] }, LIMITS, 'full');
     assert.equal(r2.accepted.length, 0);
-    assert.match(r2.refused[0]!.reason, /combined/);
+    assert.match(r2.refused[0].reason, /combined/);
   });
 
   it('refuses a key whose arrival would push another mode over its combined limit', () => {
     const start = planSubscriptionChange({}, { add: keys(4, 'NSE_EQ|F') }, LIMITS, 'full').subscription;
     const r = planSubscriptionChange(start, { add: ['NSE_EQ|L0'], mode: 'ltpc' }, LIMITS, 'full');
     assert.deepEqual(r.accepted, []);
-    assert.match(r.refused[0]!.reason, /another mode/);
+    assert.match(r.refused[0].reason, /another mode/);
   });
 
   it('removes first, refuses invalid keys, and moves every key on a bare mode change', () => {

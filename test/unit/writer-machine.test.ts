@@ -36,7 +36,7 @@ function start(over: Partial<WriterInput> = {}) {
   const child = () => h.child();
   const snap = () => child().getSnapshot();
   const send = (e: WriterEvent) => child().send(e);
-  const lastProbe = () => probes[probes.length - 1]!;
+  const lastProbe = () => probes[probes.length - 1];
   /** Advances the clock 1 ms at a time until a new probe starts; returns how long that took. */
   const untilNextProbe = (limitMs: number): number => {
     const before = probes.length;
@@ -70,7 +70,7 @@ describe('writer machine', () => {
     const t = start();
     assert.deepEqual(t.snap().value, { influxDown: 'probing' });
     assert.equal(t.probes.length, 1, 'one health probe on start');
-    assert.equal(t.probes[0]!.at, 0);
+    assert.equal(t.probes[0].at, 0);
     assert.deepEqual(t.calls, ['closeRoute']);
     assert.deepEqual(t.h.sent(), [{ type: 'INFLUX_DOWN', reason: 'checking InfluxDB', code: 'INFLUX_UNAVAILABLE' }]);
     t.h.stop();
@@ -92,7 +92,9 @@ describe('writer machine', () => {
     const t = start({ configured: false });
     assert.deepEqual(t.snap().value, { influxDown: 'unconfigured' });
     assert.equal(t.snap().context.code, 'INFLUX_NOT_CONFIGURED');
-    assert.deepEqual(t.h.sent(), [{ type: 'INFLUX_DOWN', reason: 'INFLUX_URL is not set; points wait in the spool', code: 'INFLUX_NOT_CONFIGURED' }]);
+    assert.deepEqual(t.h.sent(), [
+      { type: 'INFLUX_DOWN', reason: 'INFLUX_URL is not set; points wait in the spool', code: 'INFLUX_NOT_CONFIGURED' },
+    ]);
     t.clock.increment(10 * MAX + 60_000);
     t.send({ type: 'WRITE_OK', points: 3, firstTs: 1, lastTs: 2, keys: ['A'] });
     assert.deepEqual(t.snap().value, { influxDown: 'unconfigured' });
@@ -108,7 +110,11 @@ describe('writer machine', () => {
     t.send(unavailable('InfluxDB unavailable: connect ECONNREFUSED'));
     assert.deepEqual(t.snap().value, { influxDown: 'waiting' });
     assert.deepEqual(t.calls, ['closeRoute', 'openRoute', 'closeRoute']);
-    assert.deepEqual(t.h.sent().at(-1), { type: 'INFLUX_DOWN', reason: 'InfluxDB unavailable: connect ECONNREFUSED', code: 'INFLUX_UNAVAILABLE' });
+    assert.deepEqual(t.h.sent().at(-1), {
+      type: 'INFLUX_DOWN',
+      reason: 'InfluxDB unavailable: connect ECONNREFUSED',
+      code: 'INFLUX_UNAVAILABLE',
+    });
     const ctx = t.snap().context;
     assert.equal(ctx.code, 'INFLUX_UNAVAILABLE');
     assert.equal(ctx.lastFailure?.message, 'InfluxDB unavailable: connect ECONNREFUSED');
@@ -151,11 +157,17 @@ describe('writer machine', () => {
       delays.push(d);
     }
     assert.equal(t.probes.length, 9);
-    assert.ok(delays.every((d) => d <= MAX), `never above probeMaxMs: ${delays.join(', ')}`);
-    assert.ok(delays.slice(3).every((d) => d >= MAX / 2), `capped ceiling reached from attempt 4: ${delays.join(', ')}`);
-    assert.ok(delays[0]! <= 2 * BASE && delays[2]! >= 4 * BASE, `grows: ${delays.join(', ')}`);
+    assert.ok(
+      delays.every((d) => d <= MAX),
+      `never above probeMaxMs: ${delays.join(', ')}`,
+    );
+    assert.ok(
+      delays.slice(3).every((d) => d >= MAX / 2),
+      `capped ceiling reached from attempt 4: ${delays.join(', ')}`,
+    );
+    assert.ok(delays[0] <= 2 * BASE && delays[2] >= 4 * BASE, `grows: ${delays.join(', ')}`);
     // The probe times themselves are what the clock says: each after the previous by its delay.
-    for (let i = 1; i < t.probes.length; i++) assert.equal(t.probes[i]!.at - t.probes[i - 1]!.at, delays[i - 1]);
+    for (let i = 1; i < t.probes.length; i++) assert.equal(t.probes[i].at - t.probes[i - 1].at, delays[i - 1]);
     await t.up();
     assert.equal(t.snap().context.probeAttempt, 0, 'the backoff resets once InfluxDB answers');
     t.h.stop();
@@ -205,7 +217,11 @@ describe('writer machine', () => {
   for (const [outcome, code, message] of [
     ['unauthorized', 'INFLUX_UNAUTHORIZED', 'InfluxDB rejected the token (401): unauthorized access; check INFLUX_TOKEN'],
     ['forbidden', 'INFLUX_FORBIDDEN', 'InfluxDB forbids the write (403): insufficient permissions'],
-    ['bucketNotFound', 'INFLUX_BUCKET_NOT_FOUND', 'InfluxDB says not found (404): bucket "ticks" not found; check INFLUX_ORG and INFLUX_BUCKET'],
+    [
+      'bucketNotFound',
+      'INFLUX_BUCKET_NOT_FOUND',
+      'InfluxDB says not found (404): bucket "ticks" not found; check INFLUX_ORG and INFLUX_BUCKET',
+    ],
   ] as const) {
     it(`${outcome}: refused, alerts once, reopens the route after refusedDelay`, async () => {
       const t = start();
@@ -215,7 +231,10 @@ describe('writer machine', () => {
       assert.deepEqual(t.alerts, [message]);
       assert.equal(t.snap().context.code, code);
       assert.equal(t.snap().context.reason, message);
-      assert.deepEqual(t.snap().context.lastFailure && { code: t.snap().context.lastFailure!.code, message: t.snap().context.lastFailure!.message }, { code, message });
+      assert.deepEqual(
+        t.snap().context.lastFailure && { code: t.snap().context.lastFailure!.code, message: t.snap().context.lastFailure!.message },
+        { code, message },
+      );
       assert.equal(t.calls.at(-1), 'closeRoute');
       assert.deepEqual(t.h.sent().at(-1), { type: 'INFLUX_DOWN', reason: message, code });
       // The health probe would pass with a wrong token: it is not used here.

@@ -26,7 +26,8 @@ const CONTENT_TYPES: Record<string, string> = {
   '.json': 'application/json; charset=utf-8',
 };
 
-const CSP = "default-src 'self'; connect-src 'self' ws: wss:; img-src 'self' data:; style-src 'self'; script-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'self'";
+const CSP =
+  "default-src 'self'; connect-src 'self' ws: wss:; img-src 'self' data:; style-src 'self'; script-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'self'";
 
 export function findInspectorDir(): string {
   // dist/src/server/routes → ../../../../inspector; src/server/routes → ../../../inspector
@@ -34,7 +35,10 @@ export function findInspectorDir(): string {
     const dir = fileURLToPath(new URL(up, import.meta.url));
     if (existsSync(join(dir, 'index.html'))) return dir;
   }
-  throw new TickpipeError('INSPECTOR_ASSETS_MISSING', 'inspector/index.html was not found next to dist/ or src/: run from a full checkout, or copy inspector/ next to dist/');
+  throw new TickpipeError(
+    'INSPECTOR_ASSETS_MISSING',
+    'inspector/index.html was not found next to dist/ or src/: run from a full checkout, or copy inspector/ next to dist/',
+  );
 }
 
 interface Asset {

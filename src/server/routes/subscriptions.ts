@@ -8,7 +8,8 @@ import type { ServerDeps } from '../deps.js';
 const keyList = { type: 'array', items: { type: 'string', minLength: 1, maxLength: 200 }, maxItems: 10_000 } as const;
 
 /** POST /subscriptions: change the live Upstox subscription; GET shows it. */
-export const subscriptionRoutes = (deps: ServerDeps): FastifyPluginAsync =>
+export const subscriptionRoutes =
+  (deps: ServerDeps): FastifyPluginAsync =>
   async (app) => {
     app.get('/subscriptions', async () => ({ subscription: deps.subscriptions.current() }));
     app.post<{ Body: SubscriptionChangeRequest }>(
@@ -28,7 +29,8 @@ export const subscriptionRoutes = (deps: ServerDeps): FastifyPluginAsync =>
         try {
           return deps.subscriptions.change(req.body);
         } catch (err) {
-          if (err instanceof SubscriptionError) return reply.code(422).send({ error: 'Unprocessable Entity', code: err.code, message: err.message });
+          if (err instanceof SubscriptionError)
+            return reply.code(422).send({ error: 'Unprocessable Entity', code: err.code, message: err.message });
           throw err;
         }
       },

@@ -37,10 +37,11 @@ export function parseClientMessage(text: string): ClientMessage | { error: strin
   if (!Array.isArray(keys) || keys.length === 0 || !keys.every((k) => typeof k === 'string')) {
     return { error: '"keys" must be a non-empty array of instrument keys (or ["*"])', ...withId };
   }
-  return { action: m['action'], keys: keys as string[], ...withId };
+  return { action: m['action'], keys: keys, ...withId };
 }
 
-export const ticksRoutes = (deps: ServerDeps): FastifyPluginAsync =>
+export const ticksRoutes =
+  (deps: ServerDeps): FastifyPluginAsync =>
   async (app) => {
     app.get<{ Querystring: { keys?: string; token?: string } }>(
       '/ticks',
@@ -50,7 +51,11 @@ export const ticksRoutes = (deps: ServerDeps): FastifyPluginAsync =>
         const client = fanout.add(socket);
         const reply = (c: TicksClient, body: Record<string, unknown>) => fanout.sendControl(c, JSON.stringify(body));
         socket.on('error', (err) => req.log.debug({ err }, '/ticks socket error'));
-        const initial = req.query.keys?.split(',').map((k) => k.trim()).filter(Boolean) ?? [];
+        const initial =
+          req.query.keys
+            ?.split(',')
+            .map((k) => k.trim())
+            .filter(Boolean) ?? [];
         if (initial.length > 0) {
           const r = fanout.subscribe(client, initial);
           // Snapshots are already on their way; an acknowledgement only when something was refused.
@@ -58,10 +63,19 @@ export const ticksRoutes = (deps: ServerDeps): FastifyPluginAsync =>
         }
         socket.on('message', (data: RawData, isBinary: boolean) => {
           const size = Array.isArray(data) ? data.reduce((n, b) => n + b.length, 0) : (data as Buffer).byteLength;
-          if (size > MAX_MESSAGE_BYTES) return reply(client, { type: 'error', message: `message too large (${size} bytes, limit ${MAX_MESSAGE_BYTES})` });
-          const text = isBinary || Array.isArray(data) ? Buffer.concat(Array.isArray(data) ? data : [Buffer.from(data as ArrayBuffer)]).toString('utf8') : data.toString();
+          if (size > MAX_MESSAGE_BYTES)
+            return reply(client, { type: 'error', message: `message too large (${size} bytes, limit ${MAX_MESSAGE_BYTES})` });
+          const text =
+            isBinary || Array.isArray(data)
+              ? Buffer.concat(Array.isArray(data) ? data : [Buffer.from(data as ArrayBuffer)]).toString('utf8')
+              : data.toString();
           const msg = parseClientMessage(text);
-          if ('error' in msg) return reply(client, { type: 'error', message: msg.error, ...(msg.requestId !== undefined ? { requestId: msg.requestId } : {}) });
+          if ('error' in msg)
+            return reply(client, {
+              type: 'error',
+              message: msg.error,
+              ...(msg.requestId !== undefined ? { requestId: msg.requestId } : {}),
+            });
           const id = msg.requestId !== undefined ? { requestId: msg.requestId } : {};
           if (msg.action === 'subscribe') {
             const r = fanout.subscribe(client, msg.keys);
