@@ -5,6 +5,7 @@
  */
 import { existsSync, readFileSync } from 'node:fs';
 import { parseEnv } from 'node:util';
+import { type TradingCalendar, buildCalendar } from '../machines/rules/trading-hours.js';
 import { ConfigError } from './errors.js';
 
 export const FEED_MODES = ['ltpc', 'full', 'option_greeks', 'full_d30'] as const;
@@ -81,6 +82,28 @@ export interface Config {
   };
   inspect: string | undefined;
   logLevel: LogLevel;
+  gaps: GapsConfig;
+}
+
+/** The gap ledger and the 1-minute candle backfill (README "Gaps and backfill"). */
+export interface GapsConfig {
+  /** MARKET_HOURS / MARKET_HOLIDAYS over the built-in table. */
+  calendar: TradingCalendar;
+  /** BACKFILL=off records gaps (backfill `none`) without fetching candles. */
+  backfill: boolean;
+  /** After a gap's last minute closed, wait this long before fetching (Upstox settles the candle). */
+  graceMs: number;
+  batchKeys: number;
+  maxAttempts: number;
+  retryMs: number;
+  retryMaxMs: number;
+  rateLimitMs: number;
+  rateLimitMaxMs: number;
+  /** Candle API pacing per user (Upstox: about 50/s and 500/min). */
+  perSecond: number;
+  perMinute: number;
+  /** The durable "last frame seen" mark is written at most this often. */
+  markIntervalMs: number;
 }
 
 type Env = Record<string, string | undefined>;
@@ -225,6 +248,26 @@ function parseTags(r: Reader): Record<string, string> {
   return tags;
 }
 
+function parseGaps(r: Reader): GapsConfig {
+  const cal = buildCalendar(r.str('MARKET_HOURS'), r.str('MARKET_HOLIDAYS'));
+  r.problems.push(...cal.problems);
+  const backfill = r.oneOf('BACKFILL', ['on', 'off'], 'on') === 'on';
+  return {
+    calendar: cal.value,
+    backfill,
+    graceMs: r.int('BACKFILL_GRACE_MS', [], 5000, 0, 600_000),
+    batchKeys: r.int('BACKFILL_BATCH_KEYS', [], 25, 1, 1000),
+    maxAttempts: r.int('BACKFILL_MAX_ATTEMPTS', [], 5, 1, 100),
+    retryMs: r.int('BACKFILL_RETRY_MS', [], 30_000, 10),
+    retryMaxMs: r.int('BACKFILL_RETRY_MAX_MS', [], 600_000, 10),
+    rateLimitMs: r.int('BACKFILL_RATE_LIMIT_MS', [], 2000, 10),
+    rateLimitMaxMs: r.int('BACKFILL_RATE_LIMIT_MAX_MS', [], 60_000, 10),
+    perSecond: r.int('CANDLE_API_PER_S', [], 50, 1, 10_000),
+    perMinute: r.int('CANDLE_API_PER_MIN', [], 500, 1, 100_000),
+    markIntervalMs: r.int('GAP_MARK_INTERVAL_MS', [], 2000, 100, 60_000),
+  };
+}
+
 function parseLimits(r: Reader): SubscriptionLimits {
   return {
     ltpc: { alone: r.int('SUB_LIMIT_LTPC', [], 5000, 1), combined: r.int('SUB_LIMIT_LTPC_COMBINED', [], 2000, 1) },
@@ -309,6 +352,7 @@ export function loadConfig(env: Env): Config {
     },
     inspect: r.url('INSPECT', [], ['ws', 'wss']),
     logLevel: r.oneOf('LOG_LEVEL', LOG_LEVELS, 'info'),
+    gaps: parseGaps(r),
   };
   if (config.upstox.reconnectMaxMs < config.upstox.reconnectBaseMs) {
     r.problems.push('RECONNECT_MAX_MS must be at least RECONNECT_BASE_MS');

@@ -19,7 +19,13 @@ export type ErrorCode =
   | 'INFLUX_BAD_REQUEST'
   | 'SPOOL_FAILED'
   | 'NOTIFY_FAILED'
-  | 'INSPECTOR_ASSETS_MISSING';
+  | 'INSPECTOR_ASSETS_MISSING'
+  | 'CANDLES_TOKEN_REJECTED'
+  | 'CANDLES_KEY_REJECTED'
+  | 'CANDLES_OUT_OF_RANGE'
+  | 'CANDLES_RATE_LIMITED'
+  | 'CANDLES_UNAVAILABLE'
+  | 'GAP_LEDGER_FAILED';
 
 export class TickpipeError extends Error {
   readonly code: ErrorCode;

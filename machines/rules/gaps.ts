@@ -1,0 +1,92 @@
+/**
+ * From an outage to the gaps worth recording and backfilling. An outage runs from the last frame
+ * before the interruption to the first frame after it; only the keys subscribed at both ends count
+ * (a subscription change is not a gap). Each key's segment clips the outage to its trading
+ * sessions (trading-hours.ts), and a segment that `market_info` said was closed at both ends of a
+ * same-day outage is not a gap either (this also covers a holiday the table does not know).
+ * Keys whose clipped ranges coincide share one gap.
+ */
+import { type TradingCalendar, istDate, segmentOf, tradingIntervals } from './trading-hours.js';
+
+export const GAP_REASONS = [
+  'socket dropped',
+  'dead socket',
+  'token rejected',
+  'authorize failing',
+  'service stopped',
+  'service crashed',
+  'feed stopped',
+] as const;
+export type GapReason = (typeof GAP_REASONS)[number];
+
+export type BackfillState = 'pending' | 'done' | 'failed' | 'none';
+
+export interface Outage {
+  /** Last frame before the interruption (ms). */
+  from: number;
+  /** First frame after it (ms). */
+  to: number;
+  reason: GapReason;
+  keysAtDown: readonly string[];
+  keysAtUp: readonly string[];
+  /** Segment → open per the last `market_info` before the drop (absent: unknown). */
+  openAtDown?: Readonly<Record<string, boolean>>;
+  /** The same from the first `market_info` after it. */
+  openAtUp?: Readonly<Record<string, boolean>>;
+}
+
+export interface Gap {
+  /** Stable identity: `from-to` (ms), unique because keys with the same range share one gap. */
+  id: string;
+  from: number;
+  to: number;
+  keys: string[];
+  reason: GapReason;
+}
+
+export function gapId(from: number, to: number): string {
+  return `${from}-${to}`;
+}
+
+/** The gaps an outage leaves, oldest first. */
+export function gapsFromOutage(o: Outage, cal: TradingCalendar): Gap[] {
+  if (!(o.to > o.from)) return [];
+  const up = new Set(o.keysAtUp);
+  const bySegment = new Map<string, string[]>();
+  for (const key of new Set(o.keysAtDown)) {
+    if (!up.has(key)) continue;
+    const seg = segmentOf(key);
+    const list = bySegment.get(seg);
+    if (list) list.push(key);
+    else bySegment.set(seg, [key]);
+  }
+  const sameDay = istDate(o.from) === istDate(o.to);
+  const byRange = new Map<string, Gap>();
+  for (const [segment, keys] of bySegment) {
+    if (sameDay && o.openAtDown?.[segment] === false && o.openAtUp?.[segment] === false) continue;
+    for (const [from, to] of tradingIntervals(cal, segment, o.from, o.to)) {
+      const id = gapId(from, to);
+      const gap = byRange.get(id);
+      if (gap) gap.keys.push(...keys);
+      else byRange.set(id, { id, from, to, keys: [...keys], reason: o.reason });
+    }
+  }
+  return [...byRange.values()].map((g) => ({ ...g, keys: g.keys.sort() })).sort((a, b) => a.from - b.from);
+}
+
+/** Start of the minute holding `ms`. */
+export function minuteStart(ms: number): number {
+  return Math.floor(ms / 60_000) * 60_000;
+}
+
+/** When every minute touching the gap has closed (plus `graceMs` for Upstox to settle the candle). */
+export function readyAt(gap: Pick<Gap, 'to'>, graceMs: number): number {
+  return minuteStart(gap.to) + 60_000 + graceMs;
+}
+
+/** Minute starts of every candle touching [from, to]: the partial minutes at both ends included. */
+export function minutesTouching(from: number, to: number): { first: number; last: number; count: number } {
+  const first = minuteStart(from);
+  const last = minuteStart(to);
+  return { first, last, count: (last - first) / 60_000 + 1 };
+}
