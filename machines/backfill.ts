@@ -111,7 +111,7 @@ export interface SettleParams {
   logError: boolean;
 }
 
-const errorOf = (e: unknown): KindedError => (e && typeof e === 'object' ? (e) : { message: String(e) });
+const errorOf = (e: unknown): KindedError => (e && typeof e === 'object' ? e : { message: String(e) });
 const PERMANENT: ReadonlyArray<KindedError['kind']> = ['token', 'key', 'range'];
 
 function enqueue(queue: QueuedGap[], gaps: Gap[], graceMs: number): QueuedGap[] {
@@ -157,6 +157,7 @@ const base = setup({
   },
   guards: {
     hasQueue: ({ context }) => context.queue.length > 0,
+    headReady: ({ context }) => context.queue.length > 0 && context.queue[0].readyAt <= context.now,
     rateLimited: ({ event }) => errorOf((event as { error?: unknown }).error).kind === 'rateLimited',
     moreKeysAfterBatch: ({ context }) => context.cursor + context.batch.length < (context.queue[0]?.keys.length ?? 0),
     exhausted: ({ context }) => context.attempts >= context.maxAttempts,
@@ -305,6 +306,7 @@ export const backfillMachine = backfillSetup.createMachine({
           }),
         },
       },
+      always: { guard: 'headReady', target: 'fetching' },
       after: { untilReady: 'fetching' },
     },
     fetching: {
