@@ -12,7 +12,7 @@
  * Pure: the candle requests (`fetchCandles`), the write through the spool (`writeCandles`) and the
  * ledger (`recordGap`, `settleGap`) are provided by src/. Candles never enter the machine: the
  * fetch hands them to the write path's side, the machine only sees counts. Time comes from the
- * events and outputs (`at`), so delays are exact under a SimulatedClock.
+ * events and outputs (`at`, and CLOCK while waiting), so delays are exact under a SimulatedClock.
  */
 import { assign, fromPromise, setup } from 'xstate';
 import { type BackfillState, type Gap, type GapReason, gapsFromOutage, readyAt } from './rules/gaps.js';
@@ -51,6 +51,8 @@ export interface FeedUpEvent {
   at: number;
   keys: readonly string[];
   open?: Readonly<Record<string, boolean>>;
+  /** What kept the feed down, when it says more than how it went down (token rejected, authorize failing). */
+  gapReason?: GapReason;
 }
 /** Gaps the ledger holds as pending at start. */
 export interface RestoreEvent {
@@ -58,7 +60,15 @@ export interface RestoreEvent {
   at: number;
   gaps: Gap[];
 }
-export type BackfillEvent = FeedDownEvent | FeedUpEvent | RestoreEvent;
+/**
+ * Upstox's time, about once a second while a gap waits (from the frames' currentTs): the wait
+ * ends when the exchange's minute has closed, even if the local clock runs at another pace.
+ */
+export interface ClockEvent {
+  type: 'CLOCK';
+  at: number;
+}
+export type BackfillEvent = FeedDownEvent | FeedUpEvent | RestoreEvent | ClockEvent;
 
 /** What one fetch brought: candles handed to the write side, and keys the API refused. */
 export interface FetchOutput {
@@ -246,7 +256,7 @@ const backfillSetup = base.extend({
         {
           from: down.at,
           to: event.at,
-          reason: down.gapReason,
+          reason: event.gapReason ?? down.gapReason,
           keysAtDown: down.keys,
           keysAtUp: event.keys,
           ...(down.open ? { openAtDown: down.open } : {}),
@@ -282,6 +292,7 @@ export const backfillMachine = backfillSetup.createMachine({
       actions: assign({ down: ({ event }) => event, now: ({ event }) => event.at }),
     },
     FEED_UP: { actions: 'closeOutage' },
+    CLOCK: { actions: assign({ now: ({ context, event }) => Math.max(context.now, event.at) }) },
     RESTORE: {
       actions: assign({
         now: ({ event }) => event.at,

@@ -216,6 +216,17 @@ export class GapLedger {
     return { byReason, candles };
   }
 
+  /** Gaps per backfill state. */
+  countsByState(): Record<BackfillState, number> {
+    const counts: Record<BackfillState, number> = { pending: 0, done: 0, failed: 0, none: 0 };
+    const rows = this.db.prepare('SELECT backfill, COUNT(*) AS n FROM gaps GROUP BY backfill').all() as Array<{
+      backfill: BackfillState;
+      n: number;
+    }>;
+    for (const r of rows) counts[r.backfill] = r.n;
+    return counts;
+  }
+
   /** Flushes the mark and records that this run ended cleanly. */
   cleanStop(): void {
     this.stopTimer();

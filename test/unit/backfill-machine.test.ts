@@ -90,6 +90,17 @@ describe('backfill machine', () => {
     t.actor.stop();
   });
 
+  it("CLOCK (Upstox's time from the frames) ends the wait once the minute has closed", () => {
+    const t = start();
+    t.outage(T0, T0 + 10_000, [A]);
+    assert.equal(t.value(), 'waiting');
+    t.actor.send({ type: 'CLOCK', at: T0 + 44_999 });
+    assert.equal(t.value(), 'waiting');
+    t.actor.send({ type: 'CLOCK', at: T0 + 45_000 }); // 10:01:05 = the minute 10:00 closed + 5 s grace
+    assert.equal(t.value(), 'fetching');
+    t.actor.stop();
+  });
+
   it('a closed market is not a gap: an evening outage records nothing', () => {
     const t = start();
     t.outage(ist('2026-11-27T15:45:00'), ist('2026-11-27T18:00:00'));
@@ -121,6 +132,14 @@ describe('backfill machine', () => {
     );
     t.actor.send({ type: 'FEED_UP', at: T0 + 40_000, keys: [B] });
     assert.equal(t.recorded.length, 1, 'FEED_UP without an open outage records nothing');
+    t.actor.stop();
+  });
+
+  it('FEED_UP may say what kept the feed down (a rejected token), which becomes the reason', () => {
+    const t = start();
+    t.actor.send({ type: 'FEED_DOWN', at: T0, keys: [A], gapReason: 'socket dropped' });
+    t.actor.send({ type: 'FEED_UP', at: T0 + 90_000, keys: [A], gapReason: 'token rejected' });
+    assert.equal(t.recorded[0].gap.reason, 'token rejected');
     t.actor.stop();
   });
 
