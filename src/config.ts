@@ -31,6 +31,8 @@ export interface Config {
     instrumentsUrl: string | undefined;
     feedMode: FeedMode;
     limits: SubscriptionLimits;
+    /** Feed connections Upstox allows per user (2; 5 with Upstox Plus); tickpipe uses one. */
+    maxConnections: number;
     /** Reconnect backoff: full jitter over base·2^attempt, capped. */
     reconnectBaseMs: number;
     reconnectMaxMs: number;
@@ -312,6 +314,7 @@ export function loadConfig(env: Env): Config {
       instrumentsUrl,
       feedMode: r.oneOf('FEED_MODE', FEED_MODES, 'full'),
       limits: parseLimits(r),
+      maxConnections: r.int('UPSTOX_MAX_CONNECTIONS', [], 2, 1, 100),
       reconnectBaseMs: r.int('RECONNECT_BASE_MS', [], 500, 10),
       reconnectMaxMs: r.int('RECONNECT_MAX_MS', [], 30_000, 100),
       stableAfterMs: r.int('RECONNECT_STABLE_MS', [], 60_000, 100),
