@@ -9,6 +9,7 @@ import { type ErrorCode, TickpipeError } from '../errors.js';
 import { istDate } from '../../machines/rules/trading-hours.js';
 import { minuteStart } from '../../machines/rules/gaps.js';
 import type { RateLimiter } from './rate-limiter.js';
+import { ANALYTICS_TOKEN_HINT } from './token-kinds.js';
 
 export interface Candle {
   /** Minute start (ms). */
@@ -45,10 +46,6 @@ export class CandleApiError extends TickpipeError {
 export const HISTORY_START = '2022-01-01';
 const MONTH_DAYS = 28;
 const DAY_MS = 86_400_000;
-
-/** What a rejected token's log line says, so the user knows which token avoids it. */
-export const ANALYTICS_TOKEN_HINT =
-  'a daily access token expires at about 03:30 IST; an Upstox Analytics Token (developer apps page, valid one year, read-only) in UPSTOX_ACCESS_TOKEN avoids that';
 
 export interface CandleClientOptions {
   apiUrl: string;
