@@ -2,8 +2,11 @@
  * From an outage to the gaps worth recording and backfilling. An outage runs from the last frame
  * before the interruption to the first frame after it; only the keys subscribed at both ends count
  * (a subscription change is not a gap). Each key's segment clips the outage to its trading
- * sessions (trading-hours.ts), and a segment that `market_info` said was closed at both ends of a
- * same-day outage is not a gap either (this also covers a holiday the table does not know).
+ * sessions (trading-hours.ts). When `market_info` said the same thing at both ends of a same-day
+ * outage, it decides instead (CONTRACT: while connected, the status decides): closed at both ends
+ * is no gap (a holiday the table does not know), open at both ends is a gap whole (a special
+ * session the table does not know). Otherwise, and for time the service was not running, the
+ * table decides.
  * Keys whose clipped ranges coincide share one gap.
  */
 import { type TradingCalendar, istDate, segmentOf, tradingIntervals } from './trading-hours.js';
@@ -63,8 +66,13 @@ export function gapsFromOutage(o: Outage, cal: TradingCalendar): Gap[] {
   const sameDay = istDate(o.from) === istDate(o.to);
   const byRange = new Map<string, Gap>();
   for (const [segment, keys] of bySegment) {
-    if (sameDay && o.openAtDown?.[segment] === false && o.openAtUp?.[segment] === false) continue;
-    for (const [from, to] of tradingIntervals(cal, segment, o.from, o.to)) {
+    const down = o.openAtDown?.[segment];
+    const up = o.openAtUp?.[segment];
+    // Connected at both ends of a same-day outage: market_info decides, closed or open.
+    if (sameDay && down === false && up === false) continue;
+    const ranges: Array<[number, number]> =
+      sameDay && down === true && up === true ? [[o.from, o.to]] : tradingIntervals(cal, segment, o.from, o.to);
+    for (const [from, to] of ranges) {
       const id = gapId(from, to);
       const gap = byRange.get(id);
       if (gap) gap.keys.push(...keys);

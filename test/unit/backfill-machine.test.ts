@@ -110,14 +110,20 @@ describe('backfill machine', () => {
     t.actor.stop();
   });
 
-  it('market_info closed at both ends of a same-day outage is not a gap (a holiday the table does not know)', () => {
+  it('market_info at both ends of a same-day outage decides: closed is no gap, open is a gap whole', () => {
     const t = start();
     t.actor.send({ type: 'FEED_DOWN', at: T0, keys: [A], gapReason: 'dead socket', open: { NSE_EQ: false } });
     t.actor.send({ type: 'FEED_UP', at: T0 + 60_000, keys: [A], open: { NSE_EQ: false } });
-    assert.deepEqual(t.recorded, []);
+    assert.equal(t.recorded.length, 0);
     t.actor.send({ type: 'FEED_DOWN', at: T0, keys: [A], gapReason: 'dead socket', open: { NSE_EQ: false } });
     t.actor.send({ type: 'FEED_UP', at: T0 + 60_000, keys: [A], open: { NSE_EQ: true } });
     assert.equal(t.recorded.length, 1, 'open at one end: a gap');
+    // Open at both ends (a special session): a gap even where the table says closed.
+    const sat = ist('2026-11-28T10:00:00');
+    t.actor.send({ type: 'FEED_DOWN', at: sat, keys: [A], gapReason: 'socket dropped', open: { NSE_EQ: true } });
+    t.actor.send({ type: 'FEED_UP', at: sat + 60_000, keys: [A], open: { NSE_EQ: true } });
+    assert.equal(t.recorded.length, 2);
+    assert.deepEqual([t.recorded[1].gap.from, t.recorded[1].gap.to], [sat, sat + 60_000]);
     t.actor.stop();
   });
 
