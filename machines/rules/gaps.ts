@@ -9,7 +9,8 @@
  * table decides.
  * Keys whose clipped ranges coincide share one gap.
  */
-import { type TradingCalendar, istDate, segmentOf, tradingIntervals } from './trading-hours.js';
+import { segmentOf } from './instrument-key.js';
+import { type TradingCalendar, istDate, tradingIntervals } from './trading-hours.js';
 
 export const GAP_REASONS = [
   'socket dropped',

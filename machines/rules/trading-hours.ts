@@ -152,12 +152,6 @@ export function istMidnight(ms: number): number {
   return Math.floor((ms + IST_OFFSET_MS) / DAY_MS) * DAY_MS - IST_OFFSET_MS;
 }
 
-/** The segment part of an instrument key (`NSE_EQ|INE002A01018` → `NSE_EQ`). */
-export function segmentOf(key: string): string {
-  const i = key.indexOf('|');
-  return i < 0 ? key : key.slice(0, i);
-}
-
 /** Sessions are scanned day by day; an outage longer than this is clipped to its last days. */
 const MAX_DAYS = 400;
 

@@ -12,7 +12,7 @@ import { inspectRoutes } from './routes/inspect.js';
 import { inspectorRoutes } from './routes/inspector.js';
 import { ticksRoutes } from './routes/ticks.js';
 
-export type { ServerDeps, StateDocument } from './deps.js';
+export type { ServerDeps, StateView } from './deps.js';
 
 export async function buildServer(deps: ServerDeps): Promise<FastifyInstance> {
   const app = Fastify({

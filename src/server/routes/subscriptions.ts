@@ -1,7 +1,7 @@
 import type { FastifyPluginAsync } from 'fastify';
 import { FEED_MODES } from '../../config.js';
 import { SubscriptionError } from '../../errors.js';
-import type { SubscriptionChangeRequest } from '../../upstox/subscription-types.js';
+import type { SubscriptionChangeRequest } from '../../../machines/rules/subscriptions.js';
 import { requireMutationRight } from '../auth.js';
 import type { ServerDeps } from '../deps.js';
 
