@@ -1,9 +1,9 @@
 /**
  * The backfiller: turns outages into recorded gaps and fills each gap's 1-minute candles back in.
  * The connection says when streaming stopped and resumed (FEED_DOWN{at}/FEED_UP{at}, with the
- * subscribed keys); the composition root adds the outage found at start (service stopped or
- * crashed) as a FEED_DOWN from the durable "last frame seen" mark, and RESTOREs the gaps the
- * ledger still holds as pending (a restart in the middle of a backfill).
+ * subscribed keys); the composition root adds the outage found at start (OUTAGE_FOUND: service
+ * stopped or crashed, from the durable "last frame seen" mark) and the gaps the ledger still holds
+ * as pending (GAPS_PENDING: a restart in the middle of a backfill).
  *
  *   idle ──gap queued──▶ waiting ──(its last minute closed)──▶ fetching ──▶ writing ──▶ fetching (next keys) | idle
  *                                    429 ─▶ rateLimited ──(backoff)──▶ fetching
@@ -12,10 +12,11 @@
  * Pure: the candle requests (`fetchCandles`), the write through the spool (`writeCandles`) and the
  * ledger (`recordGap`, `settleGap`) are provided by src/. Candles never enter the machine: the
  * fetch hands them to the write path's side, the machine only sees counts. Time comes from the
- * events and outputs (`at`, and CLOCK while waiting), so delays are exact under a SimulatedClock.
+ * events and outputs (`at`, and UPSTOX_CLOCK while waiting), so delays are exact under a SimulatedClock.
  */
 import { assign, fromPromise, setup } from 'xstate';
-import { type BackfillState, type Gap, type GapReason, gapsFromOutage, readyAt } from './rules/gaps.js';
+import type { BackfillEvent, FeedDownEvent, OutageFoundEvent } from './events.js';
+import { type BackfillState, type Gap, gapsFromOutage, readyAt } from './rules/gaps.js';
 import type { TradingCalendar } from './rules/trading-hours.js';
 
 export interface BackfillInput {
@@ -35,40 +36,6 @@ export interface BackfillInput {
   rateLimitMs: number;
   rateLimitMaxMs: number;
 }
-
-export interface FeedDownEvent {
-  type: 'FEED_DOWN';
-  /** Time of the last frame before the interruption (ms). */
-  at: number;
-  keys: readonly string[];
-  gapReason: GapReason;
-  /** Segment → open, from the last market_info (absent when unknown). */
-  open?: Readonly<Record<string, boolean>>;
-}
-export interface FeedUpEvent {
-  type: 'FEED_UP';
-  /** Time of the first frame after it (ms). */
-  at: number;
-  keys: readonly string[];
-  open?: Readonly<Record<string, boolean>>;
-  /** What kept the feed down, when it says more than how it went down (token rejected, authorize failing). */
-  gapReason?: GapReason;
-}
-/** Gaps the ledger holds as pending at start. */
-export interface RestoreEvent {
-  type: 'RESTORE';
-  at: number;
-  gaps: Gap[];
-}
-/**
- * Upstox's time, about once a second while a gap waits (from the frames' currentTs): the wait
- * ends when the exchange's minute has closed, even if the local clock runs at another pace.
- */
-export interface ClockEvent {
-  type: 'CLOCK';
-  at: number;
-}
-export type BackfillEvent = FeedDownEvent | FeedUpEvent | RestoreEvent | ClockEvent;
 
 /** What one fetch brought: candles handed to the write side, and keys the API refused. */
 export interface FetchOutput {
@@ -96,7 +63,8 @@ export interface QueuedGap extends Gap {
 
 interface BackfillContext extends BackfillInput {
   now: number;
-  down: FeedDownEvent | null;
+  /** The outage in progress: from FEED_DOWN, or found at start (OUTAGE_FOUND). */
+  down: Pick<FeedDownEvent, 'at' | 'keys' | 'gapReason' | 'open'> | null;
   queue: QueuedGap[];
   /** Index of the next key of queue[0] to fetch; the batch in flight. */
   cursor: number;
@@ -171,11 +139,20 @@ const base = setup({
     rateLimited: ({ event }) => errorOf((event as { error?: unknown }).error).kind === 'rateLimited',
     moreKeysAfterBatch: ({ context }) => context.cursor + context.batch.length < (context.queue[0]?.keys.length ?? 0),
     exhausted: ({ context }) => context.attempts >= context.maxAttempts,
+    noOutageOpen: ({ context }) => context.down === null,
   },
 });
 
 const backfillSetup = base.extend({
   actions: {
+    openOutage: base.assign(({ event }) => {
+      const e = event as FeedDownEvent | OutageFoundEvent;
+      return { down: { at: e.at, keys: e.keys, gapReason: e.gapReason, ...('open' in e && e.open ? { open: e.open } : {}) }, now: e.at };
+    }),
+    queuePending: base.assign(({ context, event }) => {
+      if (event.type !== 'GAPS_PENDING') return {};
+      return { now: event.at, queue: context.enabled ? enqueue(context.queue, event.gaps, context.graceMs) : context.queue };
+    }),
     countWritten: base.assign(({ context, event }) => {
       const out = (event as unknown as { output: WriteOutput }).output;
       return {
@@ -256,7 +233,11 @@ const backfillSetup = base.extend({
         {
           from: down.at,
           to: event.at,
-          reason: event.gapReason ?? down.gapReason,
+          // A stop or crash stays the reason; a drop may be explained by what kept the feed down.
+          reason:
+            down.gapReason === 'service stopped' || down.gapReason === 'service crashed'
+              ? down.gapReason
+              : (event.gapReason ?? down.gapReason),
           keysAtDown: down.keys,
           keysAtUp: event.keys,
           ...(down.open ? { openAtDown: down.open } : {}),
@@ -287,18 +268,11 @@ export const backfillMachine = backfillSetup.createMachine({
   initial: 'idle',
   on: {
     // The earliest interruption wins: a reconnect failing for another reason is the same gap.
-    FEED_DOWN: {
-      guard: ({ context }) => context.down === null,
-      actions: assign({ down: ({ event }) => event, now: ({ event }) => event.at }),
-    },
+    FEED_DOWN: { guard: 'noOutageOpen', actions: 'openOutage' },
+    OUTAGE_FOUND: { guard: 'noOutageOpen', actions: 'openOutage' },
     FEED_UP: { actions: 'closeOutage' },
-    CLOCK: { actions: assign({ now: ({ context, event }) => Math.max(context.now, event.at) }) },
-    RESTORE: {
-      actions: assign({
-        now: ({ event }) => event.at,
-        queue: ({ context, event }) => (context.enabled ? enqueue(context.queue, event.gaps, context.graceMs) : context.queue),
-      }),
-    },
+    UPSTOX_CLOCK: { actions: assign({ now: ({ context, event }) => Math.max(context.now, event.at) }) },
+    GAPS_PENDING: { actions: 'queuePending' },
   },
   states: {
     idle: {
@@ -308,14 +282,7 @@ export const backfillMachine = backfillSetup.createMachine({
       // An event that moved the clock (or put an older gap first) means the delay is recomputed.
       on: {
         FEED_UP: { target: 'waiting', reenter: true, actions: 'closeOutage' },
-        RESTORE: {
-          target: 'waiting',
-          reenter: true,
-          actions: assign({
-            now: ({ event }) => event.at,
-            queue: ({ context, event }) => (context.enabled ? enqueue(context.queue, event.gaps, context.graceMs) : context.queue),
-          }),
-        },
+        GAPS_PENDING: { target: 'waiting', reenter: true, actions: 'queuePending' },
       },
       always: { guard: 'headReady', target: 'fetching' },
       after: { untilReady: 'fetching' },

@@ -14,11 +14,13 @@
  * quiet, not dead). States are flat so that `value` is exactly 'streaming' while ticks flow.
  */
 import { assign, cancel, enqueueActions, fromCallback, fromPromise, raise, setup, spawnChild, stopChild } from 'xstate';
-import type { ConnectionEvent, FeedSocketInput, SocketCommand } from './events.js';
+import type { ConnectionEvent, FeedDownEvent, FeedSocketInput, FeedUpEvent, SocketCommand } from './events.js';
 import { fullJitterDelay } from './rules/backoff.js';
 import type { ErrorCode } from './rules/error-codes.js';
 import { errorCode, errorMessage } from './rules/error-info.js';
-import { allSubscribedClosed, msUntilIst } from './rules/market-time.js';
+import type { GapReason } from './rules/gaps.js';
+import { segmentOf } from './rules/instrument-key.js';
+import { allSubscribedClosed, isClosedStatus, msUntilIst } from './rules/market-time.js';
 import {
   type FeedMode,
   type Subscription,
@@ -69,6 +71,27 @@ interface ConnectionContext extends ConnectionInput {
   /** Retry-After from the last 429, honoured by the next delay. */
   retryAfterMs: number | null;
   lastActivityAt: number | null;
+  /** Upstox's time (currentTs) of the newest frame, from FEED_ALIVE: where a gap starts. */
+  lastFrameTs: number;
+  /** What has kept the feed down since it left `streaming` (token rejected, authorize failing). */
+  outageCause: GapReason | null;
+}
+
+/** Segment → open, for the gap ledger (a segment without status counts as open). */
+function segmentsOpen(context: ConnectionContext): Record<string, boolean> {
+  const open: Record<string, boolean> = {};
+  for (const key of Object.keys(context.subscription)) {
+    const seg = segmentOf(key);
+    if (!(seg in open)) open[seg] = !isClosedStatus(context.marketStatus[seg]);
+  }
+  return open;
+}
+
+/** The gap reason an error explains, if it explains a longer outage than the drop itself. */
+function outageCauseOf(code: ErrorCode | undefined): GapReason | null {
+  if (code === 'TOKEN_REJECTED') return 'token rejected';
+  if (code === 'AUTHORIZE_FAILED') return 'authorize failing';
+  return null;
 }
 
 /** What a failed promise actor rejected with, reduced to what the machine needs. */
@@ -154,14 +177,41 @@ const connectionSetup = base.extend({
       }
     }),
     /** Leaving `streaming` (not re-entering it): tell the others, forget the stable timer. */
-    leaveStreaming: base.enqueueActions(({ context, enqueue }) => {
+    leaveStreaming: base.enqueueActions(({ context, event, enqueue }) => {
       enqueue.cancel('stable');
-      enqueue.sendParent({ type: 'FEED_DOWN', reason: context.lastError?.message ?? context.reason });
+      const gapReason: GapReason =
+        event.type === 'STOP' ? 'feed stopped' : context.lastError?.code === 'FEED_STALE' ? 'dead socket' : 'socket dropped';
+      enqueue.sendParent({
+        type: 'FEED_DOWN',
+        reason: context.lastError?.message ?? context.reason,
+        at: context.lastFrameTs > 0 ? context.lastFrameTs : context.now(),
+        keys: Object.keys(context.subscription),
+        gapReason,
+        open: segmentsOpen(context),
+      } satisfies FeedDownEvent);
+      enqueue.assign({ outageCause: null });
     }),
-    announceUp: base.enqueueActions(({ enqueue }) => {
-      enqueue.sendParent({ type: 'FEED_UP' });
+    announceUp: base.enqueueActions(({ context, event, enqueue }) => {
+      const ts = event.type === 'FEED_ALIVE' && event.ts !== undefined && event.ts > 0 ? event.ts : context.now();
+      enqueue.sendParent({
+        type: 'FEED_UP',
+        at: ts,
+        keys: Object.keys(context.subscription),
+        open: segmentsOpen(context),
+        ...(context.outageCause ? { gapReason: context.outageCause } : {}),
+      } satisfies FeedUpEvent);
+      enqueue.assign({ outageCause: null });
       enqueue.raise({ type: 'STABLE' }, { delay: 'stableAfter', id: 'stable' });
     }),
+    /** While down: remember a rejected token or failing authorize as what kept the feed down. */
+    noteOutageCause: base.assign(({ context }) => ({
+      outageCause:
+        context.outageCause === 'token rejected' ? context.outageCause : (outageCauseOf(context.lastError?.code) ?? context.outageCause),
+    })),
+    /** Upstox's time of the newest frame. */
+    noteFrameTs: base.assign(({ context, event }) => ({
+      lastFrameTs: event.type === 'FEED_ALIVE' && event.ts !== undefined && event.ts > 0 ? event.ts : context.lastFrameTs,
+    })),
     scheduleTokenRefresh: base.enqueueActions(({ context, enqueue }) => {
       if (context.hasTokenUrl) enqueue.raise({ type: 'TOKEN_REFRESH_DUE' }, { delay: 'tokenRefreshDelay', id: 'tokenRefresh' });
     }),
@@ -184,6 +234,8 @@ export const connectionMachine = connectionSetup.createMachine({
       since: input.now(),
       retryAfterMs: null,
       lastActivityAt: null,
+      lastFrameTs: 0,
+      outageCause: null,
     };
   },
   // Too many instruments for the V3 limits: say so loudly, and stream the ones that fit.
@@ -256,7 +308,7 @@ export const connectionMachine = connectionSetup.createMachine({
       after: { reconnectDelay: 'loadingInstruments' },
     },
     obtainingToken: {
-      entry: { type: 'enter', params: { reason: 'fetching an access token from UPSTOX_TOKEN_URL' } },
+      entry: [{ type: 'enter', params: { reason: 'fetching an access token from UPSTOX_TOKEN_URL' } }, 'noteOutageCause'],
       invoke: {
         src: 'fetchToken',
         onDone: { target: 'authorizing', actions: assign({ retryAfterMs: null }) },
@@ -331,9 +383,11 @@ export const connectionMachine = connectionSetup.createMachine({
         {
           type: 'enter',
           params: {
-            reason: 'Upstox rejected the access token and no UPSTOX_TOKEN_URL is set: put a fresh token in UPSTOX_ACCESS_TOKEN and restart',
+            reason:
+              'Upstox rejected the access token and no UPSTOX_TOKEN_URL is set: put a fresh token in UPSTOX_ACCESS_TOKEN and restart (an Analytics Token, valid one year, does not expire daily)',
           },
         },
+        'noteOutageCause',
         { type: 'alert', params: ({ context }) => ({ message: `${context.reason} (${context.lastError?.message ?? ''})` }) },
       ],
       after: { tokenRejectedRetry: 'authorizing' },
@@ -365,7 +419,7 @@ export const connectionMachine = connectionSetup.createMachine({
       on: {
         FEED_ALIVE: {
           target: 'streaming',
-          actions: [assign({ lastActivityAt: ({ context }) => context.now(), lastError: null }), 'announceUp'],
+          actions: [assign({ lastActivityAt: ({ context }) => context.now(), lastError: null }), 'noteFrameTs', 'announceUp'],
         },
         SET_SUBSCRIPTION: { actions: ['sendDiff', assign({ subscription: ({ event }) => event.subscription })] },
         SOCKET_CLOSED: { target: 'backoff', actions: assign({ lastError: ({ event }) => closedError(event) }) },
@@ -387,7 +441,11 @@ export const connectionMachine = connectionSetup.createMachine({
       entry: { type: 'enter', params: ({ context: c }) => ({ reason: `streaming ${Object.keys(c.subscription).length} keys` }) },
       on: {
         // Re-entering restarts the stale timer; nothing else is re-run (no entry side effects).
-        FEED_ALIVE: { target: 'streaming', reenter: true, actions: assign({ lastActivityAt: ({ context }) => context.now() }) },
+        FEED_ALIVE: {
+          target: 'streaming',
+          reenter: true,
+          actions: [assign({ lastActivityAt: ({ context }) => context.now() }), 'noteFrameTs'],
+        },
         STABLE: { actions: assign({ attempt: 0 }) },
         SET_SUBSCRIPTION: { actions: ['sendDiff', assign({ subscription: ({ event }) => event.subscription })] },
         SOCKET_CLOSED: {
@@ -421,6 +479,7 @@ export const connectionMachine = connectionSetup.createMachine({
         assign({ attempt: ({ context }) => context.attempt + 1, reconnects: ({ context }) => context.reconnects + 1 }),
         'countReconnect',
         { type: 'enter', params: ({ context: c }) => ({ reason: `reconnecting after: ${c.lastError?.message ?? 'connection lost'}` }) },
+        'noteOutageCause',
       ],
       exit: assign({ retryAfterMs: null }),
       after: { reconnectDelay: 'authorizing' },

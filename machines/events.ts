@@ -7,7 +7,9 @@
  *
  *   sender        event             receiver        why
  *   connection    FEED_UP           writer          the feed streams again
+ *                                   backfill        an outage ended: record its gaps, backfill them
  *   connection    FEED_DOWN         writer          flush what is buffered now rather than later
+ *                                   backfill        an outage began (last frame's time, keys, why)
  *   writer        INFLUX_UP         drainer         the backlog may be replayed
  *   writer        INFLUX_DOWN       drainer         stop replaying; everything goes to the spool
  *   writer        LANDED            notifier        points InfluxDB acknowledged (live or drained)
@@ -17,10 +19,14 @@
  *   service       SET_SUBSCRIPTION  connection      POST /subscriptions changed the subscription
  *   service       START_FEED        root            the server listens: start the connection
  *   service       STOP_FEED         root            shutdown: stop the connection first
+ *   service       OUTAGE_FOUND      backfill        at start: the previous run stopped or crashed
+ *   service       GAPS_PENDING      backfill        at start: gaps the ledger holds unfilled
+ *   service       UPSTOX_CLOCK      backfill        Upstox's time (from frames) while a gap waits
  *   feed socket   SOCKET_*, FEED_ALIVE, MARKET_STATUS   connection (its own child, not routed)
  *   connection    SEND              feed socket     a subscription request to send upstream
  */
 import type { ErrorCode } from './rules/error-codes.js';
+import type { Gap, GapReason } from './rules/gaps.js';
 import type { FeedMode, Subscription, SubscriptionRequest } from './rules/subscriptions.js';
 
 /** What landed in InfluxDB: a count, the time span, and which instruments. */
@@ -35,12 +41,28 @@ export interface LandedSummary {
 
 // ── control plane: between actors ────────────────────────────────────────────────────────────
 
+/** Segment → open (not NORMAL_CLOSE/CLOSING_END), from the latest market_info. */
+export type SegmentsOpen = Readonly<Record<string, boolean>>;
+
 export interface FeedUpEvent {
   type: 'FEED_UP';
+  /** Upstox's time of the first frame after the outage (ms). */
+  at: number;
+  /** The keys subscribed now. */
+  keys: readonly string[];
+  open?: SegmentsOpen;
+  /** What kept the feed down, when it says more than how it went down. */
+  gapReason?: GapReason;
 }
 export interface FeedDownEvent {
   type: 'FEED_DOWN';
   reason: string;
+  /** Upstox's time of the last frame before the interruption (ms). */
+  at: number;
+  /** The keys subscribed when it went down. */
+  keys: readonly string[];
+  gapReason: GapReason;
+  open?: SegmentsOpen;
 }
 export interface InfluxUpEvent {
   type: 'INFLUX_UP';
@@ -99,6 +121,24 @@ export interface StartFeedEvent {
 export interface StopFeedEvent {
   type: 'STOP_FEED';
 }
+/** The outage the previous run's end left, from the ledger's "last frame seen" mark. */
+export interface OutageFoundEvent {
+  type: 'OUTAGE_FOUND';
+  at: number;
+  keys: readonly string[];
+  gapReason: Extract<GapReason, 'service stopped' | 'service crashed'>;
+}
+/** Gaps the ledger holds as pending (a restart in the middle of a backfill). */
+export interface GapsPendingEvent {
+  type: 'GAPS_PENDING';
+  at: number;
+  gaps: Gap[];
+}
+/** Upstox's time, about once a second while a gap waits for its last minute to close. */
+export interface UpstoxClockEvent {
+  type: 'UPSTOX_CLOCK';
+  at: number;
+}
 
 // ── the feed socket (data plane) ↔ the connection machine ────────────────────────────────────
 
@@ -113,7 +153,8 @@ export type SocketEvent =
   | { type: 'SOCKET_OPEN' }
   | { type: 'SOCKET_CLOSED'; code: number; reason: string }
   | { type: 'SOCKET_ERROR'; message: string }
-  | { type: 'FEED_ALIVE' }
+  /** `ts`: the newest frame's currentTs on this socket (absent before the first frame: pings only). */
+  | { type: 'FEED_ALIVE'; ts?: number }
   | { type: 'MARKET_STATUS'; segments: Record<string, string> };
 
 /** Commands to the socket actor. */
@@ -127,6 +168,7 @@ export interface SocketCommand extends SubscriptionRequest {
 export type WriterEvent = WriteOkEvent | WriteFailedEvent | FeedUpEvent | FeedDownEvent;
 export type DrainerEvent = InfluxUpEvent | InfluxDownEvent | SpooledEvent;
 export type NotifierEvent = LandedEvent | { type: 'STOP' };
+export type BackfillEvent = FeedDownEvent | FeedUpEvent | OutageFoundEvent | GapsPendingEvent | UpstoxClockEvent;
 export type ConnectionEvent =
   | SocketEvent
   | SetSubscriptionEvent
@@ -140,4 +182,12 @@ export type ConnectionEvent =
 export type ChildReport = FeedUpEvent | FeedDownEvent | InfluxUpEvent | InfluxDownEvent | LandedEvent;
 
 /** Everything the root accepts: children's reports, the data plane's reports, the service's commands. */
-export type PipelineEvent = ChildReport | StorageReport | SetSubscriptionEvent | StartFeedEvent | StopFeedEvent;
+export type PipelineEvent =
+  | ChildReport
+  | StorageReport
+  | SetSubscriptionEvent
+  | StartFeedEvent
+  | StopFeedEvent
+  | OutageFoundEvent
+  | GapsPendingEvent
+  | UpstoxClockEvent;

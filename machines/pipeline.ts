@@ -13,6 +13,7 @@
  * invoke it below, and add its events' rows to the routing table.
  */
 import { forwardTo, setup } from 'xstate';
+import { type BackfillInput, backfillMachine } from './backfill.js';
 import { type ConnectionInput, connectionMachine } from './connection.js';
 import { type DrainerInput, drainerMachine } from './drainer.js';
 import type { PipelineEvent } from './events.js';
@@ -25,6 +26,7 @@ export interface PipelineInput {
   writer: WriterInput;
   drainer: DrainerInput;
   notifier: NotifierInput;
+  backfill: BackfillInput;
 }
 
 export const pipelineMachine = setup({
@@ -33,22 +35,24 @@ export const pipelineMachine = setup({
     input: {} as PipelineInput,
     events: {} as PipelineEvent,
     /** Child id → actor name in `actors`: what types `snapshot.children`. */
-    children: {} as { connection: 'connection'; writer: 'writer'; drainer: 'drainer'; notifier: 'notifier' },
+    children: {} as { connection: 'connection'; writer: 'writer'; drainer: 'drainer'; notifier: 'notifier'; backfill: 'backfill' },
   },
   actors: {
     connection: connectionMachine,
     writer: writerMachine,
     drainer: drainerMachine,
     notifier: notifierMachine,
+    backfill: backfillMachine,
   },
 }).createMachine({
   id: 'pipeline',
   context: ({ input }) => input,
-  // Started in this order: writer, drainer, notifier; the connection only once the feed starts.
+  // Started in this order: writer, drainer, notifier, backfill; the connection only once the feed starts.
   invoke: [
     { id: 'writer', systemId: 'writer', src: 'writer', input: ({ context }) => context.writer },
     { id: 'drainer', systemId: 'drainer', src: 'drainer', input: ({ context }) => context.drainer },
     { id: 'notifier', systemId: 'notifier', src: 'notifier', input: ({ context }) => context.notifier },
+    { id: 'backfill', systemId: 'backfill', src: 'backfill', input: ({ context }) => context.backfill },
   ],
   initial: 'feedStopped',
   states: {
@@ -68,8 +72,8 @@ export const pipelineMachine = setup({
   // The routing table: event → receiver(s). One row per event of the catalogue.
   on: {
     // from the connection
-    FEED_UP: { actions: forwardTo('writer') },
-    FEED_DOWN: { actions: forwardTo('writer') },
+    FEED_UP: { actions: [forwardTo('writer'), forwardTo('backfill')] },
+    FEED_DOWN: { actions: [forwardTo('writer'), forwardTo('backfill')] },
     // from the writer
     INFLUX_UP: { actions: forwardTo('drainer') },
     INFLUX_DOWN: { actions: forwardTo('drainer') },
@@ -78,5 +82,9 @@ export const pipelineMachine = setup({
     WRITE_OK: { actions: forwardTo('writer') },
     WRITE_FAILED: { actions: forwardTo('writer') },
     SPOOLED: { actions: forwardTo('drainer') },
+    // from the service (the gap ledger and Upstox's clock)
+    OUTAGE_FOUND: { actions: forwardTo('backfill') },
+    GAPS_PENDING: { actions: forwardTo('backfill') },
+    UPSTOX_CLOCK: { actions: forwardTo('backfill') },
   },
 });

@@ -10,7 +10,7 @@ import { pipelineMachine } from '../machines/pipeline.js';
 import type { Subscription, SubscriptionChangeRequest, SubscriptionChangeResult } from '../machines/rules/subscriptions.js';
 import { planSubscriptionChange } from '../machines/rules/subscriptions.js';
 import type { Config } from './config.js';
-import { SubscriptionError } from './errors.js';
+import { SubscriptionError, TickpipeError } from './errors.js';
 import { Fanout } from './fanout/fanout.js';
 import type { Logger } from './logger.js';
 import { notifierInput, provideNotifier } from './notify/http-notifier.js';
@@ -23,6 +23,10 @@ import { Stats } from './stats.js';
 import { drainerInput, openStorage, provideDrainer, provideWriter, writerInput } from './storage/storage.js';
 import { connectionInput, provideConnection } from './upstox/connection-impl.js';
 import { TokenSource } from './upstox/token-source.js';
+import { segmentOf } from '../machines/rules/instrument-key.js';
+import { createGapService } from './gaps/gap-service.js';
+import { registerGapMetrics } from './gaps/gap-metrics.js';
+import { gapLine } from './gaps/gap-points.js';
 
 export interface Service {
   /** http://host:port of the local server. */
@@ -63,9 +67,37 @@ export async function startService(config: Config, opts: { logger: Logger }): Pr
     maxBufferedBytes: config.http.wsMaxBufferedBytes,
     feedKeys: () => new Set(Object.keys(subscription())),
   });
+  const tokenSource = new TokenSource(config.upstox.accessToken, config.upstox.tokenUrl, config.upstox.httpTimeoutMs);
+  let stopping = false;
+  // The gap ledger and backfill: candles and gap records take the live points' write path (spool first).
+  const writePath = storage.writePath;
+  const gaps = createGapService({
+    config,
+    logger,
+    token: () => tokenSource.current(),
+    subscription,
+    sink: {
+      async writeCandles(batch) {
+        for (const b of batch) {
+          writePath.pushCandles(
+            b.key,
+            segmentOf(b.key),
+            b.candles.map((c) => ({ interval: 'I1', open: c.open, high: c.high, low: c.low, close: c.close, volume: c.volume, ts: c.ts })),
+          );
+        }
+        writePath.flush();
+        if (stopping) throw new TickpipeError('SPOOL_FAILED', 'the service is stopping; the gap stays pending for the next start');
+      },
+      writeGap(row) {
+        writePath.pushLines([{ line: gapLine(row, config.influx.extraTags), ts: row.from }]);
+        writePath.flush();
+      },
+    },
+  });
   const sink = {
     frame(frame: Parameters<typeof fanout.publish>[0]) {
-      storage.writePath.pushFrame(frame);
+      gaps.noteFrame(frame.ts);
+      writePath.pushFrame(frame);
       fanout.publish(frame);
     },
   };
@@ -75,7 +107,6 @@ export async function startService(config: Config, opts: { logger: Logger }): Pr
     ...(config.inspect ? { relayUrl: config.inspect } : {}),
   });
   const logTransition = createTransitionLogger(logger);
-  const tokenSource = new TokenSource(config.upstox.accessToken, config.upstox.tokenUrl, config.upstox.httpTimeoutMs);
   root = createActor(
     pipelineMachine.provide({
       actors: {
@@ -87,6 +118,7 @@ export async function startService(config: Config, opts: { logger: Logger }): Pr
           timeoutMs: config.notify.timeoutMs,
           logger: logger.child({ actor: 'notifier' }),
         }),
+        backfill: gaps.logic,
       },
     }),
     {
@@ -95,6 +127,7 @@ export async function startService(config: Config, opts: { logger: Logger }): Pr
         writer: writerInput(config),
         drainer: drainerInput(config),
         notifier: notifierInput(config),
+        backfill: gaps.input,
       },
       systemId: 'pipeline',
       inspect: (ev) => {
@@ -104,7 +137,8 @@ export async function startService(config: Config, opts: { logger: Logger }): Pr
     },
   );
   root.start();
-  logger.info('writer, drainer and notifier started');
+  gaps.begin(root);
+  logger.info('writer, drainer, notifier and backfill started');
 
   const state = () => buildStateDocument({ root: root, stats, spool: storage.spool, writePath: storage.writePath, startedAt, fanout });
   const metrics = createMetrics({
@@ -114,6 +148,7 @@ export async function startService(config: Config, opts: { logger: Logger }): Pr
     wsClients: () => fanout.clientCount,
   });
   metricsHook = (s, o) => metrics.observeWriteLatency(s, o);
+  registerGapMetrics(metrics.registry, gaps.ledger);
 
   const changeSubscription = (req: SubscriptionChangeRequest): SubscriptionChangeResult => {
     const plan = planSubscriptionChange(subscription(), req, config.upstox.limits, config.upstox.feedMode);
@@ -143,10 +178,12 @@ export async function startService(config: Config, opts: { logger: Logger }): Pr
       subscriptions: { current: subscription, change: changeSubscription },
       metrics,
       inspection: hub,
+      gaps: gaps.ledger,
     });
     await app.listen({ host: config.http.host, port: config.http.port });
   } catch (err) {
     root.stop();
+    gaps.stop();
     await storage.close(0);
     throw err;
   }
@@ -161,6 +198,7 @@ export async function startService(config: Config, opts: { logger: Logger }): Pr
   let stopped: Promise<void> | undefined;
   const stop = () =>
     (stopped ??= (async () => {
+      stopping = true;
       root.send({ type: 'STOP_FEED' });
       logger.info('feed stopped');
       await app.close();
@@ -168,6 +206,8 @@ export async function startService(config: Config, opts: { logger: Logger }): Pr
       await storage.close(STORAGE_SHUTDOWN_MS);
       logger.info({ pendingPoints: storage.spool.pendingPoints() }, 'storage flushed and spool closed');
       root.stop();
+      // Last: the clean-stop record, so that the next start records a `service stopped` gap.
+      gaps.stop();
       hub.stop();
     })());
 

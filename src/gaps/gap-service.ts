@@ -3,8 +3,9 @@
  * clock, the paced candle client, the provided machine and its input. The composition root calls
  * `noteFrame` per frame (two assignments), `begin` once the actor runs, and `stop` last.
  */
-import type { ActorRefFrom } from 'xstate';
-import type { BackfillInput, backfillMachine } from '../../machines/backfill.js';
+import type { Actor } from 'xstate';
+import type { BackfillInput } from '../../machines/backfill.js';
+import type { pipelineMachine } from '../../machines/pipeline.js';
 import type { Config } from '../config.js';
 import type { Logger } from '../logger.js';
 import { CandleClient } from '../upstox/candles.js';
@@ -18,12 +19,14 @@ export interface GapServiceDeps {
   logger: Logger;
   token: () => string | undefined;
   sink: BackfillSink;
+  /** The subscription now (its keys go into the mark; a new object means it changed). */
+  subscription: () => Readonly<Record<string, unknown>>;
 }
 
 /** CLOCK events while a gap waits: often enough to start within a second of the minute closing. */
 const CLOCK_MS = 1000;
 
-export function createGapService({ config, logger, token, sink }: GapServiceDeps) {
+export function createGapService({ config, logger, token, sink, subscription }: GapServiceDeps) {
   const g = config.gaps;
   const ledger = new GapLedger({ path: ledgerPathBeside(config.spool.path), markIntervalMs: g.markIntervalMs });
   const clock = new ServerClock();
@@ -63,17 +66,14 @@ export function createGapService({ config, logger, token, sink }: GapServiceDeps
       clock.noteFrame(currentTs);
       ledger.noteFrame(clock.lastFrameAt());
     },
-    /** The keys being streamed, for the mark (on subscription changes). */
-    noteKeys(keys: readonly string[]): void {
-      ledger.noteKeys(keys);
-    },
-    /** Once the actor runs: gaps still pending from an earlier run, and the outage the last run's end left. */
-    begin(actor: ActorRefFrom<typeof backfillMachine>): void {
+    /** Once the root runs: gaps still pending from an earlier run, and the outage the last run's end left. */
+    begin(root: Actor<typeof pipelineMachine>): void {
+      const backfill = () => root.getSnapshot().children.backfill?.getSnapshot();
       const found = ledger.begin();
       const pending = ledger.pending();
       if (pending.length > 0) {
         log.info({ gaps: pending.length }, `resuming the backfill of ${pending.length} gap(s) from the ledger`);
-        actor.send({ type: 'RESTORE', at: clock.now(), gaps: pending });
+        root.send({ type: 'GAPS_PENDING', at: clock.now(), gaps: pending });
       }
       if (found) {
         startOutageOpen = true;
@@ -81,18 +81,24 @@ export function createGapService({ config, logger, token, sink }: GapServiceDeps
           { from: found.at, keys: found.keys.length, reason: found.reason },
           `${found.reason === 'service crashed' ? 'the last run did not stop cleanly' : 'the last run stopped'}; last frame seen at ${new Date(found.at).toISOString()}`,
         );
-        actor.send({ type: 'FEED_DOWN', at: found.at, keys: found.keys, gapReason: found.reason });
+        root.send({ type: 'OUTAGE_FOUND', at: found.at, keys: found.keys, gapReason: found.reason });
       }
+      let keysOf: unknown = undefined;
       ticker = setInterval(() => {
-        if (actor.getSnapshot().matches('waiting')) actor.send({ type: 'CLOCK', at: clock.now() });
+        const snap = backfill();
+        if (snap?.matches('waiting')) root.send({ type: 'UPSTOX_CLOCK', at: clock.now() });
+        // Streaming resumed: the outage found at start is a recorded gap now, no longer a mark.
+        if (startOutageOpen && snap && snap.context.down === null) {
+          startOutageOpen = false;
+          ledger.startOutageClosed();
+        }
+        const sub = subscription();
+        if (sub !== keysOf) {
+          keysOf = sub;
+          ledger.noteKeys(Object.keys(sub));
+        }
       }, CLOCK_MS);
       ticker.unref();
-    },
-    /** Streaming resumed: the outage found at start is now a recorded gap. */
-    feedUp(): void {
-      if (!startOutageOpen) return;
-      startOutageOpen = false;
-      ledger.startOutageClosed();
     },
     /** Last: a clean stop is recorded so that the next start says "service stopped". */
     stop(): void {

@@ -151,10 +151,9 @@ export class GapLedger {
     this.dirty = true;
   }
 
-  /** The keys being streamed (on subscription changes). */
+  /** The keys being streamed (on subscription changes); written with the next frame's mark. */
   noteKeys(keys: readonly string[]): void {
     this.keys = [...keys];
-    this.dirty = true;
   }
 
   /** The outage found at start has been closed by the first frame: it is a gap now, not a mark. */
@@ -162,6 +161,7 @@ export class GapLedger {
     this.db.prepare('UPDATE run SET open_reason = NULL, open_from_ms = NULL WHERE id = 1').run();
   }
 
+  /** Writes the mark if a frame came since the last write (until then the previous run's mark stays). */
   flushMark(): void {
     if (!this.dirty || this.lastFrameAt === null) return;
     this.db.prepare('UPDATE run SET last_frame_ms = ?, keys = ? WHERE id = 1').run(this.lastFrameAt, JSON.stringify(this.keys));

@@ -11,6 +11,7 @@ import { subscriptionRoutes } from './routes/subscriptions.js';
 import { inspectRoutes } from './routes/inspect.js';
 import { inspectorRoutes } from './routes/inspector.js';
 import { ticksRoutes } from './routes/ticks.js';
+import { gapsRoutes } from './routes/gaps.js';
 
 export type { ServerDeps, StateView } from './deps.js';
 
@@ -35,6 +36,7 @@ export async function buildServer(deps: ServerDeps): Promise<FastifyInstance> {
   await app.register(stateRoutes(deps));
   await app.register(subscriptionRoutes(deps));
   await app.register(ticksRoutes(deps));
+  if (deps.gaps) await app.register(gapsRoutes(deps.gaps));
   if (deps.inspection) await app.register(inspectRoutes, { hub: deps.inspection, apiToken: deps.http.apiToken });
   await app.register(inspectorRoutes);
   return app;

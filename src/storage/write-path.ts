@@ -17,7 +17,7 @@ import { type ErrorCode, TickpipeError, describeError } from '../errors.js';
 import type { Logger } from '../logger.js';
 import type { Spool, SpoolRow } from '../spool/spool.js';
 import type { Stats } from '../stats.js';
-import type { DecodedFrame } from '../upstox/feed-types.js';
+import type { Candle, DecodedFrame } from '../upstox/feed-types.js';
 
 export interface WritePathOptions {
   spool: Spool;
@@ -97,6 +97,23 @@ export class WritePath {
     else if (this.flushTimer === undefined && batch.lines.length > 0) {
       this.flushTimer = setTimeout(() => this.flush(), this.o.flushIntervalMs);
     }
+  }
+
+  /**
+   * Points built off the feed (backfilled candles, `feed_gap` records) join the batch being built,
+   * behind the live points already in it. The caller then calls `flush()`: once it returns they
+   * are as safe as live points (spooled, or being written directly if the spool cannot take them).
+   */
+  pushCandles(key: string, segment: string, candles: readonly Candle[]): number {
+    if (this.closed) return 0;
+    if (this.batch.lines.length === 0) this.batch.startedAt = Date.now();
+    return this.builder.appendCandles(key, segment, candles, this.batch);
+  }
+
+  pushLines(lines: ReadonlyArray<{ line: string; ts: number }>): void {
+    if (this.closed) return;
+    if (this.batch.lines.length === 0) this.batch.startedAt = Date.now();
+    for (const l of lines) this.batch.add(l.line, l.ts);
   }
 
   /** Moves the batch being built into the spool and, when nothing older waits, sends it. */

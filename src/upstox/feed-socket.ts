@@ -34,20 +34,24 @@ export function feedSocketLogic(deps: FeedSocketDeps) {
     let closed = false;
     let lastAliveSent = 0;
     let activitySinceAlive = false;
+    // Upstox's time of the newest frame: FEED_ALIVE carries it, so a gap starts at the last frame.
+    let lastFrameTs = 0;
     const segments: Record<string, string> = {};
+
+    const alive = (): SocketEvent => (lastFrameTs > 0 ? { type: 'FEED_ALIVE', ts: lastFrameTs } : { type: 'FEED_ALIVE' });
 
     // FEED_ALIVE: immediately on the first activity, then at most once per interval.
     const aliveTimer = setInterval(() => {
       if (activitySinceAlive) {
         activitySinceAlive = false;
         lastAliveSent = Date.now();
-        send({ type: 'FEED_ALIVE' });
+        send(alive());
       }
     }, input.aliveIntervalMs);
     const markAlive = () => {
       if (lastAliveSent === 0) {
         lastAliveSent = Date.now();
-        send({ type: 'FEED_ALIVE' });
+        send(alive());
       } else {
         activitySinceAlive = true;
       }
@@ -67,6 +71,7 @@ export function feedSocketLogic(deps: FeedSocketDeps) {
         return;
       }
       stats.updatesReceived += frame.updates.length;
+      if (frame.ts > 0) lastFrameTs = frame.ts;
       if (frame.marketStatus) {
         let changed = false;
         for (const [seg, status] of Object.entries(frame.marketStatus)) {
@@ -97,6 +102,11 @@ export function feedSocketLogic(deps: FeedSocketDeps) {
     });
     ws.on('close', (code, reason) => {
       closed = true;
+      // The frames since the last FEED_ALIVE: the machine learns the exact last frame's time.
+      if (activitySinceAlive && lastFrameTs > 0) {
+        activitySinceAlive = false;
+        send(alive());
+      }
       send({ type: 'SOCKET_CLOSED', code, reason: reason.toString('utf8') });
     });
 

@@ -90,7 +90,7 @@ describe('backfill I/O (ledger, candle client, sink)', () => {
     const t = setup();
     const from = ist('2026-11-27T10:00:30');
     const to = ist('2026-11-27T10:02:10');
-    t.actor.send({ type: 'FEED_DOWN', at: from, keys: [A], gapReason: 'socket dropped' });
+    t.actor.send({ type: 'FEED_DOWN', reason: 'test', at: from, keys: [A], gapReason: 'socket dropped' });
     t.actor.send({ type: 'FEED_UP', at: to, keys: [A] });
     const id = `${from}-${to}`;
     assert.equal(t.ledger.get(id)?.backfill, 'pending');
@@ -125,7 +125,7 @@ describe('backfill I/O (ledger, candle client, sink)', () => {
     const t = setup();
     const from = ist('2026-11-27T10:00:30');
     t.actor.send({
-      type: 'RESTORE',
+      type: 'GAPS_PENDING',
       at: NOW,
       gaps: [{ id: 'g', from, to: from + 60_000, keys: [A], reason: 'dead socket' } satisfies Gap],
     });
@@ -139,7 +139,7 @@ describe('backfill I/O (ledger, candle client, sink)', () => {
 
     status = 200;
     t.ledger.record({ id: 'h', from, to: from + 60_000, keys: [A, B], reason: 'dead socket' }, 'pending');
-    t.actor.send({ type: 'RESTORE', at: NOW, gaps: [{ id: 'h', from, to: from + 60_000, keys: [A, B], reason: 'dead socket' }] });
+    t.actor.send({ type: 'GAPS_PENDING', at: NOW, gaps: [{ id: 'h', from, to: from + 60_000, keys: [A, B], reason: 'dead socket' }] });
     await waitFor(t.actor, () => t.ledger.get('h')?.backfill !== 'pending', { timeout: 5000 });
     const h = t.ledger.get('h');
     assert.equal(h?.backfill, 'failed');

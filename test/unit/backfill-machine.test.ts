@@ -54,7 +54,7 @@ function start(input: Partial<BackfillInput> = {}) {
   /** Simulated now: T0 plus what the clock advanced. */
   const now = () => T0 + clock.now();
   const outage = (from: number, to: number, keys = [A, B], reason = 'socket dropped' as const) => {
-    actor.send({ type: 'FEED_DOWN', at: from, keys, gapReason: reason });
+    actor.send({ type: 'FEED_DOWN', reason: 'test', at: from, keys, gapReason: reason });
     actor.send({ type: 'FEED_UP', at: to, keys });
   };
   return { clock, actor, fetches, writes, recorded, settled, value, now, outage };
@@ -90,13 +90,13 @@ describe('backfill machine', () => {
     t.actor.stop();
   });
 
-  it("CLOCK (Upstox's time from the frames) ends the wait once the minute has closed", () => {
+  it("UPSTOX_CLOCK (Upstox's time from the frames) ends the wait once the minute has closed", () => {
     const t = start();
     t.outage(T0, T0 + 10_000, [A]);
     assert.equal(t.value(), 'waiting');
-    t.actor.send({ type: 'CLOCK', at: T0 + 44_999 });
+    t.actor.send({ type: 'UPSTOX_CLOCK', at: T0 + 44_999 });
     assert.equal(t.value(), 'waiting');
-    t.actor.send({ type: 'CLOCK', at: T0 + 45_000 }); // 10:01:05 = the minute 10:00 closed + 5 s grace
+    t.actor.send({ type: 'UPSTOX_CLOCK', at: T0 + 45_000 }); // 10:01:05 = the minute 10:00 closed + 5 s grace
     assert.equal(t.value(), 'fetching');
     t.actor.stop();
   });
@@ -112,15 +112,15 @@ describe('backfill machine', () => {
 
   it('market_info at both ends of a same-day outage decides: closed is no gap, open is a gap whole', () => {
     const t = start();
-    t.actor.send({ type: 'FEED_DOWN', at: T0, keys: [A], gapReason: 'dead socket', open: { NSE_EQ: false } });
+    t.actor.send({ type: 'FEED_DOWN', reason: 'test', at: T0, keys: [A], gapReason: 'dead socket', open: { NSE_EQ: false } });
     t.actor.send({ type: 'FEED_UP', at: T0 + 60_000, keys: [A], open: { NSE_EQ: false } });
     assert.equal(t.recorded.length, 0);
-    t.actor.send({ type: 'FEED_DOWN', at: T0, keys: [A], gapReason: 'dead socket', open: { NSE_EQ: false } });
+    t.actor.send({ type: 'FEED_DOWN', reason: 'test', at: T0, keys: [A], gapReason: 'dead socket', open: { NSE_EQ: false } });
     t.actor.send({ type: 'FEED_UP', at: T0 + 60_000, keys: [A], open: { NSE_EQ: true } });
     assert.equal(t.recorded.length, 1, 'open at one end: a gap');
     // Open at both ends (a special session): a gap even where the table says closed.
     const sat = ist('2026-11-28T10:00:00');
-    t.actor.send({ type: 'FEED_DOWN', at: sat, keys: [A], gapReason: 'socket dropped', open: { NSE_EQ: true } });
+    t.actor.send({ type: 'FEED_DOWN', reason: 'test', at: sat, keys: [A], gapReason: 'socket dropped', open: { NSE_EQ: true } });
     t.actor.send({ type: 'FEED_UP', at: sat + 60_000, keys: [A], open: { NSE_EQ: true } });
     assert.equal(t.recorded.length, 2);
     assert.deepEqual([t.recorded[1].gap.from, t.recorded[1].gap.to], [sat, sat + 60_000]);
@@ -129,8 +129,8 @@ describe('backfill machine', () => {
 
   it('only keys subscribed at both ends are in the gap; the first FEED_DOWN sets its start and reason', () => {
     const t = start();
-    t.actor.send({ type: 'FEED_DOWN', at: T0, keys: [A, B], gapReason: 'socket dropped' });
-    t.actor.send({ type: 'FEED_DOWN', at: T0 + 5000, keys: [A, B], gapReason: 'token rejected' });
+    t.actor.send({ type: 'FEED_DOWN', reason: 'test', at: T0, keys: [A, B], gapReason: 'socket dropped' });
+    t.actor.send({ type: 'FEED_DOWN', reason: 'test', at: T0 + 5000, keys: [A, B], gapReason: 'token rejected' });
     t.actor.send({ type: 'FEED_UP', at: T0 + 30_000, keys: [B, C] });
     assert.deepEqual(
       t.recorded.map((r) => r.gap),
@@ -143,7 +143,7 @@ describe('backfill machine', () => {
 
   it('FEED_UP may say what kept the feed down (a rejected token), which becomes the reason', () => {
     const t = start();
-    t.actor.send({ type: 'FEED_DOWN', at: T0, keys: [A], gapReason: 'socket dropped' });
+    t.actor.send({ type: 'FEED_DOWN', reason: 'test', at: T0, keys: [A], gapReason: 'socket dropped' });
     t.actor.send({ type: 'FEED_UP', at: T0 + 90_000, keys: [A], gapReason: 'token rejected' });
     assert.equal(t.recorded[0].gap.reason, 'token rejected');
     t.actor.stop();
@@ -255,11 +255,11 @@ describe('backfill machine', () => {
     t.actor.stop();
   });
 
-  it('RESTORE resumes gaps pending in the ledger, oldest first, at once when their minute has closed', async () => {
+  it('GAPS_PENDING resumes gaps pending in the ledger, oldest first, at once when their minute has closed', async () => {
     const t = start();
     const g1: Gap = { id: 'g1', from: T0 - 600_000, to: T0 - 500_000, keys: [A], reason: 'service crashed' };
     const g2: Gap = { id: 'g2', from: T0 - 900_000, to: T0 - 800_000, keys: [B], reason: 'socket dropped' };
-    t.actor.send({ type: 'RESTORE', at: T0, gaps: [g1, g2] });
+    t.actor.send({ type: 'GAPS_PENDING', at: T0, gaps: [g1, g2] });
     assert.equal(t.value(), 'fetching', 'both are long ready');
     assert.equal(t.fetches[0].input.gap.id, 'g2');
     t.fetches[0].resolve({ candles: 1, keyErrors: [], at: T0 });
