@@ -1,7 +1,8 @@
 /**
  * The simulator's two clocks: live frames every frameIntervalMs, pings every pingIntervalMs.
- * One timer each for all sessions; a stall simply skips the beat.
+ * One timer each for all sessions; a stall simply skips the beat (the background market does not).
  */
+import { segmentOf } from '../upstox/codec.js';
 import type { SimContext } from './context.js';
 
 export class Ticker {
@@ -24,9 +25,25 @@ export class Ticker {
   }
 
   private frame(): void {
-    if (this.ctx.faults.stalled) return;
-    const now = performance.now();
-    for (const session of this.ctx.sessions) session.live(now);
+    if (!this.ctx.faults.stalled) {
+      const now = performance.now();
+      for (const session of this.ctx.sessions) session.live(now);
+    }
+    this.background();
+  }
+
+  /**
+   * The market does not wait for a client: every key the market knows that no socket is
+   * delivering (nobody connected, a stall, a dead or garbage socket, unsubscribed) trades once
+   * per frame while its segment is live, so minute candles keep accumulating for the candle API.
+   * Delivered keys trade only as their socket streams them, so every trade of theirs is seen.
+   */
+  private background(): void {
+    const delivered = new Set<string>();
+    for (const session of this.ctx.sessions) if (session.delivering) for (const key of session.subscription.keys()) delivered.add(key);
+    for (const key of [...this.ctx.market.keys()]) {
+      if (!delivered.has(key) && this.ctx.marketStatus.isLive(segmentOf(key))) this.ctx.market.trade(key);
+    }
   }
 
   private ping(): void {
