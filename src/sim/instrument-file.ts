@@ -20,7 +20,7 @@ const EXPIRY_TIME_MS = (15 * 60 + 30) * 60_000;
 const EXPIRY_WEEKDAY = 2;
 /** Expiries listed: the next four weeks. */
 const EXPIRIES = 4;
-/** Strikes listed on each side of the index's level (at both its previous close and now). */
+/** Strikes listed on each side of the index's previous close and of the level setPrice last gave it (a stable grid). */
 const STRIKES_EACH_SIDE = 40;
 const FIRST_OPTION_ID = 60_001;
 
@@ -136,7 +136,7 @@ export class InstrumentBook {
   private readonly ids = new Map<string, number>();
   private nextId = FIRST_OPTION_ID;
   private cachedPadding: string | undefined;
-  private cachedGz: { json: string; gz: Promise<Buffer> } | undefined;
+  private cachedGz: { real: string; gz: Promise<Buffer> } | undefined;
 
   constructor(
     private readonly market: Market,
@@ -149,7 +149,7 @@ export class InstrumentBook {
     for (const u of UNDERLYINGS) {
       const index = this.market.get(u.key);
       const strikes = new Set<number>();
-      for (const level of [index.cp, index.ltp]) {
+      for (const level of [index.cp, index.anchor]) {
         const atm = Math.round(level / u.step) * u.step;
         for (let i = -STRIKES_EACH_SIDE; i <= STRIKES_EACH_SIDE; i++) if (atm + i * u.step > 0) strikes.add(atm + i * u.step);
       }
@@ -166,9 +166,11 @@ export class InstrumentBook {
   gzipped(now: number): Promise<Buffer> {
     const list = this.list(now);
     const real = JSON.stringify(list);
-    const padding = this.padding(list.length);
-    const json = padding ? `${real.slice(0, -1)},${padding}]` : real;
-    if (this.cachedGz?.json !== json) this.cachedGz = { json, gz: gzip(json) };
+    // Keyed by the real part: the padding never changes, and comparing 25 MB strings is slow.
+    if (this.cachedGz?.real !== real) {
+      const padding = this.padding(list.length);
+      this.cachedGz = { real, gz: gzip(padding ? `${real.slice(0, -1)},${padding}]` : real) };
+    }
     return this.cachedGz.gz;
   }
 

@@ -5,7 +5,14 @@
 import { segmentOf } from '../upstox/codec.js';
 import type { SimContext } from './context.js';
 
+/**
+ * Real ms between trades of undelivered keys: at a 60x clock still several trades per market
+ * minute, and cheap with thousands of keys.
+ */
+const BACKGROUND_INTERVAL_MS = 50;
+
 export class Ticker {
+  private lastBackground = 0;
   private frameTimer: NodeJS.Timeout | undefined;
   private pingTimer: NodeJS.Timeout | undefined;
 
@@ -25,24 +32,26 @@ export class Ticker {
   }
 
   private frame(): void {
-    if (!this.ctx.faults.stalled) {
-      const now = performance.now();
-      for (const session of this.ctx.sessions) session.live(now);
+    const now = performance.now();
+    if (!this.ctx.faults.stalled) for (const session of this.ctx.sessions) session.live(now);
+    if (now - this.lastBackground >= BACKGROUND_INTERVAL_MS) {
+      this.lastBackground = now;
+      this.background();
     }
-    this.background();
   }
 
   /**
    * The market does not wait for a client: every key the market knows that no socket is
    * delivering (nobody connected, a stall, a dead or garbage socket, unsubscribed) trades once
-   * per frame while its segment is live, so minute candles keep accumulating for the candle API.
-   * Delivered keys trade only as their socket streams them, so every trade of theirs is seen.
+   * per BACKGROUND_INTERVAL_MS while its segment is live, so minute candles keep accumulating
+   * for the candle API. Delivered keys trade only as their socket streams them, so every trade
+   * of theirs is seen.
    */
   private background(): void {
-    const delivered = new Set<string>();
-    for (const session of this.ctx.sessions) if (session.delivering) for (const key of session.subscription.keys()) delivered.add(key);
+    const delivering = [...this.ctx.sessions].filter((s) => s.delivering);
     for (const key of [...this.ctx.market.keys()]) {
-      if (!delivered.has(key) && this.ctx.marketStatus.isLive(segmentOf(key))) this.ctx.market.trade(key);
+      if (delivering.some((s) => s.subscription.has(key))) continue;
+      if (this.ctx.marketStatus.isLive(segmentOf(key))) this.ctx.market.trade(key);
     }
   }
 
