@@ -9,6 +9,7 @@ import { CandleLog } from './candle-log.js';
 import { clockFrom } from './clock.js';
 import { Faults } from './faults.js';
 import { InstrumentBook } from './instrument-file.js';
+import { TradingHours } from './trading-hours.js';
 import { FrameClock } from './frames.js';
 import { Market } from './market.js';
 import { MarketStatusBook } from './market-status.js';
@@ -29,6 +30,8 @@ export interface SimContext {
   readonly now: () => number;
   /** Every candle API request, for tests to check a client's rate limiting. */
   readonly candleLog: CandleLog;
+  /** Set with followTradingHours: segment status follows the market clock. */
+  readonly tradingHours: TradingHours | undefined;
   /** The instrument file (complete.json.gz) and the option contracts it lists. */
   readonly instrumentBook: InstrumentBook;
   readonly marketStatus: MarketStatusBook;
@@ -72,6 +75,7 @@ export function buildContext(opts: SimulatorOptions): SimContext {
   const now = clockFrom(opts);
   const market = new Market(opts.seed ?? 1, now);
   const padTo = opts.instrumentFileSize ?? 0;
+  const marketStatus = new MarketStatusBook(opts.marketStatus, instruments);
   if (!Number.isInteger(padTo) || padTo < 0)
     throw new TypeError(`simulator option instrumentFileSize must be a whole number >= 0, got ${String(padTo)}`);
   return {
@@ -84,7 +88,8 @@ export function buildContext(opts: SimulatorOptions): SimContext {
     now,
     candleLog: new CandleLog(),
     instrumentBook: new InstrumentBook(market, padTo),
-    marketStatus: new MarketStatusBook(opts.marketStatus, instruments),
+    tradingHours: opts.followTradingHours ? new TradingHours() : undefined,
+    marketStatus,
     tokens: new TokenBook(opts.token ?? randomToken(), positive('redirectCodeTtlMs', opts.redirectCodeTtlMs ?? 60_000)),
     instruments: [...instruments],
     sessions: new Set(),

@@ -22,6 +22,7 @@ export class Ticker {
   ) {}
 
   start(): void {
+    this.followTradingHours();
     this.frameTimer = setInterval(() => this.frame(), this.ctx.frameIntervalMs);
     this.pingTimer = setInterval(() => this.ping(), this.pingIntervalMs);
   }
@@ -36,6 +37,7 @@ export class Ticker {
     if (!this.ctx.faults.stalled) for (const session of this.ctx.sessions) session.live(now);
     if (now - this.lastBackground >= BACKGROUND_INTERVAL_MS) {
       this.lastBackground = now;
+      this.followTradingHours();
       this.background();
     }
   }
@@ -53,6 +55,15 @@ export class Ticker {
       if (delivering.some((s) => s.subscription.has(key))) continue;
       if (this.ctx.marketStatus.isLive(segmentOf(key))) this.ctx.market.trade(key);
     }
+  }
+
+  /** With followTradingHours, scheduled open/close transitions go out as market_info frames. */
+  private followTradingHours(): void {
+    if (!this.ctx.tradingHours) return;
+    const changes = this.ctx.tradingHours.apply(this.ctx.marketStatus, this.ctx.now());
+    if (Object.keys(changes).length === 0) return;
+    this.ctx.log.info({ changes }, 'market status follows the clock');
+    for (const session of this.ctx.sessions) if (session.isOpen) session.sendMarketInfo();
   }
 
   private ping(): void {

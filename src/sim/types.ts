@@ -49,6 +49,13 @@ export interface SimulatorOptions {
   startAt?: number;
   timeScale?: number;
   /**
+   * Segment status follows the market clock: NSE/BSE 09:15-15:30 IST, MCX 09:00-23:30,
+   * currencies 09:00-17:00, Monday to Friday, as NORMAL_OPEN/NORMAL_CLOSE (sent as market_info
+   * when it changes). setMarketStatus still works and holds until the next scheduled change.
+   * Default false: every segment open, whatever the time (marketStatus option).
+   */
+  followTradingHours?: boolean;
+  /**
    * Pad the instrument file with filler BSE equities (SIMPADnnnnnn) up to about this many
    * instruments in all (e.g. 100000 for a parse benchmark; built once, ~30 MB of JSON). Default 0.
    */
