@@ -35,20 +35,21 @@ describe('Upstox V3 simulator: market clock', () => {
         await subscribe(client, [EQ, FUTURE], 'ltpc');
         clock.set(Date.parse('2026-11-27T15:30:00+05:30'));
         const from = client.arrivals.length;
-        const closed = await client.until('market_info closing NSE', () =>
-          client.frames.slice(from).find((f) => f.marketStatus?.NSE_EQ === 'NORMAL_CLOSE'),
-        );
+        const after = await client.until('market_info closing NSE', () => {
+          const k = client.findFrom(from, (a) => a.frame?.marketStatus?.NSE_EQ === 'NORMAL_CLOSE');
+          return k >= 0 ? k + 1 : 0;
+        });
+        const closed = client.arrivals[after - 1].frame!;
         assert.equal(closed.marketStatus!.MCX_FO, 'NORMAL_OPEN');
-        const after = client.arrivals.indexOf(client.arrivals.find((a) => a.frame === closed)!);
         await client.until('MCX updates after the close', () =>
-          client.arrivals.slice(after + 1).some((a) => a.frame?.updates.some((u) => u.key === FUTURE)),
+          client.arrivals.slice(after).some((a) => a.frame?.updates.some((u) => u.key === FUTURE)),
         );
         // The status is updated before market_info goes out, so no later live frame may carry NSE_EQ.
         await client.until(
           '20 live frames after the close',
-          () => client.arrivals.slice(after + 1).filter((a) => a.frame?.type === 1).length >= 20,
+          () => client.arrivals.slice(after).filter((a) => a.frame?.type === 1).length >= 20,
         );
-        const eqAfter = client.arrivals.slice(after + 1).filter((a) => a.frame?.type === 1 && a.frame.updates.some((u) => u.key === EQ));
+        const eqAfter = client.arrivals.slice(after).filter((a) => a.frame?.type === 1 && a.frame.updates.some((u) => u.key === EQ));
         assert.equal(eqAfter.length, 0, 'NSE_EQ gets no live data once closed');
       } finally {
         client.close();
