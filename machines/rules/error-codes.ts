@@ -22,6 +22,11 @@ export type ErrorCode =
   | 'SPOOL_FAILED'
   | 'NOTIFY_FAILED'
   | 'INSPECTOR_ASSETS_MISSING'
+  | 'INSPECTOR_ASSET_NOT_FOUND'
+  | 'ROUTE_NOT_FOUND'
+  | 'API_TOKEN_MISSING'
+  | 'API_TOKEN_WRONG'
+  | 'REMOTE_MUTATION_FORBIDDEN'
   /** Something failed without saying which of the above it is (a bug to report). */
   | 'UNEXPECTED';
 
@@ -44,6 +49,11 @@ const CODES: ReadonlySet<string> = new Set<ErrorCode>([
   'SPOOL_FAILED',
   'NOTIFY_FAILED',
   'INSPECTOR_ASSETS_MISSING',
+  'INSPECTOR_ASSET_NOT_FOUND',
+  'ROUTE_NOT_FOUND',
+  'API_TOKEN_MISSING',
+  'API_TOKEN_WRONG',
+  'REMOTE_MUTATION_FORBIDDEN',
   'UNEXPECTED',
 ]);
 
