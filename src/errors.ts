@@ -64,3 +64,11 @@ export class SubscriptionError extends TickpipeError {
     super('SUBSCRIPTION_REFUSED', message);
   }
 }
+
+/** The local API refuses a request: no or wrong API token, or a remote client without one. */
+export class AccessDeniedError extends TickpipeError {
+  constructor(code: 'API_TOKEN_MISSING' | 'API_TOKEN_WRONG' | 'REMOTE_MUTATION_FORBIDDEN', message: string) {
+    super(code, message);
+  }
+}
+

@@ -4,7 +4,7 @@
 import type { Actor, AnyActorRef } from 'xstate';
 import type { pipelineMachine } from '../machines/pipeline.js';
 import type { Fanout } from './fanout/fanout.js';
-import { stateText } from './observe/transition-logger.js';
+import { stateText } from './logging/transition-logger.js';
 import type { Spool } from './spool/spool.js';
 import type { Stats } from './stats.js';
 import type { WritePath } from './storage/write-path.js';

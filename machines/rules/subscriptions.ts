@@ -4,8 +4,9 @@
  * shapes of a change are shared by the connection actor (which owns the live subscription), this
  * planner and `POST /subscriptions`.
  *
- * Limits (the README's "Subscription limits"): when every key is in one mode, that mode's `alone`
- * limit applies; when modes are mixed, each mode's `combined` limit applies to its own keys.
+ * Limits (README, `SUB_LIMIT_*` in Configuration): when every key is in one mode, that mode's
+ * `alone` limit applies; when modes are mixed, each mode's `combined` limit applies to its own
+ * keys.
  */
 import { INSTRUMENT_KEY_HINT, invalidInstrumentKeys } from './instrument-key.js';
 

@@ -5,7 +5,7 @@ import type { Stats } from '../stats.js';
 import type { Fanout } from '../fanout/fanout.js';
 import type { SubscriptionChangeRequest, SubscriptionChangeResult } from '../../machines/rules/subscriptions.js';
 import type { Metrics } from './metrics.js';
-import type { InspectionHub } from '../observe/inspection-hub.js';
+import type { InspectionHub } from '../inspector/hub.js';
 import type { GapsSource } from './routes/gaps.js';
 
 /** The parts of the /state document (src/state-document.ts) the routes read; tests serve stand-ins. */
@@ -19,8 +19,9 @@ export interface ServerDeps {
   logger: Logger;
   http: Config['http'];
   stats: Stats;
-  state(): StateView;
-  readiness(): { ready: boolean; reasons: string[] };
+  // Function properties, not methods: routes receive them detached, as plugin options.
+  state: () => StateView;
+  readiness: () => { ready: boolean; reasons: string[] };
   fanout: Fanout;
   subscriptions: {
     current(): Record<string, FeedMode>;

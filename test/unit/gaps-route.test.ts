@@ -14,7 +14,7 @@ describe('GET /gaps and gap metrics', () => {
     ledger.record({ id: '2', from: 600_000, to: 720_000, keys: ['NSE_EQ|A', 'NSE_EQ|B'], reason: 'service crashed' }, 'pending');
     ledger.settle('1', 'done', '2 candles written for 1 key', 2);
     const app = Fastify({ ajv: { customOptions: { coerceTypes: false, removeAdditional: false } } });
-    await app.register(gapsRoutes(ledger));
+    await app.register(gapsRoutes, { gaps: ledger });
     const all = await app.inject('/gaps');
     assert.equal(all.statusCode, 200);
     assert.deepEqual(all.json(), {

@@ -12,14 +12,14 @@
  * keys, so the tests can prove none of it leaves the process unsanitised.
  */
 import { createActor, fromCallback, fromPromise } from 'xstate';
-import { connectionMachine } from '../../machines/connection.js';
-import { drainerMachine } from '../../machines/drainer.js';
-import type { DrainProgress, SocketEvent } from '../../machines/events.js';
-import { pipelineMachine } from '../../machines/pipeline.js';
-import { writerMachine } from '../../machines/writer.js';
-import { TickpipeError } from '../../src/errors.js';
-import { InspectionHub } from '../../src/observe/inspection-hub.js';
-import { connectionTestInput, notifierTestInput, pipelineTestInput, recordingNotifier } from './pipeline-fakes.js';
+import { connectionMachine } from '../../../machines/connection.js';
+import { drainerMachine } from '../../../machines/drainer.js';
+import type { DrainProgress, SocketEvent } from '../../../machines/events.js';
+import { pipelineMachine } from '../../../machines/pipeline.js';
+import { writerMachine } from '../../../machines/writer.js';
+import { TickpipeError } from '../../../src/errors.js';
+import { InspectionHub } from '../../../src/inspector/hub.js';
+import { connectionTestInput, notifierTestInput, pipelineTestInput, recordingNotifier } from '../pipeline-fakes.js';
 
 export const PLANTED_SECRET = 'sekrit-7f3a9c';
 export const PLANTED_CODE = 'onetime-code-5521';
