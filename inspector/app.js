@@ -4,9 +4,10 @@
 // every connect, so the page is whole again as soon as the service is back.
 
 import { ActorCard } from './card.js';
+import { startGapsPanel } from './gaps.js';
 import { healthOf, stateText, worst } from './health.js';
 
-const PRIMARY = ['connection', 'writer', 'drainer', 'notifier'];
+const PRIMARY = ['connection', 'writer', 'drainer', 'notifier', 'backfill'];
 const grid = document.getElementById('actors');
 const others = document.getElementById('others');
 const link = document.getElementById('link');
@@ -227,3 +228,4 @@ setInterval(() => {
 
 renderSummary();
 connect();
+startGapsPanel(document.getElementById('gaps'));
