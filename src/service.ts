@@ -193,7 +193,10 @@ export async function startService(config: Config, opts: { logger: Logger }): Pr
   logger.info({ url }, `server listening on ${url}`);
 
   root.send({ type: 'START_FEED' });
-  logger.info('feed started');
+  logger.info(
+    { maxConnections: config.upstox.maxConnections },
+    `feed started: one of the ${config.upstox.maxConnections} feed connections Upstox allows this user (UPSTOX_MAX_CONNECTIONS); other programs on the same user share the rest`,
+  );
 
   let stopped: Promise<void> | undefined;
   const stop = () =>
