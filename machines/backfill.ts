@@ -57,7 +57,7 @@ export interface KindedError {
   message?: string;
 }
 
-export interface QueuedGap extends Gap {
+interface QueuedGap extends Gap {
   readyAt: number;
 }
 

@@ -12,16 +12,8 @@
 import { segmentOf } from './instrument-key.js';
 import { type TradingCalendar, istDate, tradingIntervals } from './trading-hours.js';
 
-export const GAP_REASONS = [
-  'socket dropped',
-  'dead socket',
-  'token rejected',
-  'authorize failing',
-  'service stopped',
-  'service crashed',
-  'feed stopped',
-] as const;
-export type GapReason = (typeof GAP_REASONS)[number];
+export type GapReason =
+  'socket dropped' | 'dead socket' | 'token rejected' | 'authorize failing' | 'service stopped' | 'service crashed' | 'feed stopped';
 
 export type BackfillState = 'pending' | 'done' | 'failed' | 'none';
 
@@ -48,7 +40,7 @@ export interface Gap {
   reason: GapReason;
 }
 
-export function gapId(from: number, to: number): string {
+function gapId(from: number, to: number): string {
   return `${from}-${to}`;
 }
 

@@ -10,7 +10,7 @@
  */
 
 /** IST is UTC+05:30 all year. */
-export const IST_OFFSET_MS = 330 * 60_000;
+const IST_OFFSET_MS = 330 * 60_000;
 const DAY_MS = 86_400_000;
 const DAY_NAMES = ['Sun', 'Mon', 'Tue', 'Wed', 'Thu', 'Fri', 'Sat'] as const;
 
@@ -20,7 +20,7 @@ const DAY_NAMES = ['Sun', 'Mon', 'Tue', 'Wed', 'Thu', 'Fri', 'Sat'] as const;
  * minutes too many only cost an empty candle request, a few too few would hide a real gap).
  * Currency derivatives: 09:00–17:00. Any other segment: the `*` entry (equity hours).
  */
-export const DEFAULT_MARKET_HOURS =
+const DEFAULT_MARKET_HOURS =
   'NSE_EQ,NSE_FO,NSE_INDEX,BSE_EQ,BSE_FO,BSE_INDEX=Mon-Fri 09:15-15:30;' +
   'MCX_FO,MCX_INDEX=Mon-Fri 09:00-23:55;' +
   'NCD_FO,BCD_FO=Mon-Fri 09:00-17:00;' +
@@ -132,7 +132,7 @@ export function buildCalendar(marketHours?: string, holidays?: string): ParseRes
 export const DEFAULT_CALENDAR: TradingCalendar = buildCalendar().value;
 
 /** The rules that apply to `segment`: named in the overrides, else `*` there, else the same in the built-in table. */
-export function rulesFor(cal: TradingCalendar, segment: string): SessionRule[] {
+function rulesFor(cal: TradingCalendar, segment: string): SessionRule[] {
   for (const table of [cal.overrides, cal.builtin]) {
     const named = table.filter((r) => r.segments.includes(segment));
     if (named.length > 0) return named;
@@ -148,7 +148,7 @@ export function istDate(ms: number): string {
 }
 
 /** Instant of IST midnight starting the IST day that contains `ms`. */
-export function istMidnight(ms: number): number {
+function istMidnight(ms: number): number {
   return Math.floor((ms + IST_OFFSET_MS) / DAY_MS) * DAY_MS - IST_OFFSET_MS;
 }
 

@@ -108,5 +108,3 @@ export function createGapService({ config, logger, token, sink, subscription }: 
     },
   };
 }
-
-export type GapService = ReturnType<typeof createGapService>;

@@ -43,7 +43,7 @@ export class CandleApiError extends TickpipeError {
 }
 
 /** Upstox serves 1-minute history from January 2022 on. */
-export const HISTORY_START = '2022-01-01';
+const HISTORY_START = '2022-01-01';
 const MONTH_DAYS = 28;
 const DAY_MS = 86_400_000;
 
@@ -147,7 +147,7 @@ export class CandleClient {
 }
 
 /** `[["2026-11-27T09:16:00+05:30",o,h,l,c,v,oi], ...]` → candles; a malformed answer is transient. */
-export function parseCandles(body: CandleAnswer, key: string): Candle[] {
+function parseCandles(body: CandleAnswer, key: string): Candle[] {
   const rows = body.data?.candles;
   if (!Array.isArray(rows)) throw new CandleApiError('transient', `the candle API answered 200 without data.candles for ${key}`);
   const out: Candle[] = [];
