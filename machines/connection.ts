@@ -27,8 +27,8 @@
 import { assign, cancel, enqueueActions, fromCallback, fromPromise, raise, setup, spawnChild, stopChild } from 'xstate';
 import type { ConnectionEvent, FeedSocketInput, SocketCommand } from './events.js';
 import { fullJitterDelay } from './rules/backoff.js';
-import type { ErrorCode } from './rules/error-codes.js';
-import { errorCode, errorMessage } from './rules/error-info.js';
+import { type ErrorInfo, closedError, describeRefused, errorInfo, pongTimeoutError, staleError } from './connection-errors.js';
+import { errorCode } from './rules/error-info.js';
 import { allSubscribedClosed, msUntilIst } from './rules/market-time.js';
 import {
   type FeedMode,
@@ -64,11 +64,6 @@ export interface ConnectionInput {
   random: () => number;
 }
 
-export interface ErrorInfo {
-  code: ErrorCode;
-  message: string;
-}
-
 interface ConnectionContext extends ConnectionInput {
   subscription: Subscription;
   marketStatus: Record<string, string>;
@@ -89,16 +84,6 @@ interface ConnectionContext extends ConnectionInput {
   awaitingPong: boolean;
   /** Frames arrived since the last one that decoded, and none of them decoded. */
   undecodedSinceFrame: boolean;
-}
-
-/** What a failed promise actor rejected with, reduced to what the machine needs. */
-function errorInfo(error: unknown): ErrorInfo & { retryAfterS?: number } {
-  const retryAfterS = (error as { retryAfterS?: unknown } | null | undefined)?.retryAfterS;
-  return {
-    code: errorCode(error),
-    message: errorMessage(error),
-    ...(typeof retryAfterS === 'number' ? { retryAfterS } : {}),
-  };
 }
 
 const base = setup({
@@ -516,33 +501,4 @@ function withInstruments(context: ConnectionContext, keys: string[]): Partial<Co
     attempt: 0,
     lastError: plan.refused.length > 0 ? { code: 'SUBSCRIPTION_REFUSED', message: describeRefused(plan.refused) } : null,
   };
-}
-
-function describeRefused(refused: Array<{ key: string; reason: string }>): string {
-  return `${refused.length} instrument key(s) refused: ${refused
-    .slice(0, 3)
-    .map((r) => `${r.key} (${r.reason})`)
-    .join(', ')}${refused.length > 3 ? ', ...' : ''}`;
-}
-
-function closedError(event: { code: number; reason: string }): ErrorInfo {
-  return { code: 'FEED_SOCKET', message: `socket closed (${event.code}${event.reason ? ` ${event.reason}` : ''})` };
-}
-
-function pongTimeoutError(context: ConnectionContext): ErrorInfo {
-  return {
-    code: 'FEED_PONG_TIMEOUT',
-    message: `no answer to a ping within ${context.pongTimeoutMs} ms (no pong, frame or ping): the socket is dead`,
-  };
-}
-
-function staleError(context: ConnectionContext): ErrorInfo {
-  if (allSubscribedClosed(context.subscription, context.marketStatus)) {
-    return {
-      code: 'FEED_STALE',
-      message: `no frame, ping or pong for ${context.staleFeedClosedMs} ms while every subscribed segment is closed`,
-    };
-  }
-  const garbage = context.undecodedSinceFrame ? ' (frames arrive, but none decodes)' : '';
-  return { code: 'FEED_STALE', message: `no frame decoded for ${context.staleFeedMs} ms while a subscribed segment is open${garbage}` };
 }
