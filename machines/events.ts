@@ -22,8 +22,9 @@
  *   service       OUTAGE_FOUND      backfill        at start: the previous run stopped or crashed
  *   service       GAPS_PENDING      backfill        at start: gaps the ledger holds unfilled
  *   service       UPSTOX_CLOCK      backfill        Upstox's time (from frames) while a gap waits
- *   feed socket   SOCKET_*, FEED_ALIVE, MARKET_STATUS   connection (its own child, not routed)
- *   connection    SEND              feed socket     a subscription request to send upstream
+ *   feed socket   SOCKET_*, FEED_ALIVE, FEED_PONG, FEED_GARBAGE, MARKET_STATUS
+ *                                   connection      (its own child, not routed)
+ *   connection    SEND, PING        feed socket     a subscription request; a websocket ping
  */
 import type { ErrorCode } from './rules/error-codes.js';
 import type { Gap, GapReason } from './rules/gaps.js';
@@ -42,7 +43,7 @@ export interface LandedSummary {
 // ── control plane: between actors ────────────────────────────────────────────────────────────
 
 /** Segment → open (not NORMAL_CLOSE/CLOSING_END), from the latest market_info. */
-export type SegmentsOpen = Readonly<Record<string, boolean>>;
+type SegmentsOpen = Readonly<Record<string, boolean>>;
 
 export interface FeedUpEvent {
   type: 'FEED_UP';
@@ -129,13 +130,13 @@ export interface OutageFoundEvent {
   gapReason: Extract<GapReason, 'service stopped' | 'service crashed'>;
 }
 /** Gaps the ledger holds as pending (a restart in the middle of a backfill). */
-export interface GapsPendingEvent {
+interface GapsPendingEvent {
   type: 'GAPS_PENDING';
   at: number;
   gaps: Gap[];
 }
 /** Upstox's time, about once a second while a gap waits for its last minute to close. */
-export interface UpstoxClockEvent {
+interface UpstoxClockEvent {
   type: 'UPSTOX_CLOCK';
   at: number;
 }
@@ -144,7 +145,7 @@ export interface UpstoxClockEvent {
 
 export interface FeedSocketInput {
   url: string;
-  /** FEED_ALIVE is sent at most this often. */
+  /** FEED_ALIVE and FEED_GARBAGE are each sent at most this often. */
   aliveIntervalMs: number;
   connectTimeoutMs: number;
 }
@@ -153,15 +154,22 @@ export type SocketEvent =
   | { type: 'SOCKET_OPEN' }
   | { type: 'SOCKET_CLOSED'; code: number; reason: string }
   | { type: 'SOCKET_ERROR'; message: string }
-  /** `ts`: the newest frame's currentTs on this socket (absent before the first frame: pings only). */
+  /** A frame decoded (data flows). Rate-limited. */
+  /** `ts`: the newest decoded frame's currentTs on this socket (where a gap starts and ends). */
   | { type: 'FEED_ALIVE'; ts?: number }
+  /** The socket is alive but says nothing useful: a pong, or a server ping. */
+  | { type: 'FEED_PONG' }
+  /** Frames arrived that did not decode (counted in stats.decodeErrors). Rate-limited. */
+  | { type: 'FEED_GARBAGE' }
   | { type: 'MARKET_STATUS'; segments: Record<string, string> };
 
-/** Commands to the socket actor. */
-export interface SocketCommand extends SubscriptionRequest {
+/** Send a subscription request upstream. */
+export interface SendCommand extends SubscriptionRequest {
   type: 'SEND';
   mode?: FeedMode;
 }
+/** Commands to the socket actor: a subscription request, or a websocket ping (answered by a pong). */
+export type SocketCommand = SendCommand | { type: 'PING' };
 
 // ── what each actor receives ─────────────────────────────────────────────────────────────────
 
@@ -176,7 +184,11 @@ export type ConnectionEvent =
   /** Internal: streaming long enough resets the backoff. */
   | { type: 'STABLE' }
   /** Internal: the daily token refresh is due. */
-  | { type: 'TOKEN_REFRESH_DUE' };
+  | { type: 'TOKEN_REFRESH_DUE' }
+  /** Internal: time to ping the socket. */
+  | { type: 'PING_DUE' }
+  /** Internal: a ping went unanswered for the pong timeout. */
+  | { type: 'PONG_OVERDUE' };
 
 /** What children send the root. */
 export type ChildReport = FeedUpEvent | FeedDownEvent | InfluxUpEvent | InfluxDownEvent | LandedEvent;

@@ -140,6 +140,7 @@ export async function startService(config: Config, opts: { logger: Logger }): Pr
   gaps.begin(root);
   logger.info('writer, drainer, notifier and backfill started');
 
+  const instrumentsConfigured = config.upstox.instruments !== undefined || config.upstox.instrumentsUrl !== undefined;
   const state = () => buildStateDocument({ root: root, stats, spool: storage.spool, writePath: storage.writePath, startedAt, fanout });
   const metrics = createMetrics({
     stats,
@@ -173,7 +174,7 @@ export async function startService(config: Config, opts: { logger: Logger }): Pr
       http: config.http,
       stats,
       state,
-      readiness: () => buildReadiness(state()),
+      readiness: () => buildReadiness(state(), { instrumentsConfigured }),
       fanout,
       subscriptions: { current: subscription, change: changeSubscription },
       metrics,
