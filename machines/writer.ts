@@ -22,7 +22,10 @@ export type WriterEvent =
   | { type: 'WRITE_OK'; points: number; firstTs: number; lastTs: number; keys: string[] }
   | { type: 'WRITE_FAILED'; outcome: string; code: string; message: string; retryAfterS?: number }
   | { type: 'FEED_UP' }
-  | { type: 'FEED_DOWN'; reason: string };
+  | { type: 'FEED_DOWN'; reason: string }
+  // issue 11: the spool cannot be written (points wait in memory), and when it can again.
+  | { type: 'SPOOL_FAILED'; message: string }
+  | { type: 'SPOOL_OK' };
 
 interface WriterContext extends WriterInput {
   reason: string;
@@ -33,6 +36,8 @@ interface WriterContext extends WriterInput {
   pointsLanded: number;
   lastLandedAt: number | null;
   lastFailure: { code: string; message: string; at: number } | null;
+  /** Why the spool cannot be written, while it cannot (issue 11). */
+  spoolError: string | null;
 }
 
 /** Equal jitter: half the capped exponential delay plus a random half (never a hot loop). */
@@ -41,7 +46,8 @@ function probeDelay(attempt: number, base: number, max: number, random: number):
   return Math.floor(ceiling / 2 + (random * ceiling) / 2);
 }
 
-const AUTH_OUTCOMES = new Set(['unauthorized', 'forbidden', 'bucketNotFound']);
+// badRequest (issue 11): a 400 about the request itself (no org, bad bucket id); only a person can fix it.
+const AUTH_OUTCOMES = new Set(['unauthorized', 'forbidden', 'bucketNotFound', 'badRequest']);
 
 const base = setup({
   types: {
@@ -102,6 +108,7 @@ export const writerMachine = writerSetup.createMachine({
     pointsLanded: 0,
     lastLandedAt: null,
     lastFailure: null,
+    spoolError: null,
   }),
   initial: 'influxDown',
   on: {
@@ -113,6 +120,8 @@ export const writerMachine = writerSetup.createMachine({
       ],
     },
     FEED_DOWN: { actions: 'flushNow' },
+    SPOOL_FAILED: { actions: assign({ spoolError: ({ event }) => event.message }) },
+    SPOOL_OK: { actions: assign({ spoolError: null }) },
   },
   states: {
     influxUp: {

@@ -18,6 +18,8 @@ export type ErrorCode =
   | 'INFLUX_UNAVAILABLE'
   | 'INFLUX_BAD_REQUEST'
   | 'SPOOL_FAILED'
+  // issue 11: the spool is held by another process (a second instance, an open sqlite3 transaction)
+  | 'SPOOL_LOCKED'
   | 'NOTIFY_FAILED'
   | 'INSPECTOR_ASSETS_MISSING';
 

@@ -28,6 +28,8 @@ export interface StateDocument {
     oldestAgeS: number | null;
     deadLetters: number;
     error: string | null;
+    /** Points waiting in memory because the spool cannot be written (issue 11). */
+    memoryPoints: number;
   };
   stats: Record<string, number>;
   ticks: { clients: number };
@@ -69,6 +71,7 @@ export function buildStateDocument(src: {
       oldestAgeS: oldest === null ? null : Math.round((Date.now() - oldest) / 1000),
       deadLetters: src.spool.deadLetterCount(),
       error: src.writePath.spoolError,
+      memoryPoints: src.writePath.memoryPoints(),
     },
     stats: src.stats.toJSON(),
     ticks: { clients: src.fanout.clientCount },
@@ -76,6 +79,8 @@ export function buildStateDocument(src: {
     uptimeS: Math.round((Date.now() - src.startedAt) / 1000),
   };
 }
+
+const writer0 = (state: StateDocument): unknown => state.actors.writer.value;
 
 /** Ready: the feed streams, and every point is either written or safely spooled. */
 export function buildReadiness(state: StateDocument): { ready: boolean; reasons: string[] } {
@@ -85,7 +90,11 @@ export function buildReadiness(state: StateDocument): { ready: boolean; reasons:
     const why = typeof conn.context['reason'] === 'string' ? `: ${conn.context['reason']}` : '';
     reasons.push(`feed is not streaming (connection is ${stateText(conn.value)}${why})`);
   }
-  if (state.spool.error) reasons.push(`points cannot be spooled: ${state.spool.error}`);
+  if (state.spool.error)
+    reasons.push(`points cannot be spooled: ${state.spool.error} (${state.spool.memoryPoints} points wait in memory)`);
+  // issue 11: InfluxDB refusing the request itself (400) or the token/bucket: points wait, a person must act.
+  if (stateText(writer0(state)).startsWith('influxDown.refused'))
+    reasons.push(`InfluxDB refuses writes: ${String(state.actors.writer.context['reason'] ?? '')}; points wait in the spool`);
   const writer = state.actors.writer;
   if (stateText(writer.value).startsWith('influxDown') && state.spool.error) {
     reasons.push(`InfluxDB is down (${String(writer.context['reason'] ?? '')}) and the spool fails: points are being lost`);

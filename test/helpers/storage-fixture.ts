@@ -81,9 +81,19 @@ export function startStorage(o: StorageFixtureOptions): StorageFixture {
       probeBaseMs: 50,
       probeMaxMs: 200,
       extraTags: {},
+      split5xxAfter: 3,
       ...o.influx,
     },
-    spool: { path: o.spoolPath, maxBytes: 64 * 1024 * 1024, fullPolicy: 'drop-oldest', drainChunkPoints: 200, ...o.spool },
+    spool: {
+      path: o.spoolPath,
+      maxBytes: 64 * 1024 * 1024,
+      fullPolicy: 'drop-oldest',
+      drainChunkPoints: 200,
+      memoryMaxPoints: 100_000,
+      lockTimeoutMs: 2000,
+      deadLetterMax: 100_000,
+      ...o.spool,
+    },
   };
   let root: ReturnType<typeof createActor<typeof pipelineMachine>> | undefined;
   const storage = createStorage({
