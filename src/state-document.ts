@@ -90,14 +90,16 @@ export function buildReadiness(state: StateDocument): { ready: boolean; reasons:
     const why = typeof conn.context['reason'] === 'string' ? `: ${conn.context['reason']}` : '';
     reasons.push(`feed is not streaming (connection is ${stateText(conn.value)}${why})`);
   }
-  if (state.spool.error)
-    reasons.push(`points cannot be spooled: ${state.spool.error} (${state.spool.memoryPoints} points wait in memory)`);
+  if (state.spool.error) reasons.push(`points cannot be spooled: ${state.spool.error} (${state.spool.memoryPoints} points wait in memory)`);
   // issue 11: InfluxDB refusing the request itself (400) or the token/bucket: points wait, a person must act.
   if (stateText(writer0(state)).startsWith('influxDown.refused'))
-    reasons.push(`InfluxDB refuses writes: ${String(state.actors.writer.context['reason'] ?? '')}; points wait in the spool`);
+    reasons.push(
+      `InfluxDB refuses writes: ${typeof state.actors.writer.context['reason'] === 'string' ? state.actors.writer.context['reason'] : ''}; points wait in the spool`,
+    );
   const writer = state.actors.writer;
   if (stateText(writer.value).startsWith('influxDown') && state.spool.error) {
-    reasons.push(`InfluxDB is down (${String(writer.context['reason'] ?? '')}) and the spool fails: points are being lost`);
+    const why = writer.context['reason'];
+    reasons.push(`InfluxDB is down (${typeof why === 'string' ? why : ''}) and the spool fails: points are being lost`);
   }
   return { ready: reasons.length === 0, reasons };
 }

@@ -132,7 +132,8 @@ export function classify(err: unknown, timeoutMs: number): WriteOutcome {
       };
     if (status === 404)
       return { kind: 'bucketNotFound', status, message: `InfluxDB says not found (404): ${msg}; check INFLUX_ORG and INFLUX_BUCKET` };
-    if (status === 422 || (status === 400 && isLineError(msg))) return { kind: 'rejected', status, message: msg || `InfluxDB answered ${status}` };
+    if (status === 422 || (status === 400 && isLineError(msg)))
+      return { kind: 'rejected', status, message: msg || `InfluxDB answered ${status}` };
     if (status === 400)
       return {
         kind: 'badRequest',

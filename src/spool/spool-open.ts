@@ -41,8 +41,7 @@ function fixFor(code: string, path: string): string {
     return `another process holds a lock on ${path} (a sqlite3 session with an open transaction, or a second tickpipe on the same SPOOL_PATH): end that session or stop that process, or give this instance its own SPOOL_PATH`;
   if (code.startsWith('SQLITE_READONLY') || code.startsWith('SQLITE_PERM') || code.startsWith('SQLITE_CANTOPEN'))
     return `${path} (or its directory) cannot be written by this process: fix the file's owner and permissions, or remount the volume read-write`;
-  if (code.startsWith('SQLITE_FULL'))
-    return `the disk holding ${path} is full: free space there (the spool is kept as it is)`;
+  if (code.startsWith('SQLITE_FULL')) return `the disk holding ${path} is full: free space there (the spool is kept as it is)`;
   return `check the file and the disk holding ${path}; the spool is left as it is`;
 }
 
@@ -125,9 +124,13 @@ export function takeInstanceLock(spoolPath: string): { release(): void } {
         { cause: err },
       );
     }
-    throw new TickpipeError('SPOOL_FAILED', `cannot create the spool lock ${lockPath}: ${(err as Error).message}; ${fixFor(code, lockPath)}`, {
-      cause: err,
-    });
+    throw new TickpipeError(
+      'SPOOL_FAILED',
+      `cannot create the spool lock ${lockPath}: ${(err as Error).message}; ${fixFor(code, lockPath)}`,
+      {
+        cause: err,
+      },
+    );
   }
   const held = db;
   return {

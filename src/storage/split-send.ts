@@ -31,8 +31,7 @@ export interface SendOptions {
   observe?: (seconds: number, outcome: string) => void;
 }
 
-const is5xx = (o: WriteOutcome): o is Failure & { status: number } =>
-  o.kind === 'unavailable' && o.status !== undefined && o.status >= 500;
+const is5xx = (o: WriteOutcome): o is Failure & { status: number } => o.kind === 'unavailable' && o.status !== undefined && o.status >= 500;
 
 export async function sendSplitting(client: WriteClient, lines: string[], opts: SendOptions): Promise<SendResult> {
   const res: SendResult = { failure: null, rejected: [], requests: 0 };
@@ -67,7 +66,12 @@ export async function sendSplitting(client: WriteClient, lines: string[], opts: 
     } else if (outcome.kind !== 'rejected' && outcome.kind !== 'tooLarge') {
       return outcome as Failure;
     } else if (part.length === 1) {
-      res.rejected.push({ lines: part, status: outcome.status, message: outcome.message, why: `InfluxDB ${outcome.status}: ${outcome.message}` });
+      res.rejected.push({
+        lines: part,
+        status: outcome.status,
+        message: outcome.message,
+        why: `InfluxDB ${outcome.status}: ${outcome.message}`,
+      });
       return null;
     }
     const mid = Math.ceil(part.length / 2);
@@ -75,6 +79,18 @@ export async function sendSplitting(client: WriteClient, lines: string[], opts: 
   };
 
   res.failure = await go(lines);
+  if (res.failure === null && candidates.length > 0) {
+    // Asked once more, alone: a valid line that met a passing 5xx lands now and is kept out of
+    // the dead letters.
+    for (let i = candidates.length - 1; i >= 0 && res.failure === null; i--) {
+      const again = await client.write(candidates[i].lines[0]);
+      res.requests++;
+      if (again.kind === 'ok') {
+        successes++;
+        candidates.splice(i, 1);
+      } else if (!is5xx(again) && again.kind !== 'rejected' && again.kind !== 'tooLarge') res.failure = again as Failure;
+    }
+  }
   if (res.failure === null && candidates.length > 0) {
     let proven = successes > 0;
     if (!proven) {

@@ -63,7 +63,7 @@ export function createStorage(deps: StorageDeps): Storage {
     extraTags: config.influx.extraTags,
     memoryMaxPoints: config.spool.memoryMaxPoints,
     split5xxAfter: config.influx.split5xxAfter,
-    report: deps.report,
+    report: (event) => deps.report(event),
     ...(deps.observeWriteLatency ? { observeWriteLatency: deps.observeWriteLatency } : {}),
   });
   const writerLog = logger.child({ actor: 'writer' });

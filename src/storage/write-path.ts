@@ -170,6 +170,7 @@ export class WritePath {
       this.o.report({ type: 'SPOOL_FAILED', message });
     }
     this.spoolError = message;
+    if (this.closed) return; // shutdown retries by itself
     this.spoolRetry ??= setInterval(() => {
       this.spoolMemory();
       this.kick();
@@ -193,7 +194,12 @@ export class WritePath {
       this.tellDrainer();
       return;
     }
-    if (!this.laneBusy && (this.o.spool.pendingBatches() > 0 || this.memory.size > 0)) this.enqueue(() => this.pumpLive());
+    if (!this.laneBusy && (this.o.spool.pendingBatches() > 0 || this.memory.size > 0)) {
+      this.enqueue(() => this.pumpLive()).catch((err: unknown) => {
+        // Reading the spool failed: logged here, tried again at the next flush or route change.
+        this.o.logger.error({ err }, `live write stopped: ${describeError(err)}`);
+      });
+    }
   }
 
   /** The writer's route: open while influxUp. Opening resumes sending what waits. */
@@ -274,7 +280,8 @@ export class WritePath {
     });
     const f = res.failure;
     if (f && f.kind === 'unavailable' && f.status !== undefined && f.status >= 500) {
-      this.failing5xx = this.failing5xx.seq === headSeq ? { seq: headSeq, attempts: this.failing5xx.attempts + 1 } : { seq: headSeq, attempts: 1 };
+      this.failing5xx =
+        this.failing5xx.seq === headSeq ? { seq: headSeq, attempts: this.failing5xx.attempts + 1 } : { seq: headSeq, attempts: 1 };
     } else if (!f) this.failing5xx = { seq: -1, attempts: 0 };
     return res;
   }
@@ -412,6 +419,19 @@ export class WritePath {
   async probe(): Promise<void> {
     if (!this.o.client) throw new TickpipeError('INFLUX_UNAVAILABLE', 'INFLUX_URL is not set');
     await this.o.client.probe();
+  }
+
+  /**
+   * Stops at once, as a crash would: no flush, nothing more sent, timers cleared; the batch being
+   * built is lost (it was never durable) and the spool is left as it is. For tests and a worker
+   * being terminated.
+   */
+  abort(): void {
+    this.closed = true;
+    this.routeOpen = false;
+    clearTimeout(this.flushTimer);
+    clearInterval(this.reportTimer);
+    clearInterval(this.spoolRetry);
   }
 
   /**

@@ -95,6 +95,8 @@ export function startStorage(o: StorageFixtureOptions): StorageFixture {
       ...o.spool,
     },
   };
+  // Assigned once, below; the report closure only runs after that.
+  // eslint-disable-next-line prefer-const
   let root: ReturnType<typeof createActor<typeof pipelineMachine>> | undefined;
   const storage = createStorage({
     config,
@@ -283,7 +285,7 @@ export async function expectLanded(
     const counts = [...sent.keys()]
       .map((k) => `${k}: sent ${sent.get(k)!.length}, in VictoriaMetrics ${got.get(k)?.length ?? 0}`)
       .join('; ');
-    throw new Error(`${(err as Error).message}\n${counts}`);
+    throw new Error(`${(err as Error).message}\n${counts}`, { cause: err });
   }
   for (const k of sent.keys()) assert.deepEqual(got.get(k), want(k), `${what}: ${k}`);
   for (const k of absent) assert.equal(got.get(k), undefined, `${what}: ${k} must not be in VictoriaMetrics`);
