@@ -56,6 +56,11 @@ export interface StorageFixture {
   waitSpoolEmpty(timeoutMs?: number): Promise<void>;
   /** storage.close then the actors, in the service's order. Idempotent. */
   close(timeoutMs?: number): Promise<void>;
+  /**
+   * The conservation law (CONTRACT.md): pointsBuilt = landed + buffered + spool pending +
+   * dead-lettered + every drop counter. Holds at any moment (in-flight points are still spooled).
+   */
+  assertConserved(what?: string): void;
 }
 
 export function stateString(v: StateValue): string {
@@ -159,6 +164,15 @@ export function startStorage(o: StorageFixtureOptions): StorageFixture {
           timeoutMs,
           intervalMs: 20,
         },
+      );
+    },
+    assertConserved(what = 'conservation') {
+      const s = stats;
+      const pending = storage.spool.pendingPoints();
+      assert.equal(
+        s.unaccounted(pending),
+        0,
+        `${what}: built ${s.pointsBuilt} != landed ${s.pointsLanded} + buffered ${s.pointsBuffered} + pending ${pending} + dead ${s.pointsDeadLettered} + dropped ${s.droppedTotal()}`,
       );
     },
     close(timeoutMs = 1000) {
@@ -338,6 +352,9 @@ export function storageSuite(tmpPrefix: string): StorageSuite {
       });
       try {
         await body(fx, gate);
+        fx.assertConserved(`${name}: conservation at the end`);
+        await fx.close(200);
+        fx.assertConserved(`${name}: conservation after close`);
       } finally {
         await fx.close(200);
         await gate.close();
