@@ -205,7 +205,7 @@ export class Spool {
         }
       }
     });
-    tx();
+    this.guarded('cannot make room in', tx);
     stats.pointsDroppedSpoolFull += dropped;
     this.logFull(
       `spool is full (max ${maxBytes} bytes): dropped the ${dropped} oldest points to make room (SPOOL_FULL_POLICY=drop-oldest)`,
@@ -221,13 +221,17 @@ export class Spool {
     this.opts.logger.error({ droppedTotal: this.opts.stats.pointsDroppedSpoolFull }, `${message}; raise SPOOL_MAX_MB or fix InfluxDB`);
   }
 
-  /** The oldest rows, in replay order, up to about `maxPoints` points (at least one row). */
-  oldest(maxPoints: number): SpoolRow[] {
+  /** The oldest rows (after `after`, in replay order), up to about `maxPoints` points (at least one row). */
+  oldest(maxPoints: number, after?: { seq: number; id: number }): SpoolRow[] {
     const out: SpoolRow[] = [];
     let points = 0;
-    const it = this.db
-      .prepare('SELECT id, seq, points, first_ts, last_ts, keys, lines FROM batches ORDER BY seq, id')
-      .iterate() as IterableIterator<{
+    const it = (
+      after
+        ? this.db
+            .prepare('SELECT id, seq, points, first_ts, last_ts, keys, lines FROM batches WHERE (seq, id) > (?, ?) ORDER BY seq, id')
+            .iterate(after.seq, after.id)
+        : this.db.prepare('SELECT id, seq, points, first_ts, last_ts, keys, lines FROM batches ORDER BY seq, id').iterate()
+    ) as IterableIterator<{
       id: number;
       seq: number;
       points: number;
@@ -258,36 +262,42 @@ export class Spool {
    * TickpipeError('SPOOL_FAILED') when it cannot (the rows then stay and are sent again: harmless).
    */
   retire(rows: readonly SpoolRow[], rejected: ReadonlyArray<{ lines: readonly string[]; why: string }>): void {
-    if (rejected.length === 0) return this.remove(rows);
-    const tx = this.db.transaction(() => {
-      this.removeTx(rows);
-      for (const r of rejected) this.deadLetter(r.lines, r.why);
-    });
-    const before = { rows: this.rows, pending: this.pending, bytes: this.bytes, dead: this.deadCount };
-    const stats = { dead: this.opts.stats.pointsDeadLettered, pruned: this.opts.stats.deadLettersPruned };
-    try {
-      tx();
-    } catch (err) {
-      // Rolled back: so are the counters.
-      Object.assign(this, { rows: before.rows, pending: before.pending, bytes: before.bytes, deadCount: before.dead });
-      this.opts.stats.pointsDeadLettered = stats.dead;
-      this.opts.stats.deadLettersPruned = stats.pruned;
-      throw err instanceof TickpipeError
-        ? err
-        : new TickpipeError('SPOOL_FAILED', `cannot retire delivered rows in the spool ${this.opts.path}: ${(err as Error).message}`, {
-            cause: err,
-          });
-    }
+    this.guarded('cannot retire delivered rows in', () =>
+      this.db.transaction(() => {
+        this.removeTx(rows);
+        for (const r of rejected) this.deadLetter(r.lines, r.why);
+      })(),
+    );
   }
 
   /** Deletes rows that InfluxDB acknowledged (one transaction). Throws TickpipeError('SPOOL_FAILED') when it cannot. */
   remove(rows: readonly SpoolRow[]): void {
+    this.guarded('cannot delete delivered rows from', () => this.removeTx(rows));
+  }
+
+  /**
+   * Runs a transaction that moves the counters; if SQLite rolls it back (SQLITE_FULL at commit),
+   * the counters go back too, so they always describe the file.
+   */
+  private guarded(what: string, fn: () => void): void {
+    const st = this.opts.stats;
+    const before = [
+      this.rows,
+      this.pending,
+      this.bytes,
+      this.deadCount,
+      st.pointsDeadLettered,
+      st.deadLettersPruned,
+      st.pointsDroppedSpoolFull,
+    ];
     try {
-      this.removeTx(rows);
+      fn();
     } catch (err) {
-      throw new TickpipeError('SPOOL_FAILED', `cannot delete delivered rows from the spool ${this.opts.path}: ${(err as Error).message}`, {
-        cause: err,
-      });
+      [this.rows, this.pending, this.bytes, this.deadCount, st.pointsDeadLettered, st.deadLettersPruned, st.pointsDroppedSpoolFull] =
+        before;
+      throw err instanceof TickpipeError
+        ? err
+        : new TickpipeError('SPOOL_FAILED', `${what} the spool ${this.opts.path}: ${(err as Error).message}`, { cause: err });
     }
   }
 

@@ -99,6 +99,13 @@ export class WritePath {
   private spoolRetry: NodeJS.Timeout | undefined;
   private readonly memory: MemoryQueue;
   private readonly drops: DropLog;
+  /**
+   * Rows InfluxDB acknowledged that the spool could not delete yet (a full disk fails deletes
+   * too): retired, with their dead letters, once it can. Meanwhile sending goes on after them, so
+   * a full disk does not stop delivery, and order holds (they were sent first). Counted as
+   * pending until retired; a restart sends them again, which is harmless.
+   */
+  private readonly delivered: Array<{ rows: SpoolRow[]; rejected: Rejected[]; drained: boolean }> = [];
   /** The head batch that keeps failing with 5xx, and how often it did. */
   private failing5xx = { seq: -1, attempts: 0 };
   /** Batches (by seq) already counted in stats.pointsSpooled, so a batch that waits and then fails a live write counts once. */
@@ -172,6 +179,7 @@ export class WritePath {
     this.spoolError = message;
     if (this.closed) return; // shutdown retries by itself
     this.spoolRetry ??= setInterval(() => {
+      if (!this.laneBusy) this.retireDelivered();
       this.spoolMemory();
       this.kick();
     }, SPOOL_RETRY_MS);
@@ -179,7 +187,7 @@ export class WritePath {
   }
 
   private spoolRecovered(): void {
-    if (this.spoolError === null) return;
+    if (this.spoolError === null || this.delivered.length > 0) return;
     this.o.logger.info(`the spool takes writes again (was: ${this.spoolError})`);
     this.spoolError = null;
     clearInterval(this.spoolRetry);
@@ -190,7 +198,7 @@ export class WritePath {
   /** Starts sending what waits, or tells the drainer, as the route allows. */
   private kick(): void {
     if (!this.routeOpen || this.draining || this.closed) return;
-    if (this.o.spool.pendingPoints() > this.o.batchMaxPoints * 3) {
+    if (this.o.spool.pendingPoints() - this.deliveredPoints() > this.o.batchMaxPoints * 3) {
       this.tellDrainer();
       return;
     }
@@ -205,7 +213,8 @@ export class WritePath {
   /** The writer's route: open while influxUp. Opening resumes sending what waits. */
   setRoute(open: boolean): void {
     this.routeOpen = open && this.o.client !== null;
-    if (this.routeOpen && this.o.spool.pendingPoints() > this.o.batchMaxPoints * 3 && !this.draining) this.tellDrainer(true);
+    if (this.routeOpen && this.o.spool.pendingPoints() - this.deliveredPoints() > this.o.batchMaxPoints * 3 && !this.draining)
+      this.tellDrainer(true);
     else this.kick();
   }
 
@@ -214,21 +223,53 @@ export class WritePath {
     if (!on) this.kick();
   }
 
-  /** Live writes: the few newest batches, while no backlog needs the drainer; then memory, when the spool is empty. */
+  /** Live writes: the few newest batches, while no backlog needs the drainer; then memory, when nothing older waits. */
   private async pumpLive(): Promise<void> {
     const { spool } = this.o;
     while (this.routeOpen && !this.draining) {
-      if (spool.pendingBatches() > 0) {
-        if (spool.pendingPoints() > this.o.batchMaxPoints * 3) {
+      this.retireDelivered();
+      const rows = this.nextRows(this.o.batchMaxPoints * 2);
+      if (rows.length > 0) {
+        if (spool.pendingPoints() - this.deliveredPoints() > this.o.batchMaxPoints * 3) {
           this.tellDrainer(true);
           return;
         }
-        if (!(await this.writeRows(spool.oldest(this.o.batchMaxPoints * 2), false))) return;
+        if (!(await this.writeRows(rows, false))) return;
       } else if (this.memory.size > 0) {
-        // Nothing older in the spool: the oldest memory batch may go straight to InfluxDB.
+        // Nothing older waits unsent: the oldest memory batch may go straight to InfluxDB.
         if (!(await this.writeFromMemory())) return;
       } else return;
     }
+  }
+
+  /** The oldest spooled rows not yet sent (after those delivered but not yet deleted). */
+  private nextRows(maxPoints: number): SpoolRow[] {
+    if (this.o.spool.pendingBatches() === 0) return [];
+    const last = this.delivered.at(-1)?.rows.at(-1);
+    return this.o.spool.oldest(maxPoints, last ? { seq: last.seq, id: last.id } : undefined);
+  }
+
+  private deliveredPoints(): number {
+    let n = 0;
+    for (const g of this.delivered) for (const r of g.rows) n += r.points;
+    return n;
+  }
+
+  /** Retires delivered rows the spool could not delete before; false while it still cannot. */
+  private retireDelivered(): boolean {
+    while (this.delivered.length > 0) {
+      const g = this.delivered[0];
+      try {
+        this.o.spool.retire(g.rows, g.rejected);
+      } catch (err) {
+        this.spoolFailed(err);
+        return false;
+      }
+      this.delivered.shift();
+      this.retired(g.rows, g.rejected, g.drained);
+    }
+    if (this.spoolError !== null) this.spoolMemory();
+    return true;
   }
 
   /**
@@ -240,17 +281,26 @@ export class WritePath {
       const { spool } = this.o;
       const start = Date.now();
       let drained = 0;
-      while (this.routeOpen && spool.pendingBatches() > 0 && Date.now() - start < maxMs) {
-        const rows = spool.oldest(this.o.drainChunkPoints);
-        const before = this.o.stats.pointsLanded;
-        if (!(await this.writeRows(rows, true)))
-          throw new TickpipeError('INFLUX_UNAVAILABLE', 'a replayed chunk did not land; it stays spooled');
-        drained += this.o.stats.pointsLanded - before;
+      while (this.routeOpen && Date.now() - start < maxMs) {
+        this.retireDelivered();
+        const rows = this.nextRows(this.o.drainChunkPoints);
+        // Progress is what InfluxDB acknowledged, whether or not a full disk let the rows be deleted yet.
+        if (rows.length > 0) {
+          if (!(await this.writeRows(rows, true)))
+            throw new TickpipeError('INFLUX_UNAVAILABLE', 'a replayed chunk did not land; it stays spooled');
+          for (const r of rows) drained += r.points;
+        } else if (this.memory.size > 0) {
+          const points = this.memory.head()!.batch.lines.length;
+          if (!(await this.writeFromMemory()))
+            throw new TickpipeError('INFLUX_UNAVAILABLE', 'a batch waiting in memory did not land; it keeps waiting');
+          drained += points;
+        } else break;
       }
       const elapsed = Math.max(1, Date.now() - start);
       return {
         drained,
-        pending: spool.pendingPoints(),
+        // What still has to be sent: delivered rows only wait to be deleted.
+        pending: spool.pendingPoints() - this.deliveredPoints() + this.memory.points,
         oldestAt: spool.oldestCreatedAt(),
         ratePerS: Math.round((drained * 1000) / elapsed),
       };
@@ -299,10 +349,17 @@ export class WritePath {
     try {
       this.o.spool.retire(rows, rejected);
     } catch (err) {
-      // Landed but still spooled: sent again once the spool takes writes (a harmless duplicate).
+      // Landed but not deletable (a full disk): remembered, retired later; sending goes on after them.
       this.spoolFailed(err);
-      return false;
+      this.delivered.push({ rows, rejected, drained });
+      return true;
     }
+    this.retired(rows, rejected, drained);
+    return true;
+  }
+
+  /** Counts rows InfluxDB took (less what it rejected) once they have left the spool. */
+  private retired(rows: readonly SpoolRow[], rejected: readonly Rejected[], drained: boolean): void {
     const dead = this.logRejected(rejected);
     let points = 0;
     for (const r of rows) {
@@ -312,7 +369,6 @@ export class WritePath {
     }
     this.landed.points -= dead;
     this.countLanded(points - dead, drained);
-    return true;
   }
 
   /** Sends the oldest memory batch (the spool cannot be written and holds nothing older). */
@@ -448,12 +504,14 @@ export class WritePath {
       new Promise((r) => {
         setTimeout(r, Math.max(0, deadline - Date.now())).unref();
       });
-    if (this.routeOpen && (this.o.spool.pendingBatches() > 0 || this.memory.size > 0)) {
+    if (this.routeOpen && (this.nextRows(1).length > 0 || this.memory.size > 0)) {
       const work = this.enqueue(async () => {
         while (this.routeOpen && Date.now() < deadline) {
+          this.retireDelivered();
           this.spoolMemory();
-          if (this.o.spool.pendingBatches() > 0) {
-            if (!(await this.writeRows(this.o.spool.oldest(this.o.drainChunkPoints), true))) break;
+          const rows = this.nextRows(this.o.drainChunkPoints);
+          if (rows.length > 0) {
+            if (!(await this.writeRows(rows, true))) break;
           } else if (this.memory.size > 0) {
             if (!(await this.writeFromMemory())) break;
           } else break;
