@@ -1,5 +1,12 @@
 /**
- * Decoded frames → InfluxDB line protocol (CONTRACT.md "InfluxDB schema", precision ms).
+ * Decoded frames → InfluxDB line protocol (CONTRACT.md "InfluxDB schema").
+ *
+ * Timestamps are written in microseconds (the write client asks for precision=us): the frame's
+ * `currentTs` in ms × 1000, plus an in-millisecond sequence per series. Two updates of one key
+ * in the same millisecond are then two points (at ts·1000 and ts·1000+1) instead of the second
+ * silently replacing the first, and read at ms precision both show the frame's `currentTs`. A
+ * candle keeps ts·1000 exactly: its updates are meant to replace each other. The sequence is in
+ * the line text, which the spool stores, so a replay writes the same points again (idempotent).
  * Hot path: plain loops and string concatenation; the per-key tag prefix is cached because keys
  * repeat every frame. Non-finite numbers are skipped (InfluxDB rejects NaN/Infinity), integers
  * carry the `i` suffix, floats never do.
@@ -41,8 +48,13 @@ export class PointBatch {
   }
 }
 
+/** Up to 1000 points of one series per millisecond stay distinct; beyond that they share the last slot. */
+const PER_MS = 1000;
+
 export class LineProtocolBuilder {
   private readonly tickPrefix = new Map<string, string>();
+  /** Last microsecond timestamp written per series (tick and market_status prefixes). */
+  private readonly lastUs = new Map<string, number>();
   private readonly candlePrefix = new Map<string, string>();
   private readonly extra: string;
 
@@ -54,23 +66,40 @@ export class LineProtocolBuilder {
       .join('');
   }
 
-  /** Appends every point of `frame` to `batch`; returns how many were added. */
-  appendFrame(frame: DecodedFrame, batch: PointBatch, now = Date.now()): number {
-    const ts = frame.ts > 0 ? frame.ts : now;
+  /**
+   * The microsecond timestamp of the next point of `series` at `ms`: ms·1000, or one more than the
+   * previous point of the series if that was in the same millisecond.
+   */
+  private usFor(series: string, ms: number): number {
+    const base = ms * 1000;
+    const last = this.lastUs.get(series);
+    const us = last !== undefined && last >= base && last < base + PER_MS ? Math.min(last + 1, base + PER_MS - 1) : base;
+    if (this.lastUs.size >= 200_000 && last === undefined) this.lastUs.clear();
+    this.lastUs.set(series, us);
+    return us;
+  }
+
+  /**
+   * Appends every point of `frame` to `batch`; returns how many were added. `receivedAt` (the
+   * frame's receive time) stands in for a missing `currentTs`.
+   */
+  appendFrame(frame: DecodedFrame, batch: PointBatch, receivedAt = Date.now()): number {
+    const ts = frame.ts > 0 ? frame.ts : receivedAt;
     const before = batch.lines.length;
     if (frame.marketStatus) {
       for (const segment in frame.marketStatus) {
-        batch.add(
-          `market_status,segment=${escapeTag(segment)}${this.extra} status="${escapeStringField(frame.marketStatus[segment])}" ${ts}`,
-          ts,
-        );
+        const prefix = `market_status,segment=${escapeTag(segment)}${this.extra}`;
+        batch.add(`${prefix} status="${escapeStringField(frame.marketStatus[segment])}" ${this.usFor(prefix, ts)}`, ts);
       }
     }
     const updates = frame.updates;
     for (let i = 0; i < updates.length; i++) {
       const u = updates[i];
       const fields = tickFields(u);
-      if (fields !== '') batch.add(`${this.tickTags(u)} ${fields} ${ts}`, ts);
+      if (fields !== '') {
+        const prefix = this.tickTags(u);
+        batch.add(`${prefix} ${fields} ${this.usFor(prefix, ts)}`, ts);
+      }
       batch.keys.add(u.key);
       const candles = u.candles;
       if (candles !== null) {
@@ -83,7 +112,7 @@ export class LineProtocolBuilder {
           if (Number.isFinite(k.close)) f += `${f ? ',' : ''}close=${k.close}`;
           if (Number.isFinite(k.volume)) f += `${f ? ',' : ''}volume=${Math.trunc(k.volume)}i`;
           if (f === '' || !(k.ts > 0)) continue;
-          batch.add(`${this.candleTags(u, k.interval)} ${f} ${k.ts}`, k.ts);
+          batch.add(`${this.candleTags(u, k.interval)} ${f} ${k.ts * 1000}`, k.ts);
         }
       }
     }

@@ -64,7 +64,8 @@ export class InfluxWriteClient implements WriteClient {
       transportOptions: { agent: this.agent },
     });
     this.transport = influx.transport;
-    const q = new URLSearchParams({ org: target.org, bucket: target.bucket, precision: 'ms' });
+    // Microseconds: ms timestamps plus an in-millisecond sequence (see line-protocol.ts).
+    const q = new URLSearchParams({ org: target.org, bucket: target.bucket, precision: 'us' });
     this.writePath = `/api/v2/write?${q.toString()}`;
   }
 

@@ -119,12 +119,15 @@ export class WritePath {
     this.memory = new MemoryQueue(o.memoryMaxPoints ?? 500_000, o.stats, this.drops);
   }
 
-  /** Hot path: called synchronously for every decoded frame, at its receive time. */
-  pushFrame(frame: DecodedFrame): void {
+  /**
+   * Hot path: called synchronously for every decoded frame. `receivedAt` (default: now, which is
+   * the receive time when called from the socket handler) stamps points of a frame without currentTs.
+   */
+  pushFrame(frame: DecodedFrame, receivedAt = Date.now()): void {
     if (this.closed) return;
     const batch = this.batch;
-    if (batch.lines.length === 0) batch.startedAt = Date.now();
-    const added = this.builder.appendFrame(frame, batch);
+    if (batch.lines.length === 0) batch.startedAt = receivedAt;
+    const added = this.builder.appendFrame(frame, batch, receivedAt);
     this.o.stats.pointsBuilt += added;
     this.o.stats.pointsBuffered += added;
     if (batch.lines.length >= this.o.batchMaxPoints) this.flush();

@@ -27,7 +27,8 @@ function firstAcked(gate: InfluxGate): Map<string, number[]> {
     for (const line of w.body.split('\n')) {
       const key = /instrument_key=([^,]+)/.exec(line)?.[1];
       if (!key || !line.startsWith('tick,')) continue;
-      const ts = Number(line.slice(line.lastIndexOf(' ') + 1));
+      // Microseconds on the wire (ms·1000 + an in-millisecond sequence); the frame's ms is the point.
+      const ts = Math.floor(Number(line.slice(line.lastIndexOf(' ') + 1)) / 1000);
       if (seen.has(`${key}@${ts}`)) continue;
       seen.add(`${key}@${ts}`);
       if (!out.has(key)) out.set(key, []);

@@ -31,7 +31,8 @@ const POISON_KEY = 'NSE_EQ|POISON';
 /** The series (measurement and tags) and timestamp of a line. */
 const seriesOf = (line: string) => line.slice(0, line.indexOf(' '));
 const tsOf = (line: string) => Number(line.slice(line.lastIndexOf(' ') + 1));
-const idOf = (line: string) => `${seriesOf(line)}@${tsOf(line)}`;
+/** Lines carry microseconds (ms·1000 + an in-millisecond sequence); points are named by their ms. */
+const idOf = (line: string) => `${seriesOf(line)}@${Math.floor(tsOf(line) / 1000)}`;
 
 class FakeInflux implements WriteClient {
   /** Every line stored, in the order the server took it (replays included). */
