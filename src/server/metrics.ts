@@ -20,7 +20,10 @@ export interface Metrics {
   observeWriteLatency(seconds: number, outcome: string): void;
 }
 
-const COUNTERS: Array<[keyof Stats, string, string]> = [
+/** The numeric fields of Stats (not its methods). */
+type StatsCounter = { [K in keyof Stats]: Stats[K] extends number ? K : never }[keyof Stats];
+
+const COUNTERS: Array<[StatsCounter, string, string]> = [
   ['framesReceived', 'tickpipe_frames_received_total', 'Websocket frames received from Upstox'],
   ['updatesReceived', 'tickpipe_updates_received_total', 'Per-instrument updates decoded'],
   ['decodeErrors', 'tickpipe_decode_errors_total', 'Malformed frames counted and skipped'],
@@ -29,6 +32,13 @@ const COUNTERS: Array<[keyof Stats, string, string]> = [
   ['pointsDrained', 'tickpipe_points_drained_total', 'Points replayed from the spool and acknowledged'],
   ['pointsDeadLettered', 'tickpipe_points_dead_lettered_total', 'Points InfluxDB rejected, kept in the dead-letter table'],
   ['pointsDroppedSpoolFull', 'tickpipe_points_dropped_spool_full_total', 'Points removed by the spool size policy'],
+  // issue 11: the conservation law's counters (built = landed + buffered + spool pending + dead-lettered + dropped).
+  ['pointsBuilt', 'tickpipe_points_built_total', 'Points built from the feed (plus those found in the spool at start)'],
+  ['pointsRecoveredAtStart', 'tickpipe_points_recovered_at_start_total', 'Points found waiting in the spool at start'],
+  ['pointsLanded', 'tickpipe_points_landed_total', 'Points InfluxDB acknowledged, each counted once'],
+  ['pointsDroppedDiskFull', 'tickpipe_points_dropped_disk_full_total', 'Points dropped: spool unwritable and the memory bound reached'],
+  ['pointsDroppedShutdown', 'tickpipe_points_dropped_shutdown_total', 'Points only memory held at shutdown (spool unwritable)'],
+  ['deadLettersPruned', 'tickpipe_dead_letters_pruned_total', 'Dead letters deleted to stay within DEAD_LETTER_MAX'],
   ['reconnects', 'tickpipe_reconnects_total', 'Feed reconnects'],
   ['wsMessagesDropped', 'tickpipe_ws_messages_dropped_total', '/ticks messages skipped by conflation or lost with a dropped client'],
   ['wsClientsDropped', 'tickpipe_ws_clients_dropped_total', '/ticks clients disconnected for being too slow'],
@@ -45,7 +55,7 @@ export function createMetrics(src: MetricsSources): Metrics {
       collect() {
         // The source of truth is the monotonic Stats counter; mirror it at scrape time.
         this.reset();
-        const v = src.stats[field] as number;
+        const v = src.stats[field];
         if (v > 0) this.inc(v);
       },
     });
@@ -56,6 +66,15 @@ export function createMetrics(src: MetricsSources): Metrics {
     registers: [registry],
     collect() {
       this.set(src.spoolPendingPoints());
+    },
+  });
+  // issue 11: the gauge terms of the conservation law.
+  new Gauge({
+    name: 'tickpipe_points_buffered',
+    help: 'Points in memory, not yet in the spool (the batch being built and batches an unwritable spool refused)',
+    registers: [registry],
+    collect() {
+      this.set(src.stats.pointsBuffered);
     },
   });
   new Gauge({

@@ -79,8 +79,29 @@ describe('shutdown with a stalled /ticks client and a batch being built', { time
     ws.pause();
     const closed = new Promise<void>((resolve) => ws.once('close', () => resolve()));
     ws.on('error', () => {});
-    const before = (await svc.state()) as { stats: { pointsBuilt: number; pointsBuffered: number }; spool: { pendingPoints: number } };
-    assert.ok(before.spool.pendingPoints < before.stats.pointsBuilt, 'points still being batched, not yet spooled');
+    const before = (await svc.state()) as { stats: Record<string, number>; spool: { pendingPoints: number } };
+    assert.ok(before.spool.pendingPoints < before.stats['pointsBuilt'], 'points still being batched, not yet spooled');
+    // The conservation law, as the contract states it, from /state alone.
+    const s = before.stats;
+    const dropped = Object.entries(s)
+      .filter(([k]) => k.startsWith('pointsDropped'))
+      .reduce((n, [, v]) => n + v, 0);
+    assert.equal(
+      s['pointsBuilt'],
+      s['pointsLanded'] + s['pointsBuffered'] + before.spool.pendingPoints + s['pointsDeadLettered'] + dropped,
+    );
+    const metrics = await (await fetch(`${svc.baseUrl}/metrics`)).text();
+    for (const name of [
+      'tickpipe_points_built_total',
+      'tickpipe_points_landed_total',
+      'tickpipe_points_buffered',
+      'tickpipe_spool_pending_points',
+      'tickpipe_points_dead_lettered_total',
+      'tickpipe_points_dropped_spool_full_total',
+      'tickpipe_points_dropped_disk_full_total',
+      'tickpipe_points_dropped_shutdown_total',
+    ])
+      assert.match(metrics, new RegExp(`^${name}`, 'm'), name);
 
     const t0 = Date.now();
     const exit = await svc.stop('SIGTERM', 15_000);
@@ -95,7 +116,7 @@ describe('shutdown with a stalled /ticks client and a batch being built', { time
     const db = new Database(spoolPath, { readonly: true });
     try {
       const { n } = db.prepare('SELECT COALESCE(SUM(points), 0) AS n FROM batches').get() as { n: number };
-      assert.ok(n >= before.stats.pointsBuilt, `spooled ${n} of the ${before.stats.pointsBuilt} built before SIGTERM`);
+      assert.ok(n >= before.stats['pointsBuilt'], `spooled ${n} of the ${before.stats['pointsBuilt']} built before SIGTERM`);
     } finally {
       db.close();
     }
