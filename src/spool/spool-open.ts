@@ -102,40 +102,51 @@ function moveAsideAndOpen(o: OpenSpoolOptions, err: Error): Database.Database {
 
 /**
  * Takes the one-instance lock on `<spoolPath>.lock`, held until `release()` or the process dies.
- * Throws TickpipeError('SPOOL_LOCKED') when another process (or another spool in this process)
- * holds it.
+ * Another holder (a second instance, or another spool in this process) is refused at once with
+ * TickpipeError('SPOOL_LOCKED'); a lock file that cannot be created (read-only or unwritable
+ * directory) is retried like the spool, then TickpipeError('SPOOL_FAILED').
  */
-export function takeInstanceLock(spoolPath: string): { release(): void } {
+export function takeInstanceLock(spoolPath: string, lockTimeoutMs: number, logger: Logger): { release(): void } {
   const lockPath = `${spoolPath}.lock`;
-  let db: Database.Database | undefined;
-  try {
-    db = new Database(lockPath, { timeout: 0 });
-    // EXCLUSIVE locking mode keeps the write lock after the first write until the connection closes.
-    db.pragma('locking_mode = EXCLUSIVE');
-    db.exec('CREATE TABLE IF NOT EXISTS owner (id INTEGER PRIMARY KEY CHECK (id = 1), pid INTEGER NOT NULL, since INTEGER NOT NULL)');
-    db.prepare('INSERT OR REPLACE INTO owner (id, pid, since) VALUES (1, ?, ?)').run(process.pid, Date.now());
-  } catch (err) {
-    db?.close();
-    const code = sqliteCode(err);
-    if (code.startsWith('SQLITE_BUSY') || code.startsWith('SQLITE_LOCKED')) {
-      throw new TickpipeError(
-        'SPOOL_LOCKED',
-        `another tickpipe already uses the spool ${spoolPath} (it holds ${lockPath}); stop it, or give this instance its own SPOOL_PATH`,
-        { cause: err },
-      );
+  const deadline = Date.now() + lockTimeoutMs;
+  let lastLog = 0;
+  for (let attempt = 1; ; attempt++) {
+    let db: Database.Database | undefined;
+    try {
+      db = new Database(lockPath, { timeout: 0 });
+      // EXCLUSIVE locking mode keeps the write lock after the first write until the connection closes.
+      db.pragma('locking_mode = EXCLUSIVE');
+      db.exec('CREATE TABLE IF NOT EXISTS owner (id INTEGER PRIMARY KEY CHECK (id = 1), pid INTEGER NOT NULL, since INTEGER NOT NULL)');
+      db.prepare('INSERT OR REPLACE INTO owner (id, pid, since) VALUES (1, ?, ?)').run(process.pid, Date.now());
+      const held = db;
+      return {
+        release: () => {
+          if (held.open) held.close();
+        },
+      };
+    } catch (err) {
+      db?.close();
+      const code = sqliteCode(err);
+      if (code.startsWith('SQLITE_BUSY') || code.startsWith('SQLITE_LOCKED')) {
+        throw new TickpipeError(
+          'SPOOL_LOCKED',
+          `another tickpipe already uses the spool ${spoolPath} (it holds ${lockPath}); stop it, or give this instance its own SPOOL_PATH`,
+          { cause: err },
+        );
+      }
+      const fix = fixFor(code, lockPath);
+      if (Date.now() >= deadline) {
+        throw new TickpipeError(
+          'SPOOL_FAILED',
+          `cannot create the spool lock ${lockPath} after ${attempt} attempts (${code || 'error'}: ${(err as Error).message}); ${fix}. The spool was not changed.`,
+          { cause: err },
+        );
+      }
+      if (Date.now() - lastLog >= 5000) {
+        lastLog = Date.now();
+        logger.warn({ path: lockPath, code, attempt }, `spool lock ${lockPath} cannot be created yet (${code}); retrying. ${fix}`);
+      }
+      sleepSync(Math.min(250, Math.max(0, deadline - Date.now())));
     }
-    throw new TickpipeError(
-      'SPOOL_FAILED',
-      `cannot create the spool lock ${lockPath}: ${(err as Error).message}; ${fixFor(code, lockPath)}`,
-      {
-        cause: err,
-      },
-    );
   }
-  const held = db;
-  return {
-    release: () => {
-      if (held.open) held.close();
-    },
-  };
 }

@@ -40,8 +40,11 @@ export interface SpoolOptions {
   logger: Logger;
 }
 
-/** SQLite waits this long for a lock at run time; past it a write fails and the batch waits in memory. */
-const BUSY_TIMEOUT_MS = 250;
+/**
+ * SQLite waits this long for a lock at run time (blocking the thread); past it a write fails and
+ * the batch waits in memory. Short: only another writer (an operator's open transaction) blocks.
+ */
+const BUSY_TIMEOUT_MS = 50;
 
 const SCHEMA_VERSION = '1';
 
@@ -67,7 +70,7 @@ export class Spool {
     const { path, logger } = this.opts;
     if (path !== ':memory:') {
       mkdirSync(dirname(path), { recursive: true });
-      this.lock = takeInstanceLock(path);
+      this.lock = takeInstanceLock(path, this.opts.lockTimeoutMs ?? 30_000, logger);
     }
     try {
       this.db = openSpoolFile({

@@ -146,7 +146,8 @@ export class WritePath {
     const { spool } = this.o;
     const willWaitBehind = !this.routeOpen || this.draining || spool.pendingBatches() > 0 || this.memory.size > 0;
     this.memory.push({ seq: spool.takeSeq(), batch, waits: willWaitBehind });
-    this.spoolMemory();
+    // While the spool fails, only the retry timer tries it (each try may block up to the busy timeout).
+    if (this.spoolError === null) this.spoolMemory();
     this.kick();
   }
 

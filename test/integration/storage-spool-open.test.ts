@@ -17,7 +17,7 @@ import { createLogger } from '../../src/logger.js';
 import { Spool } from '../../src/spool/spool.js';
 import { Stats } from '../../src/stats.js';
 import { until } from '../helpers/poll.js';
-import type { LogLine } from '../helpers/storage-fixture.js';
+import { Feeder, type LogLine, startStorage } from '../helpers/storage-fixture.js';
 
 function openSpool(path: string, o: { lockTimeoutMs?: number; deadLetterMax?: number } = {}, logs: LogLine[] = []) {
   const stats = new Stats();
@@ -187,6 +187,44 @@ describe('spool open: locked, second instance, read-only, dead-letter bound', { 
     const back = openSpool(join(src, 'spool.db'));
     assert.equal(back.spool.pendingPoints(), 25, 'the points are still there');
     back.spool.close();
+  });
+
+  it('a sqlite3 write lock at run time: batches wait in memory (said once, shown to the writer), then are spooled in order once it ends', async () => {
+    const path = join(dir, 'runtime.db');
+    const fx = startStorage({ spoolPath: path, influxUrl: undefined });
+    try {
+      const feed = new Feeder(() => fx, ['NSE_EQ|RUNLOCK'], 1_735_100_000_000);
+      feed.push(30);
+      fx.storage.writePath.flush();
+      assert.equal(fx.storage.spool.pendingPoints(), 30);
+      const holder = await holdWriteLock(path);
+      feed.push(40);
+      fx.storage.writePath.flush();
+      feed.push(25);
+      fx.storage.writePath.flush();
+      assert.match(String(fx.storage.writePath.spoolError), /SQLITE_BUSY|locked/);
+      assert.equal(fx.storage.writePath.memoryPoints(), 65, 'both batches wait in memory');
+      assert.equal(fx.storage.spool.pendingPoints(), 30);
+      await until('the writer told', () => /locked/.test(String(fx.writerContext()['spoolError'])));
+      fx.assertConserved('while locked');
+      await release(holder);
+      await until('spooled once the lock is gone', () => fx.storage.writePath.spoolError === null, { timeoutMs: 5000 });
+      assert.equal(fx.storage.spool.pendingPoints(), 95);
+      assert.equal(fx.storage.writePath.memoryPoints(), 0);
+      await until('the writer told again', () => fx.writerContext()['spoolError'] === null);
+      const rows = fx.storage.spool.oldest(1000);
+      const ts = rows.flatMap((r) => r.lines.split('\n')).map((l) => Number(l.slice(l.lastIndexOf(' ') + 1)));
+      assert.deepEqual(
+        ts,
+        [...ts].sort((a, b) => a - b),
+        'spooled in the order built',
+      );
+      assert.equal(fx.logs.filter((l) => l.level === 50 && /the spool cannot be written/.test(l.msg)).length, 1, 'said once');
+      assert.ok(fx.logs.some((l) => /the spool takes writes again/.test(l.msg)));
+      fx.assertConserved('after the lock');
+    } finally {
+      await fx.close(100);
+    }
   });
 
   it('dead letters stay within DEAD_LETTER_MAX, the oldest deleted and counted; the count is kept, not recounted', () => {
