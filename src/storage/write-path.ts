@@ -22,12 +22,13 @@ import { LineProtocolBuilder, PointBatch } from '../influx/line-protocol.js';
 import type { WriteClient } from '../influx/write-client.js';
 import { TickpipeError, describeError } from '../errors.js';
 import type { Logger } from '../logger.js';
-import type { Spool, SpoolRow } from '../spool/spool.js';
+import type { Spool } from '../spool/spool.js';
 import type { Stats } from '../stats.js';
 import type { DecodedFrame } from '../upstox/feed-types.js';
+import { Delivery } from './delivery.js';
 import { DropLog } from './drop-log.js';
 import { MemoryQueue } from './memory-queue.js';
-import { type Failure, type Rejected, sendSplitting } from './split-send.js';
+import type { Failure } from './split-send.js';
 
 /** Events for the writer and drainer actors. */
 export type StorageReport =
@@ -68,14 +69,6 @@ export interface WritePathOptions {
   observeWriteLatency?: (seconds: number, outcome: string) => void;
 }
 
-const CODES: Record<string, string> = {
-  unavailable: 'INFLUX_UNAVAILABLE',
-  unauthorized: 'INFLUX_UNAUTHORIZED',
-  forbidden: 'INFLUX_FORBIDDEN',
-  bucketNotFound: 'INFLUX_BUCKET_NOT_FOUND',
-  badRequest: 'INFLUX_BAD_REQUEST',
-};
-
 /** How often a spool that failed is tried again while batches wait in memory. */
 const SPOOL_RETRY_MS = 1000;
 
@@ -90,7 +83,6 @@ export class WritePath {
   /** The one request lane: a promise chain. */
   private lane: Promise<unknown> = Promise.resolve();
   private laneBusy = false;
-  private landed = { points: 0, firstTs: Infinity, lastTs: -Infinity, keys: new Set<string>() };
   private readonly reportTimer: NodeJS.Timeout;
   private lastSpooledReport = 0;
   private closed = false;
@@ -99,17 +91,7 @@ export class WritePath {
   private spoolRetry: NodeJS.Timeout | undefined;
   private readonly memory: MemoryQueue;
   private readonly drops: DropLog;
-  /**
-   * Rows InfluxDB acknowledged that the spool could not delete yet (a full disk fails deletes
-   * too): retired, with their dead letters, once it can. Meanwhile sending goes on after them, so
-   * a full disk does not stop delivery, and order holds (they were sent first). Counted as
-   * pending until retired; a restart sends them again, which is harmless.
-   */
-  private readonly delivered: Array<{ rows: SpoolRow[]; rejected: Rejected[]; drained: boolean }> = [];
-  /** The head batch that keeps failing with 5xx, and how often it did. */
-  private failing5xx = { seq: -1, attempts: 0 };
-  /** Batches (by seq) already counted in stats.pointsSpooled, so a batch that waits and then fails a live write counts once. */
-  private readonly spooledCounted = new Set<number>();
+  private readonly delivery: Delivery;
 
   constructor(private readonly o: WritePathOptions) {
     this.builder = new LineProtocolBuilder(o.extraTags);
@@ -117,6 +99,15 @@ export class WritePath {
     this.reportTimer.unref();
     this.drops = new DropLog(o.logger);
     this.memory = new MemoryQueue(o.memoryMaxPoints ?? 500_000, o.stats, this.drops);
+    this.delivery = new Delivery({
+      ...o,
+      memory: this.memory,
+      drops: this.drops,
+      spoolFailed: (err) => this.spoolFailed(err),
+      afterRetire: () => {
+        if (this.spoolError !== null) this.spoolMemory();
+      },
+    });
   }
 
   /**
@@ -166,7 +157,7 @@ export class WritePath {
       }
       this.memory.shift();
       stats.pointsBuffered -= batch.lines.length;
-      if (kept && e.waits) this.countSpooled(seq, batch.lines.length);
+      if (kept && e.waits) this.delivery.countSpooled(seq, batch.lines.length);
     }
     this.spoolRecovered();
   }
@@ -183,7 +174,7 @@ export class WritePath {
     this.spoolError = message;
     if (this.closed) return; // shutdown retries by itself
     this.spoolRetry ??= setInterval(() => {
-      if (!this.laneBusy) this.retireDelivered();
+      if (!this.laneBusy) this.delivery.retireDelivered();
       this.spoolMemory();
       this.kick();
     }, SPOOL_RETRY_MS);
@@ -191,7 +182,7 @@ export class WritePath {
   }
 
   private spoolRecovered(): void {
-    if (this.spoolError === null || this.delivered.length > 0) return;
+    if (this.spoolError === null || this.delivery.hasDelivered()) return;
     this.o.logger.info(`the spool takes writes again (was: ${this.spoolError})`);
     this.spoolError = null;
     clearInterval(this.spoolRetry);
@@ -202,7 +193,7 @@ export class WritePath {
   /** Starts sending what waits, or tells the drainer, as the route allows. */
   private kick(): void {
     if (!this.routeOpen || this.draining || this.closed) return;
-    if (this.o.spool.pendingPoints() - this.deliveredPoints() > this.o.batchMaxPoints * 3) {
+    if (this.o.spool.pendingPoints() - this.delivery.deliveredPoints() > this.o.batchMaxPoints * 3) {
       this.tellDrainer();
       return;
     }
@@ -217,7 +208,7 @@ export class WritePath {
   /** The writer's route: open while influxUp. Opening resumes sending what waits. */
   setRoute(open: boolean): void {
     this.routeOpen = open && this.o.client !== null;
-    if (this.routeOpen && this.o.spool.pendingPoints() - this.deliveredPoints() > this.o.batchMaxPoints * 3 && !this.draining)
+    if (this.routeOpen && this.o.spool.pendingPoints() - this.delivery.deliveredPoints() > this.o.batchMaxPoints * 3 && !this.draining)
       this.tellDrainer(true);
     else this.kick();
   }
@@ -231,49 +222,19 @@ export class WritePath {
   private async pumpLive(): Promise<void> {
     const { spool } = this.o;
     while (this.routeOpen && !this.draining) {
-      this.retireDelivered();
-      const rows = this.nextRows(this.o.batchMaxPoints * 2);
+      this.delivery.retireDelivered();
+      const rows = this.delivery.nextRows(this.o.batchMaxPoints * 2);
       if (rows.length > 0) {
-        if (spool.pendingPoints() - this.deliveredPoints() > this.o.batchMaxPoints * 3) {
+        if (spool.pendingPoints() - this.delivery.deliveredPoints() > this.o.batchMaxPoints * 3) {
           this.tellDrainer(true);
           return;
         }
-        if (!(await this.writeRows(rows, false))) return;
+        if (!(await this.delivery.writeRows(rows, false))) return;
       } else if (this.memory.size > 0) {
         // Nothing older waits unsent: the oldest memory batch may go straight to InfluxDB.
-        if (!(await this.writeFromMemory())) return;
+        if (!(await this.delivery.writeFromMemory())) return;
       } else return;
     }
-  }
-
-  /** The oldest spooled rows not yet sent (after those delivered but not yet deleted). */
-  private nextRows(maxPoints: number): SpoolRow[] {
-    if (this.o.spool.pendingBatches() === 0) return [];
-    const last = this.delivered.at(-1)?.rows.at(-1);
-    return this.o.spool.oldest(maxPoints, last ? { seq: last.seq, id: last.id } : undefined);
-  }
-
-  private deliveredPoints(): number {
-    let n = 0;
-    for (const g of this.delivered) for (const r of g.rows) n += r.points;
-    return n;
-  }
-
-  /** Retires delivered rows the spool could not delete before; false while it still cannot. */
-  private retireDelivered(): boolean {
-    while (this.delivered.length > 0) {
-      const g = this.delivered[0];
-      try {
-        this.o.spool.retire(g.rows, g.rejected);
-      } catch (err) {
-        this.spoolFailed(err);
-        return false;
-      }
-      this.delivered.shift();
-      this.retired(g.rows, g.rejected, g.drained);
-    }
-    if (this.spoolError !== null) this.spoolMemory();
-    return true;
   }
 
   /**
@@ -286,16 +247,16 @@ export class WritePath {
       const start = Date.now();
       let drained = 0;
       while (this.routeOpen && Date.now() - start < maxMs) {
-        this.retireDelivered();
-        const rows = this.nextRows(this.o.drainChunkPoints);
+        this.delivery.retireDelivered();
+        const rows = this.delivery.nextRows(this.o.drainChunkPoints);
         // Progress is what InfluxDB acknowledged, whether or not a full disk let the rows be deleted yet.
         if (rows.length > 0) {
-          if (!(await this.writeRows(rows, true)))
+          if (!(await this.delivery.writeRows(rows, true)))
             throw new TickpipeError('INFLUX_UNAVAILABLE', 'a replayed chunk did not land; it stays spooled');
           for (const r of rows) drained += r.points;
         } else if (this.memory.size > 0) {
           const points = this.memory.head()!.batch.lines.length;
-          if (!(await this.writeFromMemory()))
+          if (!(await this.delivery.writeFromMemory()))
             throw new TickpipeError('INFLUX_UNAVAILABLE', 'a batch waiting in memory did not land; it keeps waiting');
           drained += points;
         } else break;
@@ -304,7 +265,7 @@ export class WritePath {
       return {
         drained,
         // What still has to be sent: delivered rows only wait to be deleted.
-        pending: spool.pendingPoints() - this.deliveredPoints() + this.memory.points,
+        pending: spool.pendingPoints() - this.delivery.deliveredPoints() + this.memory.points,
         oldestAt: spool.oldestCreatedAt(),
         ratePerS: Math.round((drained * 1000) / elapsed),
       };
@@ -325,129 +286,6 @@ export class WritePath {
     return p;
   }
 
-  /** Sends lines, splitting as needed; a head batch that keeps failing with 5xx is split to isolate what InfluxDB cannot take. */
-  private async sendLines(lines: string[], headSeq: number): Promise<{ failure: Failure | null; rejected: Rejected[] }> {
-    const split5xx = this.failing5xx.seq === headSeq && this.failing5xx.attempts >= (this.o.split5xxAfter ?? 3);
-    const res = await sendSplitting(this.o.client!, lines, {
-      split5xx,
-      ...(this.o.observeWriteLatency ? { observe: this.o.observeWriteLatency } : {}),
-    });
-    const f = res.failure;
-    if (f && f.kind === 'unavailable' && f.status !== undefined && f.status >= 500) {
-      this.failing5xx =
-        this.failing5xx.seq === headSeq ? { seq: headSeq, attempts: this.failing5xx.attempts + 1 } : { seq: headSeq, attempts: 1 };
-    } else if (!f) this.failing5xx = { seq: -1, attempts: 0 };
-    return res;
-  }
-
-  /** Writes spooled rows; retires them on success. False when they must be tried again later. */
-  private async writeRows(rows: SpoolRow[], drained: boolean): Promise<boolean> {
-    if (rows.length === 0) return true;
-    const lines = rows.length === 1 ? rows[0].lines.split('\n') : rows.flatMap((r) => r.lines.split('\n'));
-    const { failure, rejected } = await this.sendLines(lines, rows[0].seq);
-    if (failure) {
-      if (!drained) for (const r of rows) this.countSpooled(r.seq, r.points);
-      this.fail(failure);
-      return false;
-    }
-    try {
-      this.o.spool.retire(rows, rejected);
-    } catch (err) {
-      // Landed but not deletable (a full disk): remembered, retired later; sending goes on after them.
-      this.spoolFailed(err);
-      this.delivered.push({ rows, rejected, drained });
-      return true;
-    }
-    this.retired(rows, rejected, drained);
-    return true;
-  }
-
-  /** Counts rows InfluxDB took (less what it rejected) once they have left the spool. */
-  private retired(rows: readonly SpoolRow[], rejected: readonly Rejected[], drained: boolean): void {
-    const dead = this.logRejected(rejected);
-    let points = 0;
-    for (const r of rows) {
-      points += r.points;
-      this.spooledCounted.delete(r.seq);
-      this.noteLanded(r.points, r.firstTs, r.lastTs, r.keys);
-    }
-    this.landed.points -= dead;
-    this.countLanded(points - dead, drained);
-  }
-
-  /** Sends the oldest memory batch (the spool cannot be written and holds nothing older). */
-  private async writeFromMemory(): Promise<boolean> {
-    const e = this.memory.head()!;
-    e.inFlight = true;
-    let result: { failure: Failure | null; rejected: Rejected[] };
-    try {
-      result = await this.sendLines(e.batch.lines, e.seq);
-    } finally {
-      e.inFlight = false;
-    }
-    if (result.failure) {
-      this.fail(result.failure);
-      return false;
-    }
-    this.memory.remove(e);
-    const { stats } = this.o;
-    stats.pointsBuffered -= e.batch.lines.length;
-    let rejected = 0;
-    for (const r of result.rejected) {
-      rejected += r.lines.length;
-      try {
-        this.o.spool.deadLetter(r.lines, r.why);
-      } catch {
-        // No disk for dead letters either: these lines are lost, and said so.
-        stats.pointsDroppedDiskFull += r.lines.length;
-        this.drops.drop('DiskFull', r.lines.length, e.batch.firstTs, e.batch.lastTs, []);
-      }
-    }
-    this.logRejected(result.rejected);
-    const dead = rejected;
-    this.countLanded(e.batch.lines.length - dead, false);
-    this.noteLanded(e.batch.lines.length - dead, e.batch.firstTs, e.batch.lastTs, e.batch.keys);
-    return true;
-  }
-
-  private countLanded(points: number, drained: boolean): void {
-    const { stats } = this.o;
-    stats.pointsWritten += points;
-    stats.pointsLanded += points;
-    if (drained) stats.pointsDrained += points;
-  }
-
-  /** Logs what InfluxDB rejected; returns how many lines that was. */
-  private logRejected(rejected: readonly Rejected[]): number {
-    let n = 0;
-    for (const r of rejected) {
-      this.o.logger.error(
-        { points: r.lines.length, status: r.status },
-        `dead-lettered ${r.lines.length} point(s) InfluxDB rejected: ${r.message}`,
-      );
-      n += r.lines.length;
-    }
-    return n;
-  }
-
-  private fail(outcome: Failure): void {
-    this.o.report({
-      type: 'WRITE_FAILED',
-      outcome: outcome.kind,
-      code: CODES[outcome.kind] ?? 'INFLUX_UNAVAILABLE',
-      message: outcome.message,
-      ...(outcome.kind === 'unavailable' && outcome.retryAfterS !== undefined ? { retryAfterS: outcome.retryAfterS } : {}),
-    });
-  }
-
-  private countSpooled(seq: number, points: number): void {
-    if (this.spooledCounted.has(seq)) return;
-    this.spooledCounted.add(seq);
-    this.o.stats.pointsSpooled += points;
-    // Bounded: entries leave when their batch lands; batches a full spool dropped are the rare rest.
-    if (this.spooledCounted.size > 100_000) this.spooledCounted.clear();
-  }
-
   private tellDrainer(force = false): void {
     const now = Date.now();
     if (!force && now - this.lastSpooledReport < 1000) return;
@@ -455,19 +293,9 @@ export class WritePath {
     this.o.report({ type: 'SPOOLED', pending: this.o.spool.pendingPoints() });
   }
 
-  private noteLanded(points: number, firstTs: number, lastTs: number, keys: Iterable<string>): void {
-    const l = this.landed;
-    l.points += points;
-    if (firstTs < l.firstTs) l.firstTs = firstTs;
-    if (lastTs > l.lastTs) l.lastTs = lastTs;
-    for (const k of keys) l.keys.add(k);
-  }
-
   private reportLanded(): void {
-    const l = this.landed;
-    if (l.points === 0) return;
-    this.landed = { points: 0, firstTs: Infinity, lastTs: -Infinity, keys: new Set() };
-    this.o.report({ type: 'WRITE_OK', points: l.points, firstTs: l.firstTs, lastTs: l.lastTs, keys: [...l.keys].sort() });
+    const l = this.delivery.takeLanded();
+    if (l) this.o.report({ type: 'WRITE_OK', ...l });
   }
 
   /** Points waiting in memory because the spool cannot be written (not counting the batch being built). */
@@ -508,16 +336,16 @@ export class WritePath {
       new Promise((r) => {
         setTimeout(r, Math.max(0, deadline - Date.now())).unref();
       });
-    if (this.routeOpen && (this.nextRows(1).length > 0 || this.memory.size > 0)) {
+    if (this.routeOpen && (this.delivery.nextRows(1).length > 0 || this.memory.size > 0)) {
       const work = this.enqueue(async () => {
         while (this.routeOpen && Date.now() < deadline) {
-          this.retireDelivered();
+          this.delivery.retireDelivered();
           this.spoolMemory();
-          const rows = this.nextRows(this.o.drainChunkPoints);
+          const rows = this.delivery.nextRows(this.o.drainChunkPoints);
           if (rows.length > 0) {
-            if (!(await this.writeRows(rows, true))) break;
+            if (!(await this.delivery.writeRows(rows, true))) break;
           } else if (this.memory.size > 0) {
-            if (!(await this.writeFromMemory())) break;
+            if (!(await this.delivery.writeFromMemory())) break;
           } else break;
         }
       });
