@@ -43,6 +43,14 @@ const CODES: Record<string, string> = {
   badRequest: 'INFLUX_BAD_REQUEST',
 };
 
+/** Points of `rows` InfluxDB took: all but the rejected lines. */
+function took(rows: readonly SpoolRow[], rejected: readonly Rejected[]): number {
+  let n = 0;
+  for (const r of rows) n += r.points;
+  for (const r of rejected) n -= r.lines.length;
+  return n;
+}
+
 export class Delivery {
   /** Rows InfluxDB acknowledged that the spool could not delete yet, oldest first. */
   private readonly delivered: Array<{ rows: SpoolRow[]; rejected: Rejected[]; drained: boolean }> = [];
@@ -112,9 +120,9 @@ export class Delivery {
     return res;
   }
 
-  /** Writes spooled rows; retires them on success. False when they must be tried again later. */
-  async writeRows(rows: SpoolRow[], drained: boolean): Promise<boolean> {
-    if (rows.length === 0) return true;
+  /** Writes spooled rows; retires them on success. Returns the points InfluxDB took, or false when they must be tried again later. */
+  async writeRows(rows: SpoolRow[], drained: boolean): Promise<number | false> {
+    if (rows.length === 0) return 0;
     const lines = rows.length === 1 ? rows[0].lines.split('\n') : rows.flatMap((r) => r.lines.split('\n'));
     const { failure, rejected } = await this.sendLines(lines, rows[0].seq);
     if (failure) {
@@ -128,10 +136,10 @@ export class Delivery {
       // Landed but not deletable (a full disk): remembered, retired later; sending goes on after them.
       this.o.spoolFailed(err);
       this.delivered.push({ rows, rejected, drained });
-      return true;
+      return took(rows, rejected);
     }
     this.retired(rows, rejected, drained);
-    return true;
+    return took(rows, rejected);
   }
 
   /** Counts rows InfluxDB took (less what it rejected) once they have left the spool. */
@@ -147,8 +155,8 @@ export class Delivery {
     this.countLanded(points - dead, drained);
   }
 
-  /** Sends the oldest memory batch (the spool cannot be written and holds nothing older). */
-  async writeFromMemory(): Promise<boolean> {
+  /** Sends the oldest memory batch (nothing older waits unsent). Returns the points InfluxDB took, or false. */
+  async writeFromMemory(): Promise<number | false> {
     const e = this.o.memory.head()!;
     e.inFlight = true;
     let result: { failure: Failure | null; rejected: Rejected[] };
@@ -179,7 +187,7 @@ export class Delivery {
     const dead = rejected;
     this.countLanded(e.batch.lines.length - dead, false);
     this.noteLanded(e.batch.lines.length - dead, e.batch.firstTs, e.batch.lastTs, e.batch.keys);
-    return true;
+    return e.batch.lines.length - dead;
   }
 
   private countLanded(points: number, drained: boolean): void {

@@ -229,10 +229,10 @@ export class WritePath {
           this.tellDrainer(true);
           return;
         }
-        if (!(await this.delivery.writeRows(rows, false))) return;
+        if ((await this.delivery.writeRows(rows, false)) === false) return;
       } else if (this.memory.size > 0) {
         // Nothing older waits unsent: the oldest memory batch may go straight to InfluxDB.
-        if (!(await this.delivery.writeFromMemory())) return;
+        if ((await this.delivery.writeFromMemory()) === false) return;
       } else return;
     }
   }
@@ -249,17 +249,17 @@ export class WritePath {
       while (this.routeOpen && Date.now() - start < maxMs) {
         this.delivery.retireDelivered();
         const rows = this.delivery.nextRows(this.o.drainChunkPoints);
-        // Progress is what InfluxDB acknowledged, whether or not a full disk let the rows be deleted yet.
+        // Progress is what InfluxDB took (not what it rejected), whether or not a full disk let the
+        // rows be deleted yet.
+        let took: number | false;
         if (rows.length > 0) {
-          if (!(await this.delivery.writeRows(rows, true)))
-            throw new TickpipeError('INFLUX_UNAVAILABLE', 'a replayed chunk did not land; it stays spooled');
-          for (const r of rows) drained += r.points;
+          took = await this.delivery.writeRows(rows, true);
+          if (took === false) throw new TickpipeError('INFLUX_UNAVAILABLE', 'a replayed chunk did not land; it stays spooled');
         } else if (this.memory.size > 0) {
-          const points = this.memory.head()!.batch.lines.length;
-          if (!(await this.delivery.writeFromMemory()))
-            throw new TickpipeError('INFLUX_UNAVAILABLE', 'a batch waiting in memory did not land; it keeps waiting');
-          drained += points;
+          took = await this.delivery.writeFromMemory();
+          if (took === false) throw new TickpipeError('INFLUX_UNAVAILABLE', 'a batch waiting in memory did not land; it keeps waiting');
         } else break;
+        drained += took;
       }
       const elapsed = Math.max(1, Date.now() - start);
       return {
@@ -343,9 +343,9 @@ export class WritePath {
           this.spoolMemory();
           const rows = this.delivery.nextRows(this.o.drainChunkPoints);
           if (rows.length > 0) {
-            if (!(await this.delivery.writeRows(rows, true))) break;
+            if ((await this.delivery.writeRows(rows, true)) === false) break;
           } else if (this.memory.size > 0) {
-            if (!(await this.delivery.writeFromMemory())) break;
+            if ((await this.delivery.writeFromMemory()) === false) break;
           } else break;
         }
       });
