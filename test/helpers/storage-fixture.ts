@@ -187,6 +187,18 @@ export function startStorage(o: StorageFixtureOptions): StorageFixture {
   };
 }
 
+/**
+ * The contract's conservation law, read from a `/state` document: pointsBuilt = pointsLanded +
+ * pointsBuffered + spool.pendingPoints + pointsDeadLettered + Σ pointsDropped<Reason>.
+ */
+export function assertStateConserved(state: { stats: Record<string, number>; spool: { pendingPoints: number } }, what: string): void {
+  const s = state.stats;
+  let dropped = 0;
+  for (const [k, v] of Object.entries(s)) if (k.startsWith('pointsDropped')) dropped += v;
+  const accounted = s['pointsLanded'] + s['pointsBuffered'] + state.spool.pendingPoints + s['pointsDeadLettered'] + dropped;
+  assert.equal(s['pointsBuilt'], accounted, `${what}: conservation law (${JSON.stringify(s)}, pending ${state.spool.pendingPoints})`);
+}
+
 /** One `tick` point per key (and optionally one candle point) at frame time `ts`. */
 export function tickFrame(
   ts: number,

@@ -15,6 +15,7 @@ import { type Simulator, startSimulator } from '../../src/sim/index.js';
 import { type InfluxGate, startInfluxGate } from '../helpers/influx-gate.js';
 import { freePort } from '../helpers/ports.js';
 import { type ServiceProcess, startServiceProcess } from '../helpers/service-process.js';
+import { assertStateConserved } from '../helpers/storage-fixture.js';
 
 describe('shutdown with a stalled /ticks client and a batch being built', { timeout: 60_000 }, () => {
   let sim: Simulator | undefined;
@@ -82,14 +83,7 @@ describe('shutdown with a stalled /ticks client and a batch being built', { time
     const before = (await svc.state()) as { stats: Record<string, number>; spool: { pendingPoints: number } };
     assert.ok(before.spool.pendingPoints < before.stats['pointsBuilt'], 'points still being batched, not yet spooled');
     // The conservation law, as the contract states it, from /state alone.
-    const s = before.stats;
-    const dropped = Object.entries(s)
-      .filter(([k]) => k.startsWith('pointsDropped'))
-      .reduce((n, [, v]) => n + v, 0);
-    assert.equal(
-      s['pointsBuilt'],
-      s['pointsLanded'] + s['pointsBuffered'] + before.spool.pendingPoints + s['pointsDeadLettered'] + dropped,
-    );
+    assertStateConserved(before, 'before SIGTERM');
     const metrics = await (await fetch(`${svc.baseUrl}/metrics`)).text();
     for (const name of [
       'tickpipe_points_built_total',
