@@ -1,5 +1,5 @@
 /**
- * Decoded frames → InfluxDB line protocol (CONTRACT.md "InfluxDB schema").
+ * Decoded frames → InfluxDB line protocol (README "The InfluxDB schema").
  *
  * Timestamps are written in microseconds (the write client asks for precision=us): the frame's
  * `currentTs` in ms × 1000, plus an in-millisecond sequence per series. Two updates of one key
@@ -147,7 +147,7 @@ function int(name: string, v: number, sep: boolean): string {
   return Number.isFinite(v) ? `${sep ? ',' : ''}${name}=${Math.trunc(v)}i` : '';
 }
 
-/** The `tick` fields of one update, by feed kind (see CONTRACT.md). */
+/** The `tick` fields of one update, by feed kind (README "The InfluxDB schema"). */
 export function tickFields(u: TickUpdate): string {
   let f = float('ltp', u.ltp, false);
   f += int('ltt', u.ltt, f !== '');

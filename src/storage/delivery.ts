@@ -17,7 +17,8 @@ import type { Stats } from '../stats.js';
 import type { DropLog } from './drop-log.js';
 import type { MemoryQueue } from './memory-queue.js';
 import { type Failure, type Rejected, sendSplitting } from './split-send.js';
-import type { StorageReport } from './write-path.js';
+import type { StorageReport } from '../../machines/events.js';
+import type { ErrorCode } from '../errors.js';
 
 export interface DeliveryOptions {
   spool: Spool;
@@ -35,7 +36,7 @@ export interface DeliveryOptions {
   afterRetire(): void;
 }
 
-const CODES: Record<string, string> = {
+const CODES: Record<Failure['kind'], ErrorCode> = {
   unavailable: 'INFLUX_UNAVAILABLE',
   unauthorized: 'INFLUX_UNAUTHORIZED',
   forbidden: 'INFLUX_FORBIDDEN',

@@ -7,9 +7,11 @@
  * cannot take (InfluxDB 2.0 answers 500 to a field-type conflict); a run of 5xx with no success
  * in between is an outage, not a poisoned line, and stops the split with nothing dead-lettered.
  */
+import type { WriteFailure } from '../../machines/events.js';
 import type { WriteClient, WriteOutcome } from '../influx/write-client.js';
 
-export type Failure = Exclude<WriteOutcome, { kind: 'ok' | 'rejected' | 'tooLarge' }>;
+/** A write outcome that stops writing (machines/events.ts WriteFailure); bad lines are dead-lettered instead. */
+export type Failure = Extract<WriteOutcome, { kind: WriteFailure }>;
 
 export interface Rejected {
   lines: string[];

@@ -18,6 +18,7 @@
  * stats.pointsBuffered (memory) or the spool, and leaves them exactly once: landed, dead-lettered
  * (both when its spool row is retired, in one transaction) or a named drop.
  */
+import type { DrainProgress, StorageReport } from '../../machines/events.js';
 import { LineProtocolBuilder, PointBatch } from '../influx/line-protocol.js';
 import type { WriteClient } from '../influx/write-client.js';
 import { TickpipeError, describeError } from '../errors.js';
@@ -28,29 +29,6 @@ import type { DecodedFrame } from '../upstox/feed-types.js';
 import { Delivery } from './delivery.js';
 import { DropLog } from './drop-log.js';
 import { MemoryQueue } from './memory-queue.js';
-import type { Failure } from './split-send.js';
-
-/** Events for the writer and drainer actors. */
-export type StorageReport =
-  | { type: 'WRITE_OK'; points: number; firstTs: number; lastTs: number; keys: string[] }
-  | {
-      type: 'WRITE_FAILED';
-      outcome: Failure['kind'];
-      code: string;
-      message: string;
-      retryAfterS?: number;
-    }
-  | { type: 'SPOOLED'; pending: number }
-  /** The spool cannot be written (logged once per change); points wait in memory. */
-  | { type: 'SPOOL_FAILED'; message: string }
-  | { type: 'SPOOL_OK' };
-
-export interface DrainProgress {
-  drained: number;
-  pending: number;
-  oldestAt: number | null;
-  ratePerS: number;
-}
 
 export interface WritePathOptions {
   spool: Spool;

@@ -18,7 +18,8 @@ import type { WriteClient, WriteOutcome } from '../../src/influx/write-client.js
 import { createLogger } from '../../src/logger.js';
 import { Spool } from '../../src/spool/spool.js';
 import { Stats } from '../../src/stats.js';
-import { type StorageReport, WritePath } from '../../src/storage/write-path.js';
+import type { StorageReport } from '../../machines/events.js';
+import { WritePath } from '../../src/storage/write-path.js';
 import { tickFrame } from '../helpers/storage-fixture.js';
 
 type Answer = 'ok' | '5xx' | 'timeout' | 'timeoutStored' | '413' | 'badRequest';

@@ -21,7 +21,11 @@ function start() {
       alert: (_, p) => void alerts.push(p.message),
     },
   });
-  const h = harness(logic, { configured: true, probeBaseMs: 100, probeMaxMs: 1000 }, { clock, systemId: 'writer' });
+  const h = harness(
+    logic,
+    { configured: true, probeBaseMs: 100, probeMaxMs: 1000, now: () => clock.now(), random: () => 0.5 },
+    { clock, systemId: 'writer' },
+  );
   return { clock, alerts, calls, child: () => h.child() };
 }
 
