@@ -91,6 +91,7 @@ export class Delivery {
 
   /** Retires delivered rows the spool could not delete before; false while it still cannot. */
   retireDelivered(): boolean {
+    if (this.delivered.length === 0) return true;
     while (this.delivered.length > 0) {
       const g = this.delivered[0];
       try {
