@@ -51,10 +51,29 @@ export class PointBatch {
 /** Up to 1000 points of one series per millisecond stay distinct; beyond that they share the last slot. */
 const PER_MS = 1000;
 
+interface Series {
+  prefix: string;
+  /** The last timestamp written for the series, in microseconds (-1: none yet). */
+  lastUs: number;
+}
+
+/**
+ * The microsecond timestamp of the next point of `series` at `ms`: ms·1000, or one more than the
+ * series' previous point if that was in the same millisecond.
+ */
+function nextUs(series: Series, ms: number): number {
+  const base = ms * 1000;
+  const last = series.lastUs;
+  const us = last >= base && last < base + PER_MS ? Math.min(last + 1, base + PER_MS - 1) : base;
+  series.lastUs = us;
+  return us;
+}
+
 export class LineProtocolBuilder {
-  private readonly tickPrefix = new Map<string, string>();
-  /** Last microsecond timestamp written per series (tick and market_status prefixes). */
-  private readonly lastUs = new Map<string, number>();
+  /** Per instrument key: its tick tag prefix and the last microsecond timestamp written (one lookup per point). */
+  private readonly tickSeries = new Map<string, Series>();
+  /** The same per market_status segment prefix. */
+  private readonly statusSeries = new Map<string, Series>();
   private readonly candlePrefix = new Map<string, string>();
   private readonly extra: string;
 
@@ -67,19 +86,6 @@ export class LineProtocolBuilder {
   }
 
   /**
-   * The microsecond timestamp of the next point of `series` at `ms`: ms·1000, or one more than the
-   * previous point of the series if that was in the same millisecond.
-   */
-  private usFor(series: string, ms: number): number {
-    const base = ms * 1000;
-    const last = this.lastUs.get(series);
-    const us = last !== undefined && last >= base && last < base + PER_MS ? Math.min(last + 1, base + PER_MS - 1) : base;
-    if (this.lastUs.size >= 200_000 && last === undefined) this.lastUs.clear();
-    this.lastUs.set(series, us);
-    return us;
-  }
-
-  /**
    * Appends every point of `frame` to `batch`; returns how many were added. `receivedAt` (the
    * frame's receive time) stands in for a missing `currentTs`.
    */
@@ -88,8 +94,12 @@ export class LineProtocolBuilder {
     const before = batch.lines.length;
     if (frame.marketStatus) {
       for (const segment in frame.marketStatus) {
-        const prefix = `market_status,segment=${escapeTag(segment)}${this.extra}`;
-        batch.add(`${prefix} status="${escapeStringField(frame.marketStatus[segment])}" ${this.usFor(prefix, ts)}`, ts);
+        let st = this.statusSeries.get(segment);
+        if (st === undefined) {
+          st = { prefix: `market_status,segment=${escapeTag(segment)}${this.extra}`, lastUs: -1 };
+          if (this.statusSeries.size < 1000) this.statusSeries.set(segment, st);
+        }
+        batch.add(`${st.prefix} status="${escapeStringField(frame.marketStatus[segment])}" ${nextUs(st, ts)}`, ts);
       }
     }
     const updates = frame.updates;
@@ -97,8 +107,8 @@ export class LineProtocolBuilder {
       const u = updates[i];
       const fields = tickFields(u);
       if (fields !== '') {
-        const prefix = this.tickTags(u);
-        batch.add(`${prefix} ${fields} ${this.usFor(prefix, ts)}`, ts);
+        const series = this.tickTags(u);
+        batch.add(`${series.prefix} ${fields} ${nextUs(series, ts)}`, ts);
       }
       batch.keys.add(u.key);
       const candles = u.candles;
@@ -119,11 +129,11 @@ export class LineProtocolBuilder {
     return batch.lines.length - before;
   }
 
-  private tickTags(u: TickUpdate): string {
-    let p = this.tickPrefix.get(u.key);
+  private tickTags(u: TickUpdate): Series {
+    let p = this.tickSeries.get(u.key);
     if (p === undefined) {
-      p = `tick,instrument_key=${escapeTag(u.key)},segment=${escapeTag(u.segment)}${this.extra}`;
-      if (this.tickPrefix.size < 100_000) this.tickPrefix.set(u.key, p);
+      p = { prefix: `tick,instrument_key=${escapeTag(u.key)},segment=${escapeTag(u.segment)}${this.extra}`, lastUs: -1 };
+      if (this.tickSeries.size < 100_000) this.tickSeries.set(u.key, p);
     }
     return p;
   }
