@@ -48,6 +48,11 @@ const BUSY_TIMEOUT_MS = 50;
 
 const SCHEMA_VERSION = '1';
 
+/** The time range of dropped points, for the log line that says what was lost. */
+function range(firstTs: number, lastTs: number): string {
+  return firstTs <= lastTs ? `(timestamps ${new Date(firstTs).toISOString()} to ${new Date(lastTs).toISOString()})` : '';
+}
+
 export class Spool {
   private db!: Database.Database;
   private pending = 0;
@@ -172,7 +177,7 @@ export class Spool {
    */
   append(seq: number, lines: string[], firstTs: number, lastTs: number, keys: Iterable<string>): boolean {
     const text = lines.join('\n');
-    if (!this.makeRoom(text.length, lines.length)) return false;
+    if (!this.makeRoom(text.length, lines.length, firstTs, lastTs)) return false;
     try {
       this.insert.run(seq, Date.now(), lines.length, Math.trunc(firstTs), Math.trunc(lastTs), JSON.stringify([...keys]), text);
     } catch (err) {
@@ -184,19 +189,23 @@ export class Spool {
     return true;
   }
 
-  private makeRoom(bytes: number, points: number): boolean {
+  private makeRoom(bytes: number, points: number, firstTs: number, lastTs: number): boolean {
     const { maxBytes, fullPolicy, stats } = this.opts;
     if (this.bytes + bytes <= maxBytes) return true;
     if (fullPolicy === 'reject-newest' || bytes > maxBytes) {
       stats.pointsDroppedSpoolFull += points;
-      this.logFull(`spool is full (${this.bytes} of ${maxBytes} bytes): ${points} new points refused (SPOOL_FULL_POLICY=reject-newest)`);
+      this.logFull(
+        `spool is full (${this.bytes} of ${maxBytes} bytes): ${points} new points ${range(firstTs, lastTs)} refused (SPOOL_FULL_POLICY=reject-newest)`,
+      );
       return false;
     }
     let dropped = 0;
-    const oldest = this.db.prepare('SELECT id, points, length(lines) AS bytes FROM batches ORDER BY seq, id LIMIT 64');
+    let from = Infinity;
+    let to = -Infinity;
+    const oldest = this.db.prepare('SELECT id, points, length(lines) AS bytes, first_ts, last_ts FROM batches ORDER BY seq, id LIMIT 64');
     const tx = this.db.transaction(() => {
       while (this.bytes + bytes > maxBytes && this.rows > 0) {
-        const victims = oldest.all() as Array<{ id: number; points: number; bytes: number }>;
+        const victims = oldest.all() as Array<{ id: number; points: number; bytes: number; first_ts: number; last_ts: number }>;
         if (victims.length === 0) break;
         for (const v of victims) {
           if (this.bytes + bytes <= maxBytes) break;
@@ -205,13 +214,15 @@ export class Spool {
           this.pending -= v.points;
           this.bytes -= v.bytes;
           dropped += v.points;
+          from = Math.min(from, v.first_ts);
+          to = Math.max(to, v.last_ts);
         }
       }
     });
     this.guarded('cannot make room in', tx);
     stats.pointsDroppedSpoolFull += dropped;
     this.logFull(
-      `spool is full (max ${maxBytes} bytes): dropped the ${dropped} oldest points to make room (SPOOL_FULL_POLICY=drop-oldest)`,
+      `spool is full (max ${maxBytes} bytes): dropped the ${dropped} oldest points ${range(from, to)} to make room (SPOOL_FULL_POLICY=drop-oldest)`,
     );
     return true;
   }
