@@ -112,6 +112,7 @@ export async function startService(config: Config, opts: { logger: Logger }): Pr
   root.start();
   logger.info('writer, drainer and notifier started');
 
+  const instrumentsConfigured = config.upstox.instruments !== undefined || config.upstox.instrumentsUrl !== undefined;
   const state = () => buildStateDocument({ root: root, stats, spool: storage.spool, writePath: storage.writePath, startedAt, fanout });
   const metrics = createMetrics({
     stats,
@@ -144,7 +145,7 @@ export async function startService(config: Config, opts: { logger: Logger }): Pr
       http: config.http,
       stats,
       state,
-      readiness: () => buildReadiness(state()),
+      readiness: () => buildReadiness(state(), { instrumentsConfigured }),
       fanout,
       subscriptions: { current: subscription, change: changeSubscription },
       metrics,

@@ -22,7 +22,7 @@ function readiness(fx: StorageFixture) {
     },
     spool: { error: fx.storage.writePath.spoolError, memoryPoints: fx.storage.writePath.memoryPoints() },
   } as unknown as StateDocument;
-  return buildReadiness(doc);
+  return buildReadiness(doc, { instrumentsConfigured: false });
 }
 
 describe('storage: rejections that are not bad lines, and bad lines at scale', { timeout: 120_000, concurrency: true }, () => {
