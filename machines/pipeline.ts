@@ -82,6 +82,8 @@ export const pipelineMachine = setup({
     WRITE_OK: { actions: forwardTo('writer') },
     WRITE_FAILED: { actions: forwardTo('writer') },
     SPOOLED: { actions: forwardTo('drainer') },
+    SPOOL_FAILED: { actions: forwardTo('writer') },
+    SPOOL_OK: { actions: forwardTo('writer') },
     // from the service (the gap ledger and Upstox's clock)
     OUTAGE_FOUND: { actions: forwardTo('backfill') },
     GAPS_PENDING: { actions: forwardTo('backfill') },

@@ -1,7 +1,7 @@
 /**
  * A gap as an InfluxDB point, so a Grafana panel can annotate it: measurement `feed_gap`, tag
  * `reason`, fields `from`, `to` (ms), `keys` (comma list), `backfill` (state), `detail`; timestamp
- * `from`. Written when the gap is recorded and again when its backfill state changes: the same
+ * `from` (written in microseconds, like every point). Written when the gap is recorded and again when its backfill state changes: the same
  * series and timestamp, so the newer fields replace the older ones.
  */
 import { escapeStringField, escapeTag } from '../influx/line-protocol.js';
@@ -15,5 +15,6 @@ export function gapLine(row: GapRow, extraTags: Readonly<Record<string, string>>
   const fields =
     `from=${row.from}i,to=${row.to}i,keys="${escapeStringField(row.keys.join(','))}"` +
     `,backfill="${row.backfill}",detail="${escapeStringField(row.detail)}"`;
-  return `feed_gap,reason=${escapeTag(row.reason)}${extra} ${fields} ${row.from}`;
+  // The write client's precision is microseconds.
+  return `feed_gap,reason=${escapeTag(row.reason)}${extra} ${fields} ${row.from * 1000}`;
 }

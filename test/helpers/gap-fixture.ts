@@ -155,7 +155,8 @@ export function heldCandles(gate: InfluxGate, key: string): Map<number, CandleVa
       const m = /^(?:\\.|[^ \\])+ (\S+) (\d+)$/.exec(line);
       if (!m) throw new Error(`unparsable line ${line}`);
       const f = Object.fromEntries(m[1].split(',').map((kv) => kv.split('='))) as Record<string, string>;
-      held.set(Number(m[2]), {
+      // Lines carry microseconds (the write client's precision); candles sit at minute start · 1000.
+      held.set(Number(m[2]) / 1000, {
         open: Number(f['open']),
         high: Number(f['high']),
         low: Number(f['low']),

@@ -114,7 +114,7 @@ describe('backfill I/O (ledger, candle client, sink)', () => {
     );
     assert.equal(
       gapLine(t.gapRows[1]),
-      `feed_gap,reason=socket\\ dropped from=${from}i,to=${to}i,keys="${A}",backfill="done",detail="3 candles written for 1 key" ${from}`,
+      `feed_gap,reason=socket\\ dropped from=${from}i,to=${to}i,keys="${A}",backfill="done",detail="3 candles written for 1 key" ${from * 1000}`,
     );
     t.actor.stop();
     t.ledger.close();
