@@ -76,6 +76,8 @@ interface BackfillContext extends BackfillInput {
   attempts: number;
   rateLimits: number;
   lastError: string | null;
+  /** The feed has streamed in this run: Upstox is reachable and a token works (needed before fetching). */
+  feedSeen: boolean;
   totals: { gaps: number; done: number; failed: number; candles: number };
 }
 
@@ -135,7 +137,8 @@ const base = setup({
   },
   guards: {
     hasQueue: ({ context }) => context.queue.length > 0,
-    headReady: ({ context }) => context.queue.length > 0 && context.queue[0].readyAt <= context.now,
+    headReady: ({ context }) => context.feedSeen && context.queue.length > 0 && context.queue[0].readyAt <= context.now,
+    feedSeen: ({ context }) => context.feedSeen,
     rateLimited: ({ event }) => errorOf((event as { error?: unknown }).error).kind === 'rateLimited',
     moreKeysAfterBatch: ({ context }) => context.cursor + context.batch.length < (context.queue[0]?.keys.length ?? 0),
     exhausted: ({ context }) => context.attempts >= context.maxAttempts,
@@ -227,7 +230,7 @@ const backfillSetup = base.extend({
     closeOutage: base.enqueueActions(({ context, event, enqueue: q }) => {
       if (event.type !== 'FEED_UP') return;
       const down = context.down;
-      q.assign({ down: null, now: event.at });
+      q.assign({ down: null, now: event.at, feedSeen: true });
       if (!down) return;
       const gaps = gapsFromOutage(
         {
@@ -263,6 +266,7 @@ export const backfillMachine = backfillSetup.createMachine({
     down: null,
     queue: [],
     lastError: null,
+    feedSeen: false,
     totals: { gaps: 0, done: 0, failed: 0, candles: 0 },
   }),
   initial: 'idle',
@@ -285,7 +289,8 @@ export const backfillMachine = backfillSetup.createMachine({
         GAPS_PENDING: { target: 'waiting', reenter: true, actions: 'queuePending' },
       },
       always: { guard: 'headReady', target: 'fetching' },
-      after: { untilReady: 'fetching' },
+      // Gaps restored at start wait for the feed's first FEED_UP: before it there may be no token yet.
+      after: { untilReady: { guard: 'feedSeen', target: 'fetching' } },
     },
     fetching: {
       entry: assign({

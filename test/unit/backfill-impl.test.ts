@@ -124,6 +124,7 @@ describe('backfill I/O (ledger, candle client, sink)', () => {
     status = 401;
     const t = setup();
     const from = ist('2026-11-27T10:00:30');
+    t.actor.send({ type: 'FEED_UP', at: NOW, keys: [] }); // the feed streams: a token exists
     t.actor.send({
       type: 'GAPS_PENDING',
       at: NOW,

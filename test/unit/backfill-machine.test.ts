@@ -255,11 +255,14 @@ describe('backfill machine', () => {
     t.actor.stop();
   });
 
-  it('GAPS_PENDING resumes gaps pending in the ledger, oldest first, at once when their minute has closed', async () => {
+  it('GAPS_PENDING resumes gaps pending in the ledger, oldest first, once the feed streams', async () => {
     const t = start();
     const g1: Gap = { id: 'g1', from: T0 - 600_000, to: T0 - 500_000, keys: [A], reason: 'service crashed' };
     const g2: Gap = { id: 'g2', from: T0 - 900_000, to: T0 - 800_000, keys: [B], reason: 'socket dropped' };
     t.actor.send({ type: 'GAPS_PENDING', at: T0, gaps: [g1, g2] });
+    t.clock.increment(600_000);
+    assert.equal(t.value(), 'waiting', 'before the feed has streamed in this run there may be no token');
+    t.actor.send({ type: 'FEED_UP', at: T0, keys: [A, B] });
     assert.equal(t.value(), 'fetching', 'both are long ready');
     assert.equal(t.fetches[0].input.gap.id, 'g2');
     t.fetches[0].resolve({ candles: 1, keyErrors: [], at: T0 });
