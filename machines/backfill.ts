@@ -16,7 +16,8 @@
  */
 import { assign, fromPromise, setup } from 'xstate';
 import type { BackfillEvent, FeedDownEvent, OutageFoundEvent } from './events.js';
-import { type BackfillState, type Gap, gapsFromOutage, readyAt } from './rules/gaps.js';
+import { PERMANENT, type QueuedGap, describeKeyErrors, enqueue, errorOf } from './rules/backfill-queue.js';
+import { type BackfillState, type Gap, gapsFromOutage } from './rules/gaps.js';
 import type { TradingCalendar } from './rules/trading-hours.js';
 
 export interface BackfillInput {
@@ -51,15 +52,6 @@ export interface WriteOutput {
   written: number;
   at: number;
 }
-/** Errors from fetchCandles carry a kind; `rateLimited` goes to backoff, the rest to `failed`. */
-export interface KindedError {
-  kind?: 'rateLimited' | 'token' | 'key' | 'range' | 'transient';
-  message?: string;
-}
-
-interface QueuedGap extends Gap {
-  readyAt: number;
-}
 
 interface BackfillContext extends BackfillInput {
   now: number;
@@ -91,24 +83,8 @@ export interface SettleParams {
   logError: boolean;
 }
 
-const errorOf = (e: unknown): KindedError => (e && typeof e === 'object' ? e : { message: String(e) });
-const PERMANENT: ReadonlyArray<KindedError['kind']> = ['token', 'key', 'range'];
-
-function enqueue(queue: QueuedGap[], gaps: Gap[], graceMs: number): QueuedGap[] {
-  const have = new Set(queue.map((g) => g.id));
-  const added = gaps.filter((g) => !have.has(g.id)).map((g) => ({ ...g, readyAt: readyAt(g, graceMs) }));
-  // The gap in flight stays first; the rest run oldest first.
-  const [head, ...rest] = queue;
-  return head ? [head, ...[...rest, ...added].sort((a, b) => a.from - b.from)] : added.sort((a, b) => a.from - b.from);
-}
-
 /** Per-gap progress, reset when the next gap starts. */
 const FRESH_GAP = { cursor: 0, batch: [] as string[], gapCandles: 0, keyErrors: [], attempts: 0, rateLimits: 0, gapFailed: false };
-
-function describeKeyErrors(errors: Array<{ key: string; message: string }>): string {
-  const shown = errors.slice(0, 3).map((e) => `${e.key}: ${e.message}`);
-  return `no candles for ${errors.length} key${errors.length === 1 ? '' : 's'} (${shown.join('; ')}${errors.length > 3 ? '; ...' : ''})`;
-}
 
 const base = setup({
   types: {
