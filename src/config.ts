@@ -78,6 +78,12 @@ export interface Config {
     apiToken: string | undefined;
     /** Per /ticks client: queued bytes beyond which it is conflated, then dropped. */
     wsMaxBufferedBytes: number;
+    /** Websocket clients at once, per route (/ticks, /inspect); the next is refused with 1013. */
+    wsMaxClients: number;
+    /** ALLOWED_ORIGINS: origins (`scheme://host[:port]`) besides the service's own that may open websockets and mutate. */
+    allowedOrigins: readonly string[];
+    /** ALLOWED_HOSTS: host names (besides IP literals and localhost) a request's Host may carry. */
+    allowedHosts: readonly string[];
   };
   inspect: string | undefined;
   logLevel: LogLevel;
@@ -225,6 +231,60 @@ function parseTags(r: Reader): Record<string, string> {
   return tags;
 }
 
+/** ALLOWED_ORIGINS: comma-separated origins, each normalised to what a browser sends in `Origin`. */
+function parseAllowedOrigins(r: Reader): string[] {
+  const raw = r.raw('ALLOWED_ORIGINS');
+  if (!raw) return [];
+  const origins: string[] = [];
+  for (const entry of raw.value
+    .split(',')
+    .map((e) => e.trim())
+    .filter(Boolean)) {
+    let u: URL | undefined;
+    try {
+      u = new URL(entry);
+    } catch {
+      u = undefined;
+    }
+    if (
+      !u ||
+      !['http:', 'https:'].includes(u.protocol) ||
+      u.username ||
+      u.password ||
+      (u.pathname !== '/' && u.pathname !== '') ||
+      u.search ||
+      u.hash
+    ) {
+      r.problems.push(
+        `ALLOWED_ORIGINS has ${JSON.stringify(entry)}, which is not an origin; list origins as scheme://host[:port] (e.g. http://my-dashboard.lan:8080), comma-separated, without a path`,
+      );
+      continue;
+    }
+    origins.push(u.origin);
+  }
+  return origins;
+}
+
+/** ALLOWED_HOSTS: comma-separated host names (no port, no scheme), compared case-insensitively. */
+function parseAllowedHosts(r: Reader): string[] {
+  const raw = r.raw('ALLOWED_HOSTS');
+  if (!raw) return [];
+  const hosts: string[] = [];
+  for (const entry of raw.value
+    .split(',')
+    .map((e) => e.trim())
+    .filter(Boolean)) {
+    if (!/^[A-Za-z0-9]([A-Za-z0-9-]{0,62})?(\.[A-Za-z0-9]([A-Za-z0-9-]{0,62})?)*\.?$/.test(entry)) {
+      r.problems.push(
+        `ALLOWED_HOSTS has ${JSON.stringify(entry)}, which is not a host name; list names only (e.g. tickpipe,tickpipe.lan), comma-separated, without scheme or port`,
+      );
+      continue;
+    }
+    hosts.push(entry.toLowerCase().replace(/\.$/, ''));
+  }
+  return hosts;
+}
+
 function parseLimits(r: Reader): SubscriptionLimits {
   return {
     ltpc: { alone: r.int('SUB_LIMIT_LTPC', [], 5000, 1), combined: r.int('SUB_LIMIT_LTPC_COMBINED', [], 2000, 1) },
@@ -306,6 +366,9 @@ export function loadConfig(env: Env): Config {
       port,
       apiToken: r.str('API_TOKEN'),
       wsMaxBufferedBytes: r.int('WS_MAX_BUFFERED_BYTES', [], 4 * 1024 * 1024, 1024),
+      wsMaxClients: r.int('WS_MAX_CLIENTS', [], 256, 1, 100_000),
+      allowedOrigins: parseAllowedOrigins(r),
+      allowedHosts: parseAllowedHosts(r),
     },
     inspect: r.url('INSPECT', [], ['ws', 'wss']),
     logLevel: r.oneOf('LOG_LEVEL', LOG_LEVELS, 'info'),
