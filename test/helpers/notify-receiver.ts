@@ -24,12 +24,13 @@ export function startNotifyReceiver(): Promise<NotifyReceiver> {
   let attempts = 0;
   const received: Array<Record<string, unknown>> = [];
   const authorizations: Array<string | undefined> = [];
-  const server = createServer(async (req, res) => {
-    const text = await body(req);
-    attempts++;
-    authorizations.push(req.headers.authorization);
-    if (status >= 200 && status < 300) received.push(JSON.parse(text) as Record<string, unknown>);
-    res.writeHead(status, { 'content-type': 'text/plain' }).end(status < 300 ? 'ok' : 'failing on purpose');
+  const server = createServer((req, res) => {
+    void body(req).then((text) => {
+      attempts++;
+      authorizations.push(req.headers.authorization);
+      if (status >= 200 && status < 300) received.push(JSON.parse(text) as Record<string, unknown>);
+      res.writeHead(status, { 'content-type': 'text/plain' }).end(status < 300 ? 'ok' : 'failing on purpose');
+    });
   });
   return new Promise((resolve) => {
     server.listen(0, '127.0.0.1', () => {
