@@ -231,6 +231,31 @@ function parseTags(r: Reader): Record<string, string> {
   return tags;
 }
 
+/**
+ * INFLUX_TOKEN, or INFLUX_TOKEN_FILE: a file holding it (Compose's influxdb-token step writes a
+ * write-only token there at first start, so the token never passes through .env).
+ */
+function influxToken(r: Reader): string | undefined {
+  const direct = r.raw('INFLUX_TOKEN', ['INFLUX_DB_TOKEN']);
+  const file = r.str('INFLUX_TOKEN_FILE');
+  if (file === undefined) return direct?.value;
+  if (direct) {
+    r.problems.push(`both ${direct.from} and INFLUX_TOKEN_FILE are set; set only one of them`);
+    return undefined;
+  }
+  let token: string;
+  try {
+    token = readFileSync(file, 'utf8').trim();
+  } catch (err) {
+    r.problems.push(
+      `INFLUX_TOKEN_FILE=${JSON.stringify(file)} cannot be read (${(err as NodeJS.ErrnoException).code ?? 'error'}); point it at a file holding the InfluxDB token (with Compose, the influxdb-token step writes it at first start)`,
+    );
+    return undefined;
+  }
+  if (token === '') r.problems.push(`INFLUX_TOKEN_FILE=${JSON.stringify(file)} is empty; it must hold the InfluxDB token`);
+  return token || undefined;
+}
+
 /** ALLOWED_ORIGINS: comma-separated origins, each normalised to what a browser sends in `Origin`. */
 function parseAllowedOrigins(r: Reader): string[] {
   const raw = r.raw('ALLOWED_ORIGINS');
@@ -339,7 +364,7 @@ export function loadConfig(env: Env): Config {
     },
     influx: {
       url: influxUrl,
-      token: r.str('INFLUX_TOKEN', ['INFLUX_DB_TOKEN']),
+      token: influxToken(r),
       org: r.str('INFLUX_ORG', ['INFLUX_DB_ORG']) ?? '',
       bucket: r.str('INFLUX_BUCKET', ['INFLUX_BUCKET_NAME']) ?? '',
       batchMaxPoints: r.int('BATCH_MAX_POINTS', [], 5000, 1, 1_000_000),
