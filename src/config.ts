@@ -5,21 +5,16 @@
  */
 import { existsSync, readFileSync } from 'node:fs';
 import { parseEnv } from 'node:util';
+import { invalidInstrumentKeys } from '../machines/rules/instrument-key.js';
+import { FEED_MODES, type FeedMode, type SubscriptionLimits } from '../machines/rules/subscriptions.js';
 import { ConfigError } from './errors.js';
 
-export const FEED_MODES = ['ltpc', 'full', 'option_greeks', 'full_d30'] as const;
-export type FeedMode = (typeof FEED_MODES)[number];
+// The subscription rules live with the machines that enforce them; re-exported for the data plane.
+export { FEED_MODES, type FeedMode, type SubscriptionLimits };
 const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
 export type LogLevel = (typeof LOG_LEVELS)[number];
 export const SPOOL_FULL_POLICIES = ['drop-oldest', 'reject-newest'] as const;
 export type SpoolFullPolicy = (typeof SPOOL_FULL_POLICIES)[number];
-
-/** V3 subscription limits per mode: `alone` when every key is in one mode, `combined` otherwise. */
-export interface ModeLimit {
-  alone: number;
-  combined: number;
-}
-export type SubscriptionLimits = Record<FeedMode, ModeLimit>;
 
 export interface Config {
   upstox: {
@@ -39,6 +34,10 @@ export interface Config {
     staleFeedMs: number;
     /** The same when every subscribed segment is closed (nights, holidays): pings still must come. */
     staleFeedClosedMs: number;
+    /** The client pings the feed socket this often... */
+    pingIntervalMs: number;
+    /** ...and a socket that has sent nothing (no pong, frame or ping) this long after a ping is dead. */
+    pongTimeoutMs: number;
     /** HH:MM in IST at which a token from UPSTOX_TOKEN_URL is refreshed ahead of the daily expiry. */
     tokenRefreshIst: string;
     /** Timeout of one authorize / token / instruments request. */
@@ -179,11 +178,6 @@ class Reader {
     }
     return v;
   }
-}
-
-/** Instrument keys look like `SEGMENT|identifier`, e.g. `NSE_EQ|INE002A01018` or `NSE_INDEX|Nifty Bank`. */
-export function invalidInstrumentKeys(keys: readonly string[]): string[] {
-  return keys.filter((k) => !/^[A-Z][A-Z0-9_]*\|[^|,\s][^|,]*$/.test(k) || k !== k.trim());
 }
 
 function parseInstruments(r: Reader): string[] | undefined {
@@ -359,6 +353,8 @@ export function loadConfig(env: Env): Config {
       stableAfterMs: r.int('RECONNECT_STABLE_MS', [], 60_000, 100),
       staleFeedMs: r.int('STALE_FEED_MS', [], 30_000, 100),
       staleFeedClosedMs: r.int('STALE_FEED_CLOSED_MS', [], 120_000, 100),
+      pingIntervalMs: r.int('FEED_PING_INTERVAL_MS', [], 5000, 100),
+      pongTimeoutMs: r.int('FEED_PONG_TIMEOUT_MS', [], 5000, 100),
       tokenRefreshIst,
       httpTimeoutMs: r.int('UPSTOX_HTTP_TIMEOUT_MS', [], 10_000, 100),
     },
@@ -411,4 +407,9 @@ function deepFreeze<T>(o: T): T {
     Object.freeze(o);
   }
   return o;
+}
+
+/** InfluxDB is configured (INFLUX_URL is set): the one place that decides it. */
+export function isInfluxConfigured(influx: Config['influx']): influx is Config['influx'] & { url: string } {
+  return influx.url !== undefined;
 }

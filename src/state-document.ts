@@ -1,7 +1,10 @@
 /**
  * GET /state and GET /ready: what the actors are doing and why, the spool, and the counters.
  */
-import type { AnyActorRef } from 'xstate';
+import type { Actor, AnyActorRef } from 'xstate';
+import type { pipelineMachine } from '../machines/pipeline.js';
+import { segmentOf } from '../machines/rules/instrument-key.js';
+import { isClosedStatus } from '../machines/rules/market-time.js';
 import type { Fanout } from './fanout/fanout.js';
 import { stateText } from './logging/transition-logger.js';
 import type { Spool } from './spool/spool.js';
@@ -10,8 +13,8 @@ import type { WritePath } from './storage/write-path.js';
 
 export const ACTOR_IDS = ['connection', 'writer', 'drainer', 'notifier'] as const;
 
-/** Context fields that are configuration echoes or bulky, left out of /state. */
-const OMIT = new Set(['instruments', 'limits']);
+/** Context fields that are configuration echoes, bulky, or injected functions, left out of /state. */
+const OMIT = new Set(['instruments', 'limits', 'now', 'random']);
 
 export interface ActorState {
   value: unknown;
@@ -37,9 +40,9 @@ export interface StateDocument {
 
 function actorState(ref: AnyActorRef | undefined, missing: string): ActorState {
   if (!ref) return { value: missing, status: 'stopped', context: {} };
-  const snap = ref.getSnapshot() as { value: unknown; status: string; context?: Record<string, unknown> };
+  const snap = ref.getSnapshot() as { value: unknown; status: string; context: object };
   const context: Record<string, unknown> = {};
-  for (const [k, v] of Object.entries(snap.context ?? {})) if (!OMIT.has(k)) context[k] = v;
+  for (const [k, v] of Object.entries(snap.context)) if (!OMIT.has(k)) context[k] = v;
   if (context['subscription'] && typeof context['subscription'] === 'object') {
     context['subscribedKeys'] = Object.keys(context['subscription']).length;
   }
@@ -47,7 +50,7 @@ function actorState(ref: AnyActorRef | undefined, missing: string): ActorState {
 }
 
 export function buildStateDocument(src: {
-  root: { system: { get(id: string): AnyActorRef | undefined } };
+  root: Actor<typeof pipelineMachine>;
   stats: Stats;
   spool: Spool;
   writePath: WritePath;
@@ -55,12 +58,13 @@ export function buildStateDocument(src: {
   startedAt: number;
 }): StateDocument {
   const oldest = src.spool.oldestCreatedAt();
+  const children = src.root.getSnapshot().children;
   return {
     actors: {
-      connection: actorState(src.root.system.get('connection'), 'stopped'),
-      writer: actorState(src.root.system.get('writer'), 'stopped'),
-      drainer: actorState(src.root.system.get('drainer'), 'stopped'),
-      notifier: actorState(src.root.system.get('notifier'), 'stopped'),
+      connection: actorState(children.connection, 'stopped'),
+      writer: actorState(children.writer, 'stopped'),
+      drainer: actorState(children.drainer, 'stopped'),
+      notifier: actorState(children.notifier, 'stopped'),
     },
     spool: {
       pendingPoints: src.spool.pendingPoints(),
@@ -77,18 +81,59 @@ export function buildStateDocument(src: {
   };
 }
 
-/** Ready: the feed streams, and every point is either written or safely spooled. */
-export function buildReadiness(state: StateDocument): { ready: boolean; reasons: string[] } {
+/** The connection context fields readiness reads (see machines/connection.ts). */
+interface FeedView {
+  subscription?: Record<string, string>;
+  marketStatus?: Record<string, string>;
+  staleFeedMs?: number;
+  lastActivityAt?: number | null;
+}
+
+/**
+ * Ready: the feed streams real data, and every point is either written or safely spooled.
+ * Streaming is not enough: a socket that answers pings but has sent no frame that decodes for the
+ * stale limit while a subscribed segment is open (garbage, or a subscription Upstox dropped) is
+ * not ready, and neither is an empty subscription when instruments are configured.
+ */
+export function buildReadiness(
+  state: StateDocument,
+  opts: { instrumentsConfigured: boolean; now?: number },
+): { ready: boolean; reasons: string[] } {
   const reasons: string[] = [];
   const conn = state.actors.connection;
+  const feed = conn.context as FeedView;
   if (conn.value !== 'streaming') {
     const why = typeof conn.context['reason'] === 'string' ? `: ${conn.context['reason']}` : '';
     reasons.push(`feed is not streaming (connection is ${stateText(conn.value)}${why})`);
+  } else {
+    const keys = Object.keys(feed.subscription ?? {});
+    if (keys.length === 0 && opts.instrumentsConfigured) {
+      reasons.push('the subscription is empty although instruments are configured: add keys with POST /subscriptions, or restart');
+    }
+    const silentMs = (opts.now ?? Date.now()) - (feed.lastActivityAt ?? 0);
+    const open = openSegments(keys, feed.marketStatus ?? {});
+    if (feed.staleFeedMs !== undefined && silentMs > feed.staleFeedMs && open.length > 0) {
+      reasons.push(
+        `no valid frame for ${Math.round(silentMs / 1000)} s while ${open.join(', ')} ${open.length === 1 ? 'is' : 'are'} open ` +
+          `(STALE_FEED_MS ${feed.staleFeedMs}; decodeErrors ${state.stats['decodeErrors'] ?? 0})`,
+      );
+    }
   }
   if (state.spool.error) reasons.push(`points cannot be spooled: ${state.spool.error}`);
   const writer = state.actors.writer;
   if (stateText(writer.value).startsWith('influxDown') && state.spool.error) {
-    reasons.push(`InfluxDB is down (${String(writer.context['reason'] ?? '')}) and the spool fails: points are being lost`);
+    const why = typeof writer.context['reason'] === 'string' ? writer.context['reason'] : '';
+    reasons.push(`InfluxDB is down (${why}) and the spool fails: points are being lost`);
   }
   return { ready: reasons.length === 0, reasons };
+}
+
+/** The subscribed segments not known to be closed (a segment without a status counts as open). */
+function openSegments(keys: readonly string[], marketStatus: Record<string, string>): string[] {
+  const open = new Set<string>();
+  for (const key of keys) {
+    const segment = segmentOf(key);
+    if (!isClosedStatus(marketStatus[segment])) open.add(segment);
+  }
+  return [...open].sort();
 }

@@ -21,9 +21,13 @@ export function connectionInput(c: Config['upstox']): ConnectionInput {
     stableAfterMs: c.stableAfterMs,
     staleFeedMs: c.staleFeedMs,
     staleFeedClosedMs: c.staleFeedClosedMs,
+    pingIntervalMs: c.pingIntervalMs,
+    pongTimeoutMs: c.pongTimeoutMs,
     tokenRefreshIst: c.tokenRefreshIst,
     connectTimeoutMs: c.httpTimeoutMs,
     tokenRejectedRetryMs: 60_000,
+    now: Date.now,
+    random: Math.random,
   };
 }
 
@@ -35,6 +39,7 @@ export interface ConnectionDeps {
   logger: Logger;
 }
 
+/** The connection machine with its I/O: instruments, token, authorize, the feed socket. */
 export function provideConnection(deps: ConnectionDeps) {
   const { config, tokenSource, logger } = deps;
   return connectionMachine.provide({
