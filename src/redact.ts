@@ -9,7 +9,7 @@
  */
 import type { Config } from './config.js';
 
-export const REDACTED = '[redacted]';
+const REDACTED = '[redacted]';
 
 /** A URL safe to show: its scheme, host and port; credentials, path, query and fragment hidden. */
 export function redactUrl(url: string): string {

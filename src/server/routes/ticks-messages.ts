@@ -7,7 +7,7 @@
 /** Larger messages are answered with an error without being parsed. */
 export const MAX_MESSAGE_BYTES = 64 * 1024;
 /** Keys one message (or the connect query) may name. */
-export const MAX_KEYS_PER_MESSAGE = 10_000;
+const MAX_KEYS_PER_MESSAGE = 10_000;
 /** Refused keys listed one by one in a reply; the rest are counted (`refusedOmitted`). */
 export const MAX_REFUSED_LISTED = 100;
 const MAX_KEY_LENGTH = 200;
@@ -25,7 +25,7 @@ export interface BadMessage {
 }
 
 /** A short, safe rendering of something the client sent, for an error message. */
-export function glance(value: unknown): string {
+function glance(value: unknown): string {
   const text = JSON.stringify(value) ?? typeof value;
   return text.length > 40 ? `${text.slice(0, 40)}…` : text;
 }

@@ -15,8 +15,8 @@ import type { Fanout, SubscribeOutcome, TicksClient } from '../../fanout/fanout.
 import { requireToken } from '../auth.js';
 import { MAX_MESSAGE_BYTES, MAX_REFUSED_LISTED, keyListProblem, parseClientMessage } from './ticks-messages.js';
 
-export const POLICY_CLOSE_CODE = 1008;
-export const TRY_AGAIN_LATER_CLOSE_CODE = 1013;
+const POLICY_CLOSE_CODE = 1008;
+const TRY_AGAIN_LATER_CLOSE_CODE = 1013;
 
 export interface TicksRouteOptions {
   fanout: Fanout;
