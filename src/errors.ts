@@ -19,7 +19,9 @@ export type ErrorCode =
   | 'INFLUX_BAD_REQUEST'
   | 'SPOOL_FAILED'
   | 'NOTIFY_FAILED'
-  | 'INSPECTOR_ASSETS_MISSING';
+  | 'INSPECTOR_ASSETS_MISSING'
+  | 'NATS_UNAVAILABLE'
+  | 'LEASE_LOST';
 
 export class TickpipeError extends Error {
   readonly code: ErrorCode;
