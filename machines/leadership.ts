@@ -109,6 +109,7 @@ const base = setup({
     renewDelay: ({ context }) => context.timing.renewEveryMs,
     retryDelay: ({ context }) => context.timing.retryMs,
     pollDelay: ({ context }) => context.timing.pollMs,
+    requestTimeout: ({ context }) => context.timing.requestTimeoutMs,
     /** From now to `fenceMarginMs` before the lease could expire: it was sent `lastWriteMs` ago. */
     fenceDelay: ({ context }) => Math.max(0, context.timing.ttlMs - context.timing.fenceMarginMs - context.lastWriteMs),
   },
@@ -165,6 +166,8 @@ export const leadershipMachine = leadershipSetup.createMachine({
         ],
         onError: { target: 'standby', actions: assign({ lastError: ({ event }) => errorText(event.error) }) },
       },
+      // A request lost in a partition may never answer.
+      after: { requestTimeout: { target: 'standby', actions: assign({ lastError: 'the lease request timed out' }) } },
     },
     standby: {
       invoke: { src: 'watchReleases' },
@@ -233,12 +236,13 @@ export const leadershipMachine = leadershipSetup.createMachine({
             src: 'release',
             input: ({ context }) => ({ revision: context.revision! }),
             onDone: { target: '#leadership.standby', actions: assign({ revision: null }) },
-            // The lease then expires by itself, TTL after our last write.
             onError: {
               target: '#leadership.standby',
               actions: assign({ revision: null, lastError: ({ event }) => errorText(event.error) }),
             },
           },
+          // Partitioned, the delete may never answer: the lease then expires by itself.
+          after: { requestTimeout: { target: '#leadership.standby', actions: assign({ revision: null }) } },
         },
       },
     },
@@ -260,6 +264,8 @@ export const leadershipMachine = leadershipSetup.createMachine({
               actions: assign({ revision: null, lastError: ({ event }) => errorText(event.error) }),
             },
           },
+          // Partitioned, the delete may never answer: the lease then expires by itself.
+          after: { requestTimeout: { target: '#leadership.stopped', actions: assign({ revision: null }) } },
         },
       },
       on: { STOP: {} },
