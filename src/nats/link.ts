@@ -166,8 +166,9 @@ export class NatsLink {
     if (!nc || nc.isClosed()) return;
     try {
       await Promise.race([nc.flush(), new Promise((r) => setTimeout(r, timeoutMs).unref())]);
-    } catch {
-      // flush fails when the server is gone: nothing more can be sent anyway; close below says so.
+    } catch (err) {
+      // The server is gone: what was not flushed is lost to NATS (counted as failed by the publisher).
+      this.opts.logger.warn({ err: describeError(err) }, 'NATS flush at shutdown failed');
     }
     await nc.close();
   }
