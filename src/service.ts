@@ -7,21 +7,21 @@
 import type { FastifyInstance } from 'fastify';
 import { type Actor, createActor } from 'xstate';
 import { pipelineMachine } from '../machines/pipeline.js';
-import type { Config, FeedMode } from './config.js';
+import type { Subscription, SubscriptionChangeRequest, SubscriptionChangeResult } from '../machines/rules/subscriptions.js';
+import { planSubscriptionChange } from '../machines/rules/subscriptions.js';
+import type { Config } from './config.js';
 import { SubscriptionError } from './errors.js';
 import { Fanout } from './fanout/fanout.js';
 import type { Logger } from './logger.js';
-import { provideNotifier } from './notify/http-notifier.js';
-import { InspectionHub } from './observe/inspection-hub.js';
-import { createTransitionLogger } from './observe/transition-logger.js';
+import { notifierInput, provideNotifier } from './notify/http-notifier.js';
+import { InspectionHub } from './inspector/hub.js';
+import { createTransitionLogger } from './logging/transition-logger.js';
 import { buildServer } from './server/app.js';
 import { createMetrics } from './server/metrics.js';
 import { buildReadiness, buildStateDocument } from './state-document.js';
 import { Stats } from './stats.js';
-import { createStorage } from './storage/storage.js';
+import { drainerInput, openStorage, provideDrainer, provideWriter, writerInput } from './storage/storage.js';
 import { connectionInput, provideConnection } from './upstox/connection-impl.js';
-import { planSubscriptionChange } from './upstox/subscriptions.js';
-import type { SubscriptionChangeRequest, SubscriptionChangeResult } from './upstox/subscription-types.js';
 import { TokenSource } from './upstox/token-source.js';
 
 export interface Service {
@@ -40,22 +40,23 @@ export async function startService(config: Config, opts: { logger: Logger }): Pr
   const { logger } = opts;
   const stats = new Stats();
   const startedAt = Date.now();
-  let root: Actor<typeof pipelineMachine> | undefined;
-  const actorRef = (id: string) => root?.system.get(id);
+  // Assigned once the actors are provided with the storage built below; read lazily until then.
+  let root: Actor<typeof pipelineMachine> | undefined = undefined;
 
-  // Storage first: the spool must be open before any tick can arrive.
-  let metricsHook: ((s: number, o: string) => void) | undefined;
-  const storage = createStorage({
+  // Storage first: the spool must be open before any tick can arrive. Its reports go to the root,
+  // which routes them (nothing is reported before the root starts: no tick arrives before).
+  let metricsHook: ((s: number, o: string) => void) | undefined = undefined;
+  const storage = openStorage({
     config,
     stats,
     logger,
-    report: (event) => actorRef(event.type === 'SPOOLED' ? 'drainer' : 'writer')?.send(event),
+    report: (event) => root?.send(event),
     observeWriteLatency: (s, o) => metricsHook?.(s, o),
   });
   logger.info({ path: config.spool.path, pendingPoints: storage.spool.pendingPoints() }, 'spool open');
 
-  const subscription = (): Record<string, FeedMode> =>
-    (actorRef('connection')?.getSnapshot().context as { subscription?: Record<string, FeedMode> } | undefined)?.subscription ?? {};
+  const connection = () => root?.getSnapshot().children.connection;
+  const subscription = (): Subscription => connection()?.getSnapshot().context.subscription ?? {};
   const fanout = new Fanout({
     stats,
     logger: logger.child({ component: 'ticks' }),
@@ -79,8 +80,8 @@ export async function startService(config: Config, opts: { logger: Logger }): Pr
     pipelineMachine.provide({
       actors: {
         connection: provideConnection({ config: config.upstox, tokenSource, sink, stats, logger: logger.child({ actor: 'connection' }) }),
-        writer: storage.writer,
-        drainer: storage.drainer,
+        writer: provideWriter({ writePath: storage.writePath, logger: logger.child({ actor: 'writer' }) }),
+        drainer: provideDrainer({ writePath: storage.writePath, logger: logger.child({ actor: 'drainer' }) }),
         notifier: provideNotifier({
           url: config.notify.url,
           timeoutMs: config.notify.timeoutMs,
@@ -91,13 +92,9 @@ export async function startService(config: Config, opts: { logger: Logger }): Pr
     {
       input: {
         connection: connectionInput(config.upstox),
-        writer: storage.writerInput,
-        drainer: storage.drainerInput,
-        notifier: {
-          enabled: config.notify.url !== undefined,
-          intervalMs: config.notify.intervalS * 1000,
-          retryMs: config.notify.retryS * 1000,
-        },
+        writer: writerInput(config),
+        drainer: drainerInput(config),
+        notifier: notifierInput(config),
       },
       systemId: 'pipeline',
       inspect: (ev) => {
@@ -116,7 +113,7 @@ export async function startService(config: Config, opts: { logger: Logger }): Pr
     spoolPendingPoints: () => storage.spool.pendingPoints(),
     wsClients: () => fanout.clientCount,
   });
-  metricsHook = metrics.observeWriteLatency;
+  metricsHook = (s, o) => metrics.observeWriteLatency(s, o);
 
   const changeSubscription = (req: SubscriptionChangeRequest): SubscriptionChangeResult => {
     const plan = planSubscriptionChange(subscription(), req, config.upstox.limits, config.upstox.feedMode);
@@ -128,9 +125,8 @@ export async function startService(config: Config, opts: { logger: Logger }): Pr
           .join('; ')}`,
       );
     }
-    const conn = actorRef('connection');
-    if (!conn) throw new SubscriptionError('the feed is not running');
-    conn.send({ type: 'SET_SUBSCRIPTION', subscription: plan.subscription });
+    if (!connection()) throw new SubscriptionError('the feed is not running');
+    root.send({ type: 'SET_SUBSCRIPTION', subscription: plan.subscription });
     logger.info({ accepted: plan.accepted.length, removed: plan.removed.length, refused: plan.refused.length }, 'subscription changed');
     return plan;
   };

@@ -3,12 +3,12 @@ import type { Config, FeedMode } from '../config.js';
 import type { Logger } from '../logger.js';
 import type { Stats } from '../stats.js';
 import type { Fanout } from '../fanout/fanout.js';
-import type { SubscriptionChangeRequest, SubscriptionChangeResult } from '../upstox/subscription-types.js';
+import type { SubscriptionChangeRequest, SubscriptionChangeResult } from '../../machines/rules/subscriptions.js';
 import type { Metrics } from './metrics.js';
-import type { InspectionHub } from '../observe/inspection-hub.js';
+import type { InspectionHub } from '../inspector/hub.js';
 
-/** The /state document (src/state-document.ts builds it): only its contract fields matter here. */
-export interface StateDocument {
+/** The parts of the /state document (src/state-document.ts) the routes read; tests serve stand-ins. */
+export interface StateView {
   actors: { [id: string]: { value: unknown } };
   spool: { pendingPoints: number };
   stats: Record<string, number>;
@@ -18,8 +18,9 @@ export interface ServerDeps {
   logger: Logger;
   http: Config['http'];
   stats: Stats;
-  state(): StateDocument;
-  readiness(): { ready: boolean; reasons: string[] };
+  // Function properties, not methods: routes receive them detached, as plugin options.
+  state: () => StateView;
+  readiness: () => { ready: boolean; reasons: string[] };
   fanout: Fanout;
   subscriptions: {
     current(): Record<string, FeedMode>;
