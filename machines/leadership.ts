@@ -15,6 +15,7 @@
  * so a standby can never start while the old leader still ingests, whatever the network does.
  */
 import { assign, fromCallback, fromPromise, setup } from 'xstate';
+import type { LeadEvent, LeadershipEvent, StepDownEvent } from './events.js';
 
 /** A successful acquire or renew: the lease's new revision and how long the write took. */
 export interface LeaseWrite {
@@ -63,10 +64,7 @@ export interface LeadershipInput {
   group: string;
 }
 
-export type LeadershipEvent =
-  | { type: 'LEASE_RELEASED' }
-  /** Graceful shutdown: hand over at once. */
-  | { type: 'STOP' };
+export type { LeadershipEvent };
 
 interface LeadershipContext extends LeadershipInput {
   /** Revision of the lease this instance last wrote; null when it holds none. */
@@ -122,8 +120,14 @@ const base = setup({
 /** Messages to the root: LEAD starts the feed, STEP_DOWN stops it. */
 const leadershipSetup = base.extend({
   actions: {
-    announceLeader: base.enqueueActions(({ context, enqueue }) => enqueue.sendParent({ type: 'LEAD', instance: context.instance })),
-    announceStepDown: base.enqueueActions(({ context, enqueue }) => enqueue.sendParent({ type: 'STEP_DOWN', reason: context.reason })),
+    announceLeader: base.enqueueActions(({ context, enqueue }) => {
+      const lead: LeadEvent = { type: 'LEAD', instance: context.instance };
+      enqueue.sendParent(lead);
+    }),
+    announceStepDown: base.enqueueActions(({ context, enqueue }) => {
+      const down: StepDownEvent = { type: 'STEP_DOWN', reason: context.reason };
+      enqueue.sendParent(down);
+    }),
   },
 });
 

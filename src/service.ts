@@ -6,6 +6,7 @@
  */
 import type { FastifyInstance } from 'fastify';
 import { type Actor, createActor } from 'xstate';
+import { leaseTiming } from '../machines/leadership.js';
 import { pipelineMachine } from '../machines/pipeline.js';
 import type { Subscription, SubscriptionChangeRequest, SubscriptionChangeResult } from '../machines/rules/subscriptions.js';
 import { planSubscriptionChange } from '../machines/rules/subscriptions.js';
@@ -13,6 +14,11 @@ import type { Config } from './config.js';
 import { SubscriptionError } from './errors.js';
 import { Fanout } from './fanout/fanout.js';
 import type { Logger } from './logger.js';
+import { NatsLease } from './nats/lease.js';
+import { provideLeadership } from './nats/leadership-impl.js';
+import { NatsLink } from './nats/link.js';
+import { natsState, registerNatsMetrics } from './nats/observe.js';
+import { NatsPublisher } from './nats/publisher.js';
 import { notifierInput, provideNotifier } from './notify/http-notifier.js';
 import { InspectionHub } from './inspector/hub.js';
 import { createTransitionLogger } from './logging/transition-logger.js';
@@ -63,6 +69,14 @@ export async function startService(config: Config, opts: { logger: Logger }): Pr
     maxBufferedBytes: config.http.wsMaxBufferedBytes,
     feedKeys: () => new Set(Object.keys(subscription())),
   });
+  const nats = startNats(config, logger);
+  if (nats.publisher) {
+    const p = nats.publisher;
+    fanout.attachBus({
+      tick: (key, ts, payload) => p.publishTick(key, ts, payload),
+      marketStatus: (ts, payload) => p.publishMarketStatus(ts, payload),
+    });
+  }
   const sink = {
     frame(frame: Parameters<typeof fanout.publish>[0]) {
       storage.writePath.pushFrame(frame);
@@ -87,6 +101,17 @@ export async function startService(config: Config, opts: { logger: Logger }): Pr
           timeoutMs: config.notify.timeoutMs,
           logger: logger.child({ actor: 'notifier' }),
         }),
+        ...(nats.lease
+          ? {
+              leadership: provideLeadership({
+                lease: nats.lease,
+                requestTimeoutMs: leaseTiming(config.ha.leaseTtlMs).requestTimeoutMs,
+                // The feed is already stopped (STEP_DOWN): what is batched goes out now.
+                flush: async () => storage.writePath.flush(),
+                logger: logger.child({ actor: 'leadership' }),
+              }),
+            }
+          : {}),
       },
     }),
     {
@@ -95,6 +120,9 @@ export async function startService(config: Config, opts: { logger: Logger }): Pr
         writer: writerInput(config),
         drainer: drainerInput(config),
         notifier: notifierInput(config),
+        leadership: config.ha.group
+          ? { timing: leaseTiming(config.ha.leaseTtlMs), instance: config.ha.instance, group: config.ha.group }
+          : null,
       },
       systemId: 'pipeline',
       inspect: (ev) => {
@@ -106,7 +134,18 @@ export async function startService(config: Config, opts: { logger: Logger }): Pr
   root.start();
   logger.info('writer, drainer and notifier started');
 
-  const state = () => buildStateDocument({ root: root, stats, spool: storage.spool, writePath: storage.writePath, startedAt, fanout });
+  const publisher = nats.publisher;
+  const natsDoc = publisher ? () => natsState(publisher, config.nats.stream) : undefined;
+  const state = () =>
+    buildStateDocument({
+      root: root,
+      stats,
+      spool: storage.spool,
+      writePath: storage.writePath,
+      startedAt,
+      fanout,
+      ...(natsDoc ? { nats: natsDoc } : {}),
+    });
   const metrics = createMetrics({
     stats,
     actorStates: () => Object.fromEntries(Object.entries(state().actors).map(([k, v]) => [k, v.value])),
@@ -114,6 +153,7 @@ export async function startService(config: Config, opts: { logger: Logger }): Pr
     wsClients: () => fanout.clientCount,
   });
   metricsHook = (s, o) => metrics.observeWriteLatency(s, o);
+  if (natsDoc) registerNatsMetrics(metrics.registry, natsDoc);
 
   const changeSubscription = (req: SubscriptionChangeRequest): SubscriptionChangeResult => {
     const plan = planSubscriptionChange(subscription(), req, config.upstox.limits, config.upstox.feedMode);
@@ -148,6 +188,7 @@ export async function startService(config: Config, opts: { logger: Logger }): Pr
   } catch (err) {
     root.stop();
     await storage.close(0);
+    await nats.close();
     throw err;
   }
   const address = app.server.address();
@@ -161,6 +202,9 @@ export async function startService(config: Config, opts: { logger: Logger }): Pr
   let stopped: Promise<void> | undefined;
   const stop = () =>
     (stopped ??= (async () => {
+      // A leader hands its lease over first (STEP_DOWN stops the feed, the lease is deleted):
+      // a standby takes over at once instead of after the TTL.
+      await stopLeadership(root, logger);
       root.send({ type: 'STOP_FEED' });
       logger.info('feed stopped');
       await app.close();
@@ -168,8 +212,63 @@ export async function startService(config: Config, opts: { logger: Logger }): Pr
       await storage.close(STORAGE_SHUTDOWN_MS);
       logger.info({ pendingPoints: storage.spool.pendingPoints() }, 'storage flushed and spool closed');
       root.stop();
+      await nats.close();
       hub.stop();
     })());
 
   return { url, stats, root, state, stop };
+}
+
+/** NATS_URL: one connection for publishing and, with HA_GROUP, the lease. */
+function startNats(config: Config, logger: Logger) {
+  const servers = config.nats.servers;
+  if (!servers) return { publisher: null, lease: null, close: async () => {} };
+  const log = logger.child({ component: 'nats' });
+  const link = new NatsLink({
+    servers,
+    name: `tickpipe ${config.ha.instance}`,
+    reconnectBaseMs: config.nats.reconnectBaseMs,
+    reconnectMaxMs: config.nats.reconnectMaxMs,
+    pingIntervalMs: config.nats.pingIntervalMs,
+    logger: log,
+  });
+  const publisher = new NatsPublisher({
+    link,
+    stream: config.nats.stream,
+    maxAgeS: config.nats.maxAgeS,
+    maxInFlight: config.nats.maxInFlight,
+    ackTimeoutMs: config.nats.ackTimeoutMs,
+    logger: log,
+  });
+  const lease = config.ha.group
+    ? new NatsLease({
+        link,
+        group: config.ha.group,
+        instance: config.ha.instance,
+        ttlMs: config.ha.leaseTtlMs,
+        requestTimeoutMs: leaseTiming(config.ha.leaseTtlMs).requestTimeoutMs,
+      })
+    : null;
+  link.start();
+  return {
+    publisher,
+    lease,
+    close: async () => {
+      await publisher.close(2000);
+      await link.close();
+    },
+  };
+}
+
+/** Graceful stop of the leadership actor (if any): at most a few lease request timeouts. */
+async function stopLeadership(root: Actor<typeof pipelineMachine>, logger: Logger): Promise<void> {
+  const leadership = root.getSnapshot().children.leadership;
+  if (!leadership || leadership.getSnapshot().status !== 'active') return;
+  leadership.send({ type: 'STOP' });
+  const done = new Promise<void>((resolve) => {
+    const sub = leadership.subscribe({ complete: () => (sub.unsubscribe(), resolve()) });
+    if (leadership.getSnapshot().status !== 'active') resolve();
+  });
+  await Promise.race([done, new Promise((r) => setTimeout(r, 5000).unref())]);
+  logger.info({ leadership: leadership.getSnapshot().value }, 'leadership handed over');
 }

@@ -67,6 +67,8 @@ export class NatsPublisher {
   /** The stream exists (made sure of since the last connect). */
   private streamReady = false;
   lastError: string | null = null;
+  /** performance.now() of the last message not published; null if none. */
+  lastProblemAt: number | null = null;
   private lastLoggedAt = 0;
 
   constructor(private readonly opts: NatsPublisherOptions) {
@@ -207,6 +209,7 @@ export class NatsPublisher {
   }
 
   private problem(what: string, err: unknown): void {
+    this.lastProblemAt = performance.now();
     const now = Date.now();
     this.lastError = err === null || err === undefined ? what : `${what}: ${describeError(err)}`;
     if (now - this.lastLoggedAt < LOG_EVERY_MS) return;
