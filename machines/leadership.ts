@@ -62,6 +62,8 @@ export interface LeadershipInput {
   /** This instance's name in the lease. */
   instance: string;
   group: string;
+  /** The clock for `leaderSince` (injected like the other machines' `now`). */
+  now: () => number;
 }
 
 export type { LeadershipEvent };
@@ -179,7 +181,7 @@ export const leadershipMachine = leadershipSetup.createMachine({
       after: { pollDelay: 'electing' },
     },
     leader: {
-      entry: [assign({ leaderSince: () => Date.now(), terms: ({ context }) => context.terms + 1 }), 'announceLeader'],
+      entry: [assign({ leaderSince: ({ context }) => context.now(), terms: ({ context }) => context.terms + 1 }), 'announceLeader'],
       initial: 'term',
       states: {
         // Re-entered after every successful write, which restarts the fence timer from it.

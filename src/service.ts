@@ -121,7 +121,7 @@ export async function startService(config: Config, opts: { logger: Logger }): Pr
         drainer: drainerInput(config),
         notifier: notifierInput(config),
         leadership: config.ha.group
-          ? { timing: leaseTiming(config.ha.leaseTtlMs), instance: config.ha.instance, group: config.ha.group }
+          ? { timing: leaseTiming(config.ha.leaseTtlMs), instance: config.ha.instance, group: config.ha.group, now: Date.now }
           : null,
       },
       systemId: 'pipeline',

@@ -27,7 +27,7 @@ function instance(t: TestContext, name: string, url: string) {
     flush: async () => void flushed++,
     logger,
   });
-  const h = harness(logic, { timing, instance: name, group: 'desk' }, { systemId: 'leadership' });
+  const h = harness(logic, { timing, instance: name, group: 'desk', now: Date.now }, { systemId: 'leadership' });
   const seen = () => {
     for (const e of h.sent().slice(events.length)) events.push({ type: e.type, at: performance.now() });
     return events;

@@ -70,7 +70,7 @@ function instance(name: string, store: FakeLeaseStore, clock: SimulatedClock) {
       }),
     },
   });
-  const h = harness(logic, { timing, instance: name, group: 'g' }, { clock, systemId: 'leadership' });
+  const h = harness(logic, { timing, instance: name, group: 'g', now: () => clock.now() }, { clock, systemId: 'leadership' });
   const snap = () => h.child().getSnapshot();
   /** Between LEAD and STEP_DOWN: its root runs the feed. */
   const ingesting = () => {
@@ -206,7 +206,7 @@ describe('leadership machine', () => {
         release: fromPromise<void, { revision: number }>(async () => {}),
       },
     });
-    const h = harness(logic, { timing, instance: 'a', group: 'g' }, { clock, systemId: 'leadership' });
+    const h = harness(logic, { timing, instance: 'a', group: 'g', now: () => clock.now() }, { clock, systemId: 'leadership' });
     await settle();
     clock.increment(timing.renewEveryMs);
     await settle();
@@ -272,7 +272,7 @@ describe('leadership machine', () => {
         }),
       },
     });
-    const h = harness(logic, { timing, instance: 'a', group: 'g' }, { clock, systemId: 'leadership' });
+    const h = harness(logic, { timing, instance: 'a', group: 'g', now: () => clock.now() }, { clock, systemId: 'leadership' });
     await settle();
     assert.ok(h.child().getSnapshot().matches('standby'));
     assert.equal(h.child().getSnapshot().context.lastError, 'NATS is not connected');

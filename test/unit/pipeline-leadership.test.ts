@@ -30,7 +30,11 @@ function start(withGroup: boolean) {
         leadership,
       },
     }),
-    { input: pipelineTestInput({ leadership: withGroup ? { timing: leaseTiming(10_000), instance: 'a', group: 'g' } : null }) },
+    {
+      input: pipelineTestInput({
+        leadership: withGroup ? { timing: leaseTiming(10_000), instance: 'a', group: 'g', now: Date.now } : null,
+      }),
+    },
   );
   actor.start();
   return { actor, children: () => actor.getSnapshot().children, win: (r: LeaseAcquire) => win(r), flushes };
