@@ -21,8 +21,9 @@
  *   leadership    STEP_DOWN         root            fenced or stopping: stop the feed now
  *   leadership    LEASE_RELEASED    leadership      (its own watch) the leader gave the lease back
  *   service       STOP              leadership      graceful shutdown: hand the lease over at once
- *   feed socket   SOCKET_*, FEED_ALIVE, MARKET_STATUS   connection (its own child, not routed)
- *   connection    SEND              feed socket     a subscription request to send upstream
+ *   feed socket   SOCKET_*, FEED_ALIVE, FEED_PONG, FEED_GARBAGE, MARKET_STATUS
+ *                                   connection      (its own child, not routed)
+ *   connection    SEND, PING        feed socket     a subscription request; a websocket ping
  */
 import type { ErrorCode } from './rules/error-codes.js';
 import type { FeedMode, Subscription, SubscriptionRequest } from './rules/subscriptions.js';
@@ -123,7 +124,7 @@ export type LeadershipEvent =
 
 export interface FeedSocketInput {
   url: string;
-  /** FEED_ALIVE is sent at most this often. */
+  /** FEED_ALIVE and FEED_GARBAGE are each sent at most this often. */
   aliveIntervalMs: number;
   connectTimeoutMs: number;
 }
@@ -132,14 +133,21 @@ export type SocketEvent =
   | { type: 'SOCKET_OPEN' }
   | { type: 'SOCKET_CLOSED'; code: number; reason: string }
   | { type: 'SOCKET_ERROR'; message: string }
+  /** A frame decoded (data flows). Rate-limited. */
   | { type: 'FEED_ALIVE' }
+  /** The socket is alive but says nothing useful: a pong, or a server ping. */
+  | { type: 'FEED_PONG' }
+  /** Frames arrived that did not decode (counted in stats.decodeErrors). Rate-limited. */
+  | { type: 'FEED_GARBAGE' }
   | { type: 'MARKET_STATUS'; segments: Record<string, string> };
 
-/** Commands to the socket actor. */
-export interface SocketCommand extends SubscriptionRequest {
+/** Send a subscription request upstream. */
+export interface SendCommand extends SubscriptionRequest {
   type: 'SEND';
   mode?: FeedMode;
 }
+/** Commands to the socket actor: a subscription request, or a websocket ping (answered by a pong). */
+export type SocketCommand = SendCommand | { type: 'PING' };
 
 // ── what each actor receives ─────────────────────────────────────────────────────────────────
 
@@ -153,7 +161,11 @@ export type ConnectionEvent =
   /** Internal: streaming long enough resets the backoff. */
   | { type: 'STABLE' }
   /** Internal: the daily token refresh is due. */
-  | { type: 'TOKEN_REFRESH_DUE' };
+  | { type: 'TOKEN_REFRESH_DUE' }
+  /** Internal: time to ping the socket. */
+  | { type: 'PING_DUE' }
+  /** Internal: a ping went unanswered for the pong timeout. */
+  | { type: 'PONG_OVERDUE' };
 
 /** What children send the root. */
 export type ChildReport = FeedUpEvent | FeedDownEvent | InfluxUpEvent | InfluxDownEvent | LandedEvent | LeadEvent | StepDownEvent;

@@ -134,6 +134,7 @@ export async function startService(config: Config, opts: { logger: Logger }): Pr
   root.start();
   logger.info('writer, drainer and notifier started');
 
+  const instrumentsConfigured = config.upstox.instruments !== undefined || config.upstox.instrumentsUrl !== undefined;
   const publisher = nats.publisher;
   const natsDoc = publisher ? () => natsState(publisher, config.nats.stream) : undefined;
   const state = () =>
@@ -178,7 +179,7 @@ export async function startService(config: Config, opts: { logger: Logger }): Pr
       http: config.http,
       stats,
       state,
-      readiness: () => buildReadiness(state()),
+      readiness: () => buildReadiness(state(), { instrumentsConfigured }),
       fanout,
       subscriptions: { current: subscription, change: changeSubscription },
       metrics,

@@ -3,6 +3,8 @@
  */
 import type { Actor, AnyActorRef } from 'xstate';
 import type { pipelineMachine } from '../machines/pipeline.js';
+import { segmentOf } from '../machines/rules/instrument-key.js';
+import { isClosedStatus } from '../machines/rules/market-time.js';
 import type { Fanout } from './fanout/fanout.js';
 import { type NatsState, natsReasons } from './nats/observe.js';
 import { stateText } from './logging/transition-logger.js';
@@ -86,10 +88,27 @@ export function buildStateDocument(src: {
   };
 }
 
-/** Ready: the feed streams, and every point is either written or safely spooled. */
-export function buildReadiness(state: StateDocument): { ready: boolean; reasons: string[]; role?: 'leader' | 'standby' } {
+/** The connection context fields readiness reads (see machines/connection.ts). */
+interface FeedView {
+  subscription?: Record<string, string>;
+  marketStatus?: Record<string, string>;
+  staleFeedMs?: number;
+  lastActivityAt?: number | null;
+}
+
+/**
+ * Ready: the feed streams real data, and every point is either written or safely spooled.
+ * Streaming is not enough: a socket that answers pings but has sent no frame that decodes for the
+ * stale limit while a subscribed segment is open (garbage, or a subscription Upstox dropped) is
+ * not ready, and neither is an empty subscription when instruments are configured.
+ */
+export function buildReadiness(
+  state: StateDocument,
+  opts: { instrumentsConfigured: boolean; now?: number },
+): { ready: boolean; reasons: string[]; role?: 'leader' | 'standby' } {
   const reasons: string[] = [];
   const conn = state.actors.connection;
+  const feed = conn.context as FeedView;
   const leadership = state.actors.leadership;
   // With HA_GROUP, an instance that does not lead is a standby (electing, fenced, stopping
   // included): not streaming is its job; it is ready once it holds no work.
@@ -99,6 +118,19 @@ export function buildReadiness(state: StateDocument): { ready: boolean; reasons:
   } else if (conn.value !== 'streaming') {
     const why = typeof conn.context['reason'] === 'string' ? `: ${conn.context['reason']}` : '';
     reasons.push(`feed is not streaming (connection is ${stateText(conn.value)}${why})`);
+  } else {
+    const keys = Object.keys(feed.subscription ?? {});
+    if (keys.length === 0 && opts.instrumentsConfigured) {
+      reasons.push('the subscription is empty although instruments are configured: add keys with POST /subscriptions, or restart');
+    }
+    const silentMs = (opts.now ?? Date.now()) - (feed.lastActivityAt ?? 0);
+    const open = openSegments(keys, feed.marketStatus ?? {});
+    if (feed.staleFeedMs !== undefined && silentMs > feed.staleFeedMs && open.length > 0) {
+      reasons.push(
+        `no valid frame for ${Math.round(silentMs / 1000)} s while ${open.join(', ')} ${open.length === 1 ? 'is' : 'are'} open ` +
+          `(STALE_FEED_MS ${feed.staleFeedMs}; decodeErrors ${state.stats['decodeErrors'] ?? 0})`,
+      );
+    }
   }
   if (state.spool.error) reasons.push(`points cannot be spooled: ${state.spool.error}`);
   const writer = state.actors.writer;
@@ -113,4 +145,14 @@ export function buildReadiness(state: StateDocument): { ready: boolean; reasons:
 /** `leader` or `{ leader: ... }`. */
 function isLeader(value: unknown): boolean {
   return typeof value === 'object' && value !== null && 'leader' in value;
+}
+
+/** The subscribed segments not known to be closed (a segment without a status counts as open). */
+function openSegments(keys: readonly string[], marketStatus: Record<string, string>): string[] {
+  const open = new Set<string>();
+  for (const key of keys) {
+    const segment = segmentOf(key);
+    if (!isClosedStatus(marketStatus[segment])) open.add(segment);
+  }
+  return [...open].sort();
 }
