@@ -67,6 +67,14 @@ export function healthOf(name, snapshot) {
       if (has('waiting')) return { level: 'ok', why: "waiting for a gap's last minute to close" };
       if (has('fetching') || has('writing')) return { level: 'ok', why: 'backfilling a gap' };
       return { level: 'ok', why: 'no gap to backfill' };
+    case 'leadership': {
+      const self = context && context.instance;
+      const holder = context && context.holder;
+      if (has('leader')) return { level: 'ok', why: `${self} leads its HA group` };
+      if (has('fenced')) return { level: 'bad', why: `${self} could not renew its lease and stepped down` };
+      if (has('standby')) return { level: 'ok', why: `standby: ${holder || 'another instance'} leads` };
+      return { level: 'warn', why: 'electing a leader' };
+    }
     case 'drainer':
       if (has('paused')) return { level: 'warn', why: 'waiting for InfluxDB to replay the spool' };
       return { level: 'ok', why: has('draining') ? 'replaying the spool' : 'nothing to replay' };

@@ -21,6 +21,10 @@
  *   service       SET_SUBSCRIPTION  connection      POST /subscriptions changed the subscription
  *   service       START_FEED        root            the server listens: start the connection
  *   service       STOP_FEED         root            shutdown: stop the connection first
+ *   leadership    LEAD              root            this instance holds the HA lease: start the feed
+ *   leadership    STEP_DOWN         root            fenced or stopping: stop the feed now
+ *   leadership    LEASE_RELEASED    leadership      (its own watch) the leader gave the lease back
+ *   service       STOP              leadership      graceful shutdown: hand the lease over at once
  *   service       OUTAGE_FOUND      backfill        at start: the previous run stopped or crashed
  *   service       GAPS_PENDING      backfill        at start: gaps the ledger holds unfilled
  *   service       UPSTOX_CLOCK      backfill        Upstox's time (from frames) while a gap waits
@@ -158,6 +162,21 @@ interface UpstoxClockEvent {
   at: number;
 }
 
+// ── leadership (HA_GROUP) → root ─────────────────────────────────────────────────────────────
+
+export interface LeadEvent {
+  type: 'LEAD';
+  instance: string;
+}
+export interface StepDownEvent {
+  type: 'STEP_DOWN';
+  reason: string;
+}
+export type LeadershipEvent =
+  | { type: 'LEASE_RELEASED' }
+  /** Graceful shutdown: hand over at once. */
+  | { type: 'STOP' };
+
 // ── the feed socket (data plane) ↔ the connection machine ────────────────────────────────────
 
 export interface FeedSocketInput {
@@ -208,7 +227,7 @@ export type ConnectionEvent =
   | { type: 'PONG_OVERDUE' };
 
 /** What children send the root. */
-export type ChildReport = FeedUpEvent | FeedDownEvent | InfluxUpEvent | InfluxDownEvent | LandedEvent;
+export type ChildReport = FeedUpEvent | FeedDownEvent | InfluxUpEvent | InfluxDownEvent | LandedEvent | LeadEvent | StepDownEvent;
 
 /** Everything the root accepts: children's reports, the data plane's reports, the service's commands. */
 export type PipelineEvent =

@@ -4,10 +4,11 @@
  * The names in the README's configuration table are pinned; the TradeDataFeed names keep working as aliases.
  */
 import { existsSync, readFileSync } from 'node:fs';
+import { hostname } from 'node:os';
 import { parseEnv } from 'node:util';
 import { invalidInstrumentKeys } from '../machines/rules/instrument-key.js';
-import { FEED_MODES, type FeedMode, type SubscriptionLimits } from '../machines/rules/subscriptions.js';
 import { type TradingCalendar, buildCalendar } from '../machines/rules/trading-hours.js';
+import { FEED_MODES, type FeedMode, type SubscriptionLimits } from '../machines/rules/subscriptions.js';
 import { ConfigError } from './errors.js';
 
 // The subscription rules live with the machines that enforce them; re-exported for the data plane.
@@ -88,9 +89,19 @@ export interface Config {
     apiToken: string | undefined;
     /** Per /ticks client: queued bytes beyond which it is conflated, then dropped. */
     wsMaxBufferedBytes: number;
+    /** Websocket clients at once, per route (/ticks, /inspect); the next is refused with 1013. */
+    wsMaxClients: number;
+    /** ALLOWED_ORIGINS: origins (`scheme://host[:port]`) besides the service's own that may open websockets and mutate. */
+    allowedOrigins: readonly string[];
+    /** ALLOWED_HOSTS: host names (besides IP literals and localhost) a request's Host may carry. */
+    allowedHosts: readonly string[];
   };
   inspect: string | undefined;
   logLevel: LogLevel;
+  /** NATS JetStream (NATS_URL): ticks for strategies on other machines. */
+  nats: NatsConfig;
+  /** High availability (HA_GROUP): a leader lease in NATS. */
+  ha: HaConfig;
   gaps: GapsConfig;
 }
 
@@ -113,6 +124,27 @@ export interface GapsConfig {
   perMinute: number;
   /** The durable "last frame seen" mark is written at most this often. */
   markIntervalMs: number;
+}
+
+export interface NatsConfig {
+  /** Server URLs; undefined: nothing is published. */
+  servers: readonly string[] | undefined;
+  stream: string;
+  maxAgeS: number;
+  /** Publishes waiting for their ack at once; past it a tick is not published (counted). */
+  maxInFlight: number;
+  ackTimeoutMs: number;
+  reconnectBaseMs: number;
+  reconnectMaxMs: number;
+  pingIntervalMs: number;
+}
+
+export interface HaConfig {
+  /** undefined: no leadership, this instance always ingests. */
+  group: string | undefined;
+  /** This instance's name in the lease (HA_INSTANCE, default host-pid). */
+  instance: string;
+  leaseTtlMs: number;
 }
 
 type Env = Record<string, string | undefined>;
@@ -260,21 +292,159 @@ function parseTags(r: Reader): Record<string, string> {
 }
 
 /**
- * Issue 11: InfluxDB answers a write without org or bucket with a 400 for the whole request; caught
- * here, at start, rather than as every point failing at run time.
+ * InfluxDB answers a write without org, bucket or token with a 400 (or 401) for the whole request;
+ * caught here, at start, rather than as every point failing at run time.
  */
 function checkInflux(r: Reader, influx: Config['influx']): void {
   if (!influx.url) return;
   const missing = [
     ['INFLUX_ORG', 'INFLUX_DB_ORG', influx.org],
     ['INFLUX_BUCKET', 'INFLUX_BUCKET_NAME', influx.bucket],
-    ['INFLUX_TOKEN', 'INFLUX_DB_TOKEN', influx.token ?? ''],
+    ['INFLUX_TOKEN', 'INFLUX_DB_TOKEN, or INFLUX_TOKEN_FILE', influx.token ?? ''],
   ].filter(([, , v]) => v === '');
   for (const [name, alias] of missing) {
     r.problems.push(
       `INFLUX_URL is set but ${name} (alias ${alias}) is not: InfluxDB refuses every write without it; set it (for VictoriaMetrics or InfluxDB 1.x any non-empty value works) or unset INFLUX_URL`,
     );
   }
+}
+
+/**
+ * INFLUX_TOKEN, or INFLUX_TOKEN_FILE: a file holding it (Compose's influxdb-token step writes a
+ * write-only token there at first start, so the token never passes through .env).
+ */
+function influxToken(r: Reader): string | undefined {
+  const direct = r.raw('INFLUX_TOKEN', ['INFLUX_DB_TOKEN']);
+  const file = r.str('INFLUX_TOKEN_FILE');
+  if (file === undefined) return direct?.value;
+  if (direct) {
+    r.problems.push(`both ${direct.from} and INFLUX_TOKEN_FILE are set; set only one of them`);
+    return undefined;
+  }
+  let token: string;
+  try {
+    token = readFileSync(file, 'utf8').trim();
+  } catch (err) {
+    r.problems.push(
+      `INFLUX_TOKEN_FILE=${JSON.stringify(file)} cannot be read (${(err as NodeJS.ErrnoException).code ?? 'error'}); point it at a file holding the InfluxDB token (with Compose, the influxdb-token step writes it at first start)`,
+    );
+    return undefined;
+  }
+  if (token === '') r.problems.push(`INFLUX_TOKEN_FILE=${JSON.stringify(file)} is empty; it must hold the InfluxDB token`);
+  return token || undefined;
+}
+
+/** ALLOWED_ORIGINS: comma-separated origins, each normalised to what a browser sends in `Origin`. */
+function parseAllowedOrigins(r: Reader): string[] {
+  const raw = r.raw('ALLOWED_ORIGINS');
+  if (!raw) return [];
+  const origins: string[] = [];
+  for (const entry of raw.value
+    .split(',')
+    .map((e) => e.trim())
+    .filter(Boolean)) {
+    let u: URL | undefined;
+    try {
+      u = new URL(entry);
+    } catch {
+      u = undefined;
+    }
+    if (
+      !u ||
+      !['http:', 'https:'].includes(u.protocol) ||
+      u.username ||
+      u.password ||
+      (u.pathname !== '/' && u.pathname !== '') ||
+      u.search ||
+      u.hash
+    ) {
+      r.problems.push(
+        `ALLOWED_ORIGINS has ${JSON.stringify(entry)}, which is not an origin; list origins as scheme://host[:port] (e.g. http://my-dashboard.lan:8080), comma-separated, without a path`,
+      );
+      continue;
+    }
+    origins.push(u.origin);
+  }
+  return origins;
+}
+
+/** ALLOWED_HOSTS: comma-separated host names (no port, no scheme), compared case-insensitively. */
+function parseAllowedHosts(r: Reader): string[] {
+  const raw = r.raw('ALLOWED_HOSTS');
+  if (!raw) return [];
+  const hosts: string[] = [];
+  for (const entry of raw.value
+    .split(',')
+    .map((e) => e.trim())
+    .filter(Boolean)) {
+    if (!/^[A-Za-z0-9]([A-Za-z0-9-]{0,62})?(\.[A-Za-z0-9]([A-Za-z0-9-]{0,62})?)*\.?$/.test(entry)) {
+      r.problems.push(
+        `ALLOWED_HOSTS has ${JSON.stringify(entry)}, which is not a host name; list names only (e.g. tickpipe,tickpipe.lan), comma-separated, without scheme or port`,
+      );
+      continue;
+    }
+    hosts.push(entry.toLowerCase().replace(/\.$/, ''));
+  }
+  return hosts;
+}
+
+/** Stream names and HA groups become NATS names: letters, digits, '-' and '_' only. */
+const NATS_NAME = /^[A-Za-z0-9_-]{1,64}$/;
+
+function parseNats(r: Reader): NatsConfig {
+  const raw = r.raw('NATS_URL');
+  let servers: string[] | undefined;
+  if (raw) {
+    servers = raw.value
+      .split(',')
+      .map((u) => u.trim())
+      .filter((u) => u !== '');
+    const bad = servers.filter((u) => {
+      try {
+        const url = new URL(u);
+        return !['nats:', 'tls:'].includes(url.protocol) || url.hostname === '';
+      } catch {
+        return true;
+      }
+    });
+    if (servers.length === 0 || bad.length > 0) {
+      r.problems.push(
+        `NATS_URL has invalid server URLs ${JSON.stringify(bad.map((u) => u.replace(/\/\/[^@/]*@/, '//<credentials>@')))}; use nats://host:port (or tls://host:port), several separated by commas`,
+      );
+      servers = undefined;
+    }
+  }
+  const stream = r.str('NATS_STREAM') ?? 'TICKPIPE';
+  if (!NATS_NAME.test(stream)) {
+    r.problems.push(`NATS_STREAM=${JSON.stringify(stream)} is not a valid stream name; use letters, digits, - and _ (default TICKPIPE)`);
+  }
+  const nats: NatsConfig = {
+    servers,
+    stream,
+    maxAgeS: r.int('NATS_MAX_AGE_S', [], 86_400, 1, 10 * 365 * 86_400),
+    maxInFlight: r.int('NATS_MAX_IN_FLIGHT', [], 4096, 1, 1_000_000),
+    ackTimeoutMs: r.int('NATS_ACK_TIMEOUT_MS', [], 5000, 100, 600_000),
+    reconnectBaseMs: r.int('NATS_RECONNECT_BASE_MS', [], 250, 10, 600_000),
+    reconnectMaxMs: r.int('NATS_RECONNECT_MAX_MS', [], 5000, 100, 600_000),
+    pingIntervalMs: r.int('NATS_PING_INTERVAL_MS', [], 5000, 100, 600_000),
+  };
+  if (nats.reconnectMaxMs < nats.reconnectBaseMs) r.problems.push('NATS_RECONNECT_MAX_MS must be at least NATS_RECONNECT_BASE_MS');
+  return nats;
+}
+
+function parseHa(r: Reader, natsConfigured: boolean): HaConfig {
+  const group = r.str('HA_GROUP');
+  if (group !== undefined && !NATS_NAME.test(group)) {
+    r.problems.push(`HA_GROUP=${JSON.stringify(group)} is not a valid group name; use letters, digits, - and _ (at most 64)`);
+  }
+  if (group !== undefined && !natsConfigured && !r.raw('NATS_URL')) {
+    r.problems.push('HA_GROUP needs NATS_URL: the leader lease lives in NATS; set NATS_URL=nats://host:4222 or unset HA_GROUP');
+  }
+  return {
+    group,
+    instance: r.str('HA_INSTANCE') ?? `${hostname()}-${process.pid}`,
+    leaseTtlMs: r.int('HA_LEASE_TTL_S', [], 10, 1, 300) * 1000,
+  };
 }
 
 function parseGaps(r: Reader): GapsConfig {
@@ -331,6 +501,7 @@ export function loadConfig(env: Env): Config {
   }
   const influxUrl = r.url('INFLUX_URL', ['INFLUX_DB_URL'], ['http', 'https']);
   const port = r.int('HTTP_PORT', [], 3000, 0, 65535);
+  const nats = parseNats(r);
 
   const config: Config = {
     upstox: {
@@ -354,7 +525,7 @@ export function loadConfig(env: Env): Config {
     },
     influx: {
       url: influxUrl,
-      token: r.str('INFLUX_TOKEN', ['INFLUX_DB_TOKEN']),
+      token: influxToken(r),
       org: r.str('INFLUX_ORG', ['INFLUX_DB_ORG']) ?? '',
       bucket: r.str('INFLUX_BUCKET', ['INFLUX_BUCKET_NAME']) ?? '',
       batchMaxPoints: r.int('BATCH_MAX_POINTS', [], 5000, 1, 1_000_000),
@@ -385,9 +556,14 @@ export function loadConfig(env: Env): Config {
       port,
       apiToken: r.str('API_TOKEN'),
       wsMaxBufferedBytes: r.int('WS_MAX_BUFFERED_BYTES', [], 4 * 1024 * 1024, 1024),
+      wsMaxClients: r.int('WS_MAX_CLIENTS', [], 256, 1, 100_000),
+      allowedOrigins: parseAllowedOrigins(r),
+      allowedHosts: parseAllowedHosts(r),
     },
     inspect: r.url('INSPECT', [], ['ws', 'wss']),
     logLevel: r.oneOf('LOG_LEVEL', LOG_LEVELS, 'info'),
+    nats,
+    ha: parseHa(r, nats.servers !== undefined),
     gaps: parseGaps(r),
   };
   checkInflux(r, config.influx);

@@ -36,6 +36,12 @@ export type ErrorCode =
   | 'CANDLES_RATE_LIMITED'
   | 'CANDLES_UNAVAILABLE'
   | 'GAP_LEDGER_FAILED'
+  | 'HOST_FORBIDDEN'
+  | 'ORIGIN_FORBIDDEN'
+  /** NATS is not connected: a lease request could not be made. */
+  | 'NATS_UNAVAILABLE'
+  /** The HA lease was taken or removed behind this instance's back. */
+  | 'LEASE_LOST'
   /** Something failed without saying which of the above it is (a bug to report). */
   | 'UNEXPECTED';
 
@@ -71,6 +77,10 @@ const CODES: ReadonlySet<string> = new Set<ErrorCode>([
   'CANDLES_RATE_LIMITED',
   'CANDLES_UNAVAILABLE',
   'GAP_LEDGER_FAILED',
+  'HOST_FORBIDDEN',
+  'ORIGIN_FORBIDDEN',
+  'NATS_UNAVAILABLE',
+  'LEASE_LOST',
   'UNEXPECTED',
 ]);
 

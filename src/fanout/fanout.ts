@@ -10,6 +10,11 @@
  * code 4008 and a reason (stats.wsClientsDropped). So a stalled client costs at most the soft
  * limit plus one message per key, and never slows the pipeline: publish() never waits.
  *
+ * Everything a client is sent goes through that one policy: ticks, snapshots, market status and
+ * the control replies (acks, errors) alike. While a client is conflated its control replies
+ * cannot be merged (each answers its own request), so at most `maxPendingControl` of them wait;
+ * a client whose replies pile up past that is not reading and is dropped like any slow client.
+ *
  * Cost per client is what limits the fan-out (on loopback a send costs the whole TCP receive
  * path too), so: each update becomes a complete websocket frame once (ws-frame.ts) and those
  * bytes are written straight to every interested client's TCP socket; a client of '*' gets the
@@ -26,6 +31,7 @@ import { type TextFrame, textFrame } from './ws-frame.js';
 
 export const SLOW_CLIENT_CLOSE_CODE = 4008;
 const MARKET_STATUS_KEY = '\u0000market_status';
+const CONTROL_KEY_PREFIX = '\u0000control:';
 /** A Buffer sent with this is a text message (the bytes are UTF-8 JSON). */
 const AS_TEXT = { binary: false } as const;
 
@@ -40,8 +46,19 @@ export interface FanoutOptions {
   slowClientTimeoutMs?: number;
   /** Keys one client may name (default 5000, the largest V3 subscription). */
   maxKeysPerClient?: number;
+  /** Control replies kept for a conflated client before it is dropped (default 64). */
+  maxPendingControl?: number;
   /** The keys the feed is subscribed to: a client may only ask for those. */
   feedKeys(): ReadonlySet<string>;
+}
+
+/**
+ * Where every message /ticks would send also goes, as the same JSON bytes (NATS: src/nats/).
+ * Called once per update, after the frame's bytes have gone to the /ticks clients.
+ */
+export interface TickBus {
+  tick(key: string, ts: number, payload: Buffer): void;
+  marketStatus(ts: number, payload: Buffer): void;
 }
 
 /** The part of a net.Socket the fan-out writes prebuilt frames through. */
@@ -70,6 +87,8 @@ export class TicksClient {
   readonly tcp: RawSocket | null;
   /** Latest message per key while conflating; null while delivering normally. */
   pending: Map<string, string | Buffer> | null = null;
+  /** How many of `pending` are control replies (acks, errors). */
+  pendingControl = 0;
   slowSince = 0;
   constructor(
     readonly socket: WebSocket,
@@ -97,15 +116,27 @@ export class Fanout {
   private readonly softLimit: number;
   private readonly slowTimeout: number;
   private readonly maxKeys: number;
+  private readonly maxPendingControl: number;
   private timer: NodeJS.Timeout | undefined;
   private nextId = 1;
   /** Reused by publish(): the clients it corked. */
   private readonly corked: TicksClient[] = [];
+  /** Set by attachBus(); messages for it wait in `busQueue` until the clients' sockets are uncorked. */
+  private bus: TickBus | null = null;
+  private readonly busQueue: Array<{ key: string; ts: number; payload: Buffer }> = [];
+  private busStatus: Buffer | null = null;
+  private busStatusTs = 0;
 
   constructor(private readonly opts: FanoutOptions) {
     this.softLimit = opts.softLimitBytes ?? 256 * 1024;
     this.slowTimeout = opts.slowClientTimeoutMs ?? 10_000;
     this.maxKeys = opts.maxKeysPerClient ?? 5000;
+    this.maxPendingControl = opts.maxPendingControl ?? 64;
+  }
+
+  /** Every later update is also handed to `bus` (NATS publishing). */
+  attachBus(bus: TickBus): void {
+    this.bus = bus;
   }
 
   get clientCount(): number {
@@ -133,17 +164,33 @@ export class Fanout {
       }
       corked.length = 0;
     }
+    if (this.bus !== null) this.flushBus(this.bus);
+  }
+
+  /** After the /ticks clients: the bus never adds to their latency. */
+  private flushBus(bus: TickBus): void {
+    if (this.busStatus !== null) {
+      bus.marketStatus(this.busStatusTs, this.busStatus);
+      this.busStatus = null;
+    }
+    const q = this.busQueue;
+    for (let i = 0; i < q.length; i++) bus.tick(q[i].key, q[i].ts, q[i].payload);
+    q.length = 0;
   }
 
   private publishFrame(frame: DecodedFrame): void {
     if (frame.marketStatus) {
       Object.assign(this.segments, frame.marketStatus);
       this.lastStatusTs = frame.ts;
-      if (this.clients.size > 0) {
+      if (this.clients.size > 0 || this.bus !== null) {
         // Every segment known so far, not just this frame's: a conflated client keeps only the
         // latest market_status message, which must then still hold the whole picture.
         const text = marketStatusJson(this.segments, frame.ts);
         for (const c of this.clients) this.deliver(c, MARKET_STATUS_KEY, text);
+        if (this.bus !== null) {
+          this.busStatus = Buffer.from(text);
+          this.busStatusTs = frame.ts;
+        }
       }
     }
     const updates = frame.updates;
@@ -155,8 +202,9 @@ export class Fanout {
       const u = updates[i];
       this.latest.set(u.key, u);
       const subs = this.byKey.get(u.key);
-      if (subs === undefined && !anyAll) continue;
+      if (subs === undefined && !anyAll && this.bus === null) continue;
       const f = textFrame(tickJson(u));
+      if (this.bus !== null) this.busQueue.push({ key: u.key, ts: u.ts, payload: f.payload });
       if (frames !== null) {
         frames.push(f);
         allBytes += f.wire.length;
@@ -204,6 +252,7 @@ export class Fanout {
     for (const k of c.keys) this.byKey.get(k)?.delete(c);
     if (c.all) this.allCount--;
     c.pending = null;
+    c.pendingControl = 0;
   }
 
   /** Subscribes `c` to `keys` ('*' = every key) and sends the snapshots of what it accepted. */
@@ -258,10 +307,20 @@ export class Fanout {
     return removed;
   }
 
-  /** Sends a control message (ack, error) to one client, through the same slow-client policy. */
+  /**
+   * Sends a control message (ack, error) to one client, through the same slow-client policy as
+   * ticks: sent when its queue is short, else kept (under a key of its own), and the client
+   * dropped once more than `maxPendingControl` replies wait unread.
+   */
   sendControl(c: TicksClient, text: string): void {
-    if (c.pending === null && c.socket.readyState === c.socket.OPEN) c.socket.send(text);
-    else if (c.pending !== null) c.pending.set(`\u0000control:${++this.controlSeq}`, text);
+    if (!this.clients.has(c)) return;
+    const key = `${CONTROL_KEY_PREFIX}${++this.controlSeq}`;
+    if (this.admit(c, key, text)) {
+      c.socket.send(text, AS_TEXT);
+      return;
+    }
+    if (c.pending === null) return;
+    if (++c.pendingControl > this.maxPendingControl) this.drop(c, Date.now(), `${c.pendingControl} replies unread`);
   }
 
   /** A message built for one client (snapshot, market status): through ws.send. */
@@ -327,6 +386,7 @@ export class Fanout {
       if (socket.bufferedAmount <= this.softLimit / 2) {
         for (const [key, text] of pending) {
           pending.delete(key);
+          if (key.startsWith(CONTROL_KEY_PREFIX)) c.pendingControl--;
           socket.send(text, AS_TEXT);
           if (socket.bufferedAmount > this.softLimit) break;
         }
@@ -343,11 +403,11 @@ export class Fanout {
     }
   }
 
-  private drop(c: TicksClient, now: number): void {
+  private drop(c: TicksClient, now: number, why?: string): void {
     const stats = this.opts.stats;
     stats.wsClientsDropped++;
     stats.wsMessagesDropped += c.pending?.size ?? 0;
-    const reason = `too slow: ${c.socket.bufferedAmount} bytes queued for ${now - c.slowSince} ms`;
+    const reason = `too slow: ${why ?? `${c.socket.bufferedAmount} bytes queued for ${now - c.slowSince} ms`}`;
     this.opts.logger.warn({ client: c.id }, `/ticks client dropped (${reason})`);
     this.remove(c);
     c.socket.close(SLOW_CLIENT_CLOSE_CODE, reason.slice(0, 120));

@@ -21,7 +21,7 @@ export interface ServerDeps {
   stats: Stats;
   // Function properties, not methods: routes receive them detached, as plugin options.
   state: () => StateView;
-  readiness: () => { ready: boolean; reasons: string[] };
+  readiness: () => { ready: boolean; reasons: string[]; role?: 'leader' | 'standby' };
   fanout: Fanout;
   subscriptions: {
     current(): Record<string, FeedMode>;
@@ -33,4 +33,6 @@ export interface ServerDeps {
   inspection?: InspectionHub;
   /** The gap ledger for GET /gaps. */
   gaps?: GapsSource;
+  /** Replaces configured secrets in what /state, /metrics and /inspect send (src/redact.ts). */
+  scrub?: (text: string) => string;
 }

@@ -71,6 +71,7 @@ export function pipelineTestInput(over: Partial<PipelineInput> = {}): PipelineIn
     drainer: { retryMs: 1000, now: Date.now },
     notifier: notifierTestInput(),
     backfill: backfillTestInput(),
+    leadership: null,
     ...over,
   };
 }
