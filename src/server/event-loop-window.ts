@@ -53,6 +53,9 @@ export class EventLoopWindow {
       utilisation: round3(performance.eventLoopUtilization(this.elu).utilization),
     };
     if (windowMs >= minWindowMs) {
+      // reset() also restarts the timer's clock: the first beat of the new window records
+      // nothing, so a block that starts within 10 ms of the boundary is not seen as delay
+      // (utilisation still counts it).
       h.reset();
       this.elu = performance.eventLoopUtilization();
       this.startedAt = now;
