@@ -42,9 +42,9 @@ export class EventLoopWindow {
     const windowMs = now - this.startedAt;
     const h = this.histogram;
     // Each sample is the timer's whole interval; the delay is what exceeds it (as
-    // @fastify/under-pressure computes it). No sample at all means the loop was blocked for the
-    // whole window.
-    const beyond = (ns: number) => round3(h.count > 0 ? Math.max(0, ns / 1e6 - RESOLUTION_MS) : windowMs);
+    // @fastify/under-pressure computes it). No sample at all: the loop was blocked for the window
+    // but for its first two beats (the first after a reset records nothing), or the window is short.
+    const beyond = (ns: number) => round3(h.count > 0 ? Math.max(0, ns / 1e6 - RESOLUTION_MS) : Math.max(0, windowMs - 2 * RESOLUTION_MS));
     const figures: EventLoopFigures = {
       windowMs: Math.round(windowMs),
       delayP50Ms: beyond(h.percentile(50)),
