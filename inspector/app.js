@@ -4,10 +4,11 @@
 // every connect, so the page is whole again as soon as the service is back.
 
 import { ActorCard } from './card.js';
+import { startGapsPanel } from './gaps.js';
 import { healthOf, stateText, worst } from './health.js';
 
 // leadership exists only with HA_GROUP: first when it does (it decides whether the rest ingest).
-const PRIMARY = ['leadership', 'connection', 'writer', 'drainer', 'notifier'];
+const PRIMARY = ['leadership', 'connection', 'writer', 'drainer', 'notifier', 'backfill'];
 const grid = document.getElementById('actors');
 const others = document.getElementById('others');
 const link = document.getElementById('link');
@@ -229,3 +230,4 @@ setInterval(() => {
 
 renderSummary();
 connect();
+startGapsPanel(document.getElementById('gaps'));

@@ -57,6 +57,16 @@ export function healthOf(name, snapshot) {
       if (has('retrying')) return { level: 'bad', why: 'notifications are failing' };
       if (context && context.lastError) return { level: 'warn', why: 'the last notification was rejected' };
       return { level: 'ok', why: 'notifying' };
+    case 'backfill':
+      if (has('failed'))
+        return {
+          level: 'warn',
+          why: `a gap's candles could not be fetched; retrying (${(context && context.lastError) || 'see the log'})`,
+        };
+      if (has('rateLimited')) return { level: 'warn', why: 'the candle API answered 429; backing off' };
+      if (has('waiting')) return { level: 'ok', why: "waiting for a gap's last minute to close" };
+      if (has('fetching') || has('writing')) return { level: 'ok', why: 'backfilling a gap' };
+      return { level: 'ok', why: 'no gap to backfill' };
     case 'leadership': {
       const self = context && context.instance;
       const holder = context && context.holder;

@@ -25,11 +25,14 @@
  * States are flat so that `value` is exactly 'streaming' while ticks flow.
  */
 import { assign, cancel, enqueueActions, fromCallback, fromPromise, raise, setup, spawnChild, stopChild } from 'xstate';
-import type { ConnectionEvent, FeedSocketInput, SocketCommand } from './events.js';
+import type { ConnectionEvent, FeedDownEvent, FeedSocketInput, FeedUpEvent, SocketCommand } from './events.js';
 import { fullJitterDelay } from './rules/backoff.js';
 import { type ErrorInfo, closedError, describeRefused, errorInfo, pongTimeoutError, staleError } from './connection-errors.js';
 import { errorCode } from './rules/error-info.js';
-import { allSubscribedClosed, msUntilIst } from './rules/market-time.js';
+import type { ErrorCode } from './rules/error-codes.js';
+import type { GapReason } from './rules/gaps.js';
+import { segmentOf } from './rules/instrument-key.js';
+import { allSubscribedClosed, isClosedStatus, msUntilIst } from './rules/market-time.js';
 import {
   type FeedMode,
   type Subscription,
@@ -84,6 +87,29 @@ interface ConnectionContext extends ConnectionInput {
   awaitingPong: boolean;
   /** Frames arrived since the last one that decoded, and none of them decoded. */
   undecodedSinceFrame: boolean;
+  /**
+   * For the gap ledger: Upstox's time (currentTs) of the newest decoded frame, from FEED_ALIVE
+   * (where a gap starts), and what has kept the feed down since it left `streaming` (a rejected
+   * token, a failing authorize). One key: the inspector shows at most 30 context keys.
+   */
+  outage: { lastFrameTs: number; cause: GapReason | null };
+}
+
+/** Segment → open, for the gap ledger (a segment without status counts as open). */
+function segmentsOpen(context: ConnectionContext): Record<string, boolean> {
+  const open: Record<string, boolean> = {};
+  for (const key of Object.keys(context.subscription)) {
+    const seg = segmentOf(key);
+    if (!(seg in open)) open[seg] = !isClosedStatus(context.marketStatus[seg]);
+  }
+  return open;
+}
+
+/** The gap reason an error explains, if it explains a longer outage than the drop itself. */
+function outageCauseOf(code: ErrorCode | undefined): GapReason | null {
+  if (code === 'TOKEN_REJECTED') return 'token rejected';
+  if (code === 'AUTHORIZE_FAILED') return 'authorize failing';
+  return null;
 }
 
 const base = setup({
@@ -163,14 +189,44 @@ const connectionSetup = base.extend({
       }
     }),
     /** Leaving `streaming` (not re-entering it): tell the others, forget the stable timer. */
-    leaveStreaming: base.enqueueActions(({ context, enqueue }) => {
+    leaveStreaming: base.enqueueActions(({ context, event, enqueue }) => {
       enqueue.cancel('stable');
-      enqueue.sendParent({ type: 'FEED_DOWN', reason: context.lastError?.message ?? context.reason });
+      const code = context.lastError?.code;
+      const gapReason: GapReason =
+        event.type === 'STOP' ? 'feed stopped' : code === 'FEED_STALE' || code === 'FEED_PONG_TIMEOUT' ? 'dead socket' : 'socket dropped';
+      enqueue.sendParent({
+        type: 'FEED_DOWN',
+        reason: context.lastError?.message ?? context.reason,
+        at: context.outage.lastFrameTs > 0 ? context.outage.lastFrameTs : context.now(),
+        keys: Object.keys(context.subscription),
+        gapReason,
+        open: segmentsOpen(context),
+      } satisfies FeedDownEvent);
+      enqueue.assign({ outage: { ...context.outage, cause: null } });
     }),
-    announceUp: base.enqueueActions(({ enqueue }) => {
-      enqueue.sendParent({ type: 'FEED_UP' });
+    announceUp: base.enqueueActions(({ context, event, enqueue }) => {
+      const ts = event.type === 'FEED_ALIVE' && event.ts !== undefined && event.ts > 0 ? event.ts : context.now();
+      enqueue.sendParent({
+        type: 'FEED_UP',
+        at: ts,
+        keys: Object.keys(context.subscription),
+        open: segmentsOpen(context),
+        ...(context.outage.cause ? { gapReason: context.outage.cause } : {}),
+      } satisfies FeedUpEvent);
+      enqueue.assign({ outage: { lastFrameTs: ts, cause: null } });
       enqueue.raise({ type: 'STABLE' }, { delay: 'stableAfter', id: 'stable' });
     }),
+    /** While down: remember a rejected token or failing authorize as what kept the feed down. */
+    noteOutageCause: base.assign(({ context }) => {
+      const cause = context.outage.cause;
+      return {
+        outage: { ...context.outage, cause: cause === 'token rejected' ? cause : (outageCauseOf(context.lastError?.code) ?? cause) },
+      };
+    }),
+    /** Upstox's time of the newest decoded frame. */
+    noteFrameTs: base.assign(({ context, event }) =>
+      event.type === 'FEED_ALIVE' && event.ts !== undefined && event.ts > 0 ? { outage: { ...context.outage, lastFrameTs: event.ts } } : {},
+    ),
     /** The socket watchdog: a ping every pingInterval from now on (see the header). */
     startPinging: base.enqueueActions(({ enqueue }) => {
       enqueue.cancel('ping');
@@ -218,6 +274,7 @@ export const connectionMachine = connectionSetup.createMachine({
       since: input.now(),
       retryAfterMs: null,
       lastActivityAt: null,
+      outage: { lastFrameTs: 0, cause: null },
       awaitingPong: false,
       undecodedSinceFrame: false,
     };
@@ -297,7 +354,7 @@ export const connectionMachine = connectionSetup.createMachine({
       after: { reconnectDelay: 'loadingInstruments' },
     },
     obtainingToken: {
-      entry: { type: 'enter', params: { reason: 'fetching an access token from UPSTOX_TOKEN_URL' } },
+      entry: [{ type: 'enter', params: { reason: 'fetching an access token from UPSTOX_TOKEN_URL' } }, 'noteOutageCause'],
       invoke: {
         src: 'fetchToken',
         onDone: { target: 'authorizing', actions: assign({ retryAfterMs: null }) },
@@ -372,9 +429,11 @@ export const connectionMachine = connectionSetup.createMachine({
         {
           type: 'enter',
           params: {
-            reason: 'Upstox rejected the access token and no UPSTOX_TOKEN_URL is set: put a fresh token in UPSTOX_ACCESS_TOKEN and restart',
+            reason:
+              'Upstox rejected the access token and no UPSTOX_TOKEN_URL is set: put a fresh token in UPSTOX_ACCESS_TOKEN and restart (an Analytics Token, valid one year, does not expire daily)',
           },
         },
+        'noteOutageCause',
         { type: 'alert', params: ({ context }) => ({ message: `${context.reason} (${context.lastError?.message ?? ''})` }) },
       ],
       after: { tokenRejectedRetry: 'authorizing' },
@@ -410,6 +469,7 @@ export const connectionMachine = connectionSetup.createMachine({
           actions: [
             'socketAlive',
             assign({ lastActivityAt: ({ context }) => context.now(), lastError: null, undecodedSinceFrame: false }),
+            'noteFrameTs',
             'announceUp',
           ],
         },
@@ -440,7 +500,7 @@ export const connectionMachine = connectionSetup.createMachine({
         FEED_ALIVE: {
           target: 'streaming',
           reenter: true,
-          actions: ['socketAlive', assign({ lastActivityAt: ({ context }) => context.now(), undecodedSinceFrame: false })],
+          actions: ['socketAlive', assign({ lastActivityAt: ({ context }) => context.now(), undecodedSinceFrame: false }), 'noteFrameTs'],
         },
         FEED_PONG: [
           // A closed market sends no data: there, the socket being alive is all there is to check.
@@ -476,6 +536,7 @@ export const connectionMachine = connectionSetup.createMachine({
         assign({ attempt: ({ context }) => context.attempt + 1, reconnects: ({ context }) => context.reconnects + 1 }),
         'countReconnect',
         { type: 'enter', params: ({ context: c }) => ({ reason: `reconnecting after: ${c.lastError?.message ?? 'connection lost'}` }) },
+        'noteOutageCause',
       ],
       exit: assign({ retryAfterMs: null }),
       after: { reconnectDelay: 'authorizing' },

@@ -7,7 +7,9 @@
  *
  *   sender        event             receiver        why
  *   connection    FEED_UP           writer          the feed streams again
+ *                                   backfill        an outage ended: record its gaps, backfill them
  *   connection    FEED_DOWN         writer          flush what is buffered now rather than later
+ *                                   backfill        an outage began (last frame's time, keys, why)
  *   writer        INFLUX_UP         drainer         the backlog may be replayed
  *   writer        INFLUX_DOWN       drainer         stop replaying; everything goes to the spool
  *   writer        LANDED            notifier        points InfluxDB acknowledged (live or drained)
@@ -23,11 +25,15 @@
  *   leadership    STEP_DOWN         root            fenced or stopping: stop the feed now
  *   leadership    LEASE_RELEASED    leadership      (its own watch) the leader gave the lease back
  *   service       STOP              leadership      graceful shutdown: hand the lease over at once
+ *   service       OUTAGE_FOUND      backfill        at start: the previous run stopped or crashed
+ *   service       GAPS_PENDING      backfill        at start: gaps the ledger holds unfilled
+ *   service       UPSTOX_CLOCK      backfill        Upstox's time (from frames) while a gap waits
  *   feed socket   SOCKET_*, FEED_ALIVE, FEED_PONG, FEED_GARBAGE, MARKET_STATUS
  *                                   connection      (its own child, not routed)
  *   connection    SEND, PING        feed socket     a subscription request; a websocket ping
  */
 import type { ErrorCode } from './rules/error-codes.js';
+import type { Gap, GapReason } from './rules/gaps.js';
 import type { FeedMode, Subscription, SubscriptionRequest } from './rules/subscriptions.js';
 
 /** What landed in InfluxDB: a count, the time span, and which instruments. */
@@ -42,12 +48,28 @@ export interface LandedSummary {
 
 // ── control plane: between actors ────────────────────────────────────────────────────────────
 
+/** Segment → open (not NORMAL_CLOSE/CLOSING_END), from the latest market_info. */
+type SegmentsOpen = Readonly<Record<string, boolean>>;
+
 export interface FeedUpEvent {
   type: 'FEED_UP';
+  /** Upstox's time of the first frame after the outage (ms). */
+  at: number;
+  /** The keys subscribed now. */
+  keys: readonly string[];
+  open?: SegmentsOpen;
+  /** What kept the feed down, when it says more than how it went down. */
+  gapReason?: GapReason;
 }
 export interface FeedDownEvent {
   type: 'FEED_DOWN';
   reason: string;
+  /** Upstox's time of the last frame before the interruption (ms). */
+  at: number;
+  /** The keys subscribed when it went down. */
+  keys: readonly string[];
+  gapReason: GapReason;
+  open?: SegmentsOpen;
 }
 export interface InfluxUpEvent {
   type: 'INFLUX_UP';
@@ -121,6 +143,24 @@ export interface StartFeedEvent {
 export interface StopFeedEvent {
   type: 'STOP_FEED';
 }
+/** The outage the previous run's end left, from the ledger's "last frame seen" mark. */
+export interface OutageFoundEvent {
+  type: 'OUTAGE_FOUND';
+  at: number;
+  keys: readonly string[];
+  gapReason: Extract<GapReason, 'service stopped' | 'service crashed'>;
+}
+/** Gaps the ledger holds as pending (a restart in the middle of a backfill). */
+interface GapsPendingEvent {
+  type: 'GAPS_PENDING';
+  at: number;
+  gaps: Gap[];
+}
+/** Upstox's time, about once a second while a gap waits for its last minute to close. */
+interface UpstoxClockEvent {
+  type: 'UPSTOX_CLOCK';
+  at: number;
+}
 
 // ── leadership (HA_GROUP) → root ─────────────────────────────────────────────────────────────
 
@@ -151,7 +191,8 @@ export type SocketEvent =
   | { type: 'SOCKET_CLOSED'; code: number; reason: string }
   | { type: 'SOCKET_ERROR'; message: string }
   /** A frame decoded (data flows). Rate-limited. */
-  | { type: 'FEED_ALIVE' }
+  /** `ts`: the newest decoded frame's currentTs on this socket (where a gap starts and ends). */
+  | { type: 'FEED_ALIVE'; ts?: number }
   /** The socket is alive but says nothing useful: a pong, or a server ping. */
   | { type: 'FEED_PONG' }
   /** Frames arrived that did not decode (counted in stats.decodeErrors). Rate-limited. */
@@ -171,6 +212,7 @@ export type SocketCommand = SendCommand | { type: 'PING' };
 export type WriterEvent = WriteOkEvent | WriteFailedEvent | FeedUpEvent | FeedDownEvent | SpoolFailedEvent | SpoolOkEvent;
 export type DrainerEvent = InfluxUpEvent | InfluxDownEvent | SpooledEvent;
 export type NotifierEvent = LandedEvent | { type: 'STOP' };
+export type BackfillEvent = FeedDownEvent | FeedUpEvent | OutageFoundEvent | GapsPendingEvent | UpstoxClockEvent;
 export type ConnectionEvent =
   | SocketEvent
   | SetSubscriptionEvent
@@ -188,4 +230,12 @@ export type ConnectionEvent =
 export type ChildReport = FeedUpEvent | FeedDownEvent | InfluxUpEvent | InfluxDownEvent | LandedEvent | LeadEvent | StepDownEvent;
 
 /** Everything the root accepts: children's reports, the data plane's reports, the service's commands. */
-export type PipelineEvent = ChildReport | StorageReport | SetSubscriptionEvent | StartFeedEvent | StopFeedEvent;
+export type PipelineEvent =
+  | ChildReport
+  | StorageReport
+  | SetSubscriptionEvent
+  | StartFeedEvent
+  | StopFeedEvent
+  | OutageFoundEvent
+  | GapsPendingEvent
+  | UpstoxClockEvent;

@@ -13,6 +13,7 @@
  * invoke it below, and add its events' rows to the routing table.
  */
 import { assign, forwardTo, setup } from 'xstate';
+import { type BackfillInput, backfillMachine } from './backfill.js';
 import { type ConnectionInput, connectionMachine } from './connection.js';
 import { type DrainerInput, drainerMachine } from './drainer.js';
 import type { PipelineEvent } from './events.js';
@@ -26,6 +27,7 @@ export interface PipelineInput {
   writer: WriterInput;
   drainer: DrainerInput;
   notifier: NotifierInput;
+  backfill: BackfillInput;
   /** HA_GROUP: the leadership actor's input; null without it (this instance always ingests). */
   leadership: LeadershipInput | null;
 }
@@ -43,13 +45,21 @@ const pipelineSetup = setup({
     input: {} as PipelineInput,
     events: {} as PipelineEvent,
     /** Child id → actor name in `actors`: what types `snapshot.children`. */
-    children: {} as { connection: 'connection'; writer: 'writer'; drainer: 'drainer'; notifier: 'notifier'; leadership: 'leadership' },
+    children: {} as {
+      connection: 'connection';
+      writer: 'writer';
+      drainer: 'drainer';
+      notifier: 'notifier';
+      backfill: 'backfill';
+      leadership: 'leadership';
+    },
   },
   actors: {
     connection: connectionMachine,
     writer: writerMachine,
     drainer: drainerMachine,
     notifier: notifierMachine,
+    backfill: backfillMachine,
     leadership: leadershipMachine,
   },
   guards: {
@@ -67,11 +77,12 @@ export const pipelineMachine = pipelineSetup.createMachine({
       enqueue.spawnChild('leadership', { id: 'leadership', systemId: 'leadership', input: context.leadership });
     }
   }),
-  // Started in this order: writer, drainer, notifier; the connection only once the feed starts.
+  // Started in this order: writer, drainer, notifier, backfill; the connection only once the feed starts.
   invoke: [
     { id: 'writer', systemId: 'writer', src: 'writer', input: ({ context }) => context.writer },
     { id: 'drainer', systemId: 'drainer', src: 'drainer', input: ({ context }) => context.drainer },
     { id: 'notifier', systemId: 'notifier', src: 'notifier', input: ({ context }) => context.notifier },
+    { id: 'backfill', systemId: 'backfill', src: 'backfill', input: ({ context }) => context.backfill },
   ],
   initial: 'feedStopped',
   states: {
@@ -99,8 +110,8 @@ export const pipelineMachine = pipelineSetup.createMachine({
   // The routing table: event → receiver(s). One row per event of the catalogue.
   on: {
     // from the connection
-    FEED_UP: { actions: forwardTo('writer') },
-    FEED_DOWN: { actions: forwardTo('writer') },
+    FEED_UP: { actions: [forwardTo('writer'), forwardTo('backfill')] },
+    FEED_DOWN: { actions: [forwardTo('writer'), forwardTo('backfill')] },
     // from the writer
     INFLUX_UP: { actions: forwardTo('drainer') },
     INFLUX_DOWN: { actions: forwardTo('drainer') },
@@ -112,5 +123,9 @@ export const pipelineMachine = pipelineSetup.createMachine({
     SPOOLED: { actions: forwardTo('drainer') },
     SPOOL_FAILED: { actions: forwardTo('writer') },
     SPOOL_OK: { actions: forwardTo('writer') },
+    // from the service (the gap ledger and Upstox's clock)
+    OUTAGE_FOUND: { actions: forwardTo('backfill') },
+    GAPS_PENDING: { actions: forwardTo('backfill') },
+    UPSTOX_CLOCK: { actions: forwardTo('backfill') },
   },
 });

@@ -7,6 +7,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { parseEnv } from 'node:util';
 import { invalidInstrumentKeys } from '../machines/rules/instrument-key.js';
+import { type TradingCalendar, buildCalendar } from '../machines/rules/trading-hours.js';
 import { FEED_MODES, type FeedMode, type SubscriptionLimits } from '../machines/rules/subscriptions.js';
 import { ConfigError } from './errors.js';
 
@@ -26,6 +27,8 @@ export interface Config {
     instrumentsUrl: string | undefined;
     feedMode: FeedMode;
     limits: SubscriptionLimits;
+    /** Feed connections Upstox allows per user (2; 5 with Upstox Plus); tickpipe uses one. */
+    maxConnections: number;
     /** Reconnect backoff: full jitter over base·2^attempt, capped. */
     reconnectBaseMs: number;
     reconnectMaxMs: number;
@@ -99,6 +102,28 @@ export interface Config {
   nats: NatsConfig;
   /** High availability (HA_GROUP): a leader lease in NATS. */
   ha: HaConfig;
+  gaps: GapsConfig;
+}
+
+/** The gap ledger and the 1-minute candle backfill (README "Gaps and backfill"). */
+export interface GapsConfig {
+  /** MARKET_HOURS / MARKET_HOLIDAYS over the built-in table. */
+  calendar: TradingCalendar;
+  /** BACKFILL=off records gaps (backfill `none`) without fetching candles. */
+  backfill: boolean;
+  /** After a gap's last minute closed, wait this long before fetching (Upstox settles the candle). */
+  graceMs: number;
+  batchKeys: number;
+  maxAttempts: number;
+  retryMs: number;
+  retryMaxMs: number;
+  rateLimitMs: number;
+  rateLimitMaxMs: number;
+  /** Candle API pacing per user (Upstox: about 50/s and 500/min). */
+  perSecond: number;
+  perMinute: number;
+  /** The durable "last frame seen" mark is written at most this often. */
+  markIntervalMs: number;
 }
 
 export interface NatsConfig {
@@ -422,6 +447,26 @@ function parseHa(r: Reader, natsConfigured: boolean): HaConfig {
   };
 }
 
+function parseGaps(r: Reader): GapsConfig {
+  const cal = buildCalendar(r.str('MARKET_HOURS'), r.str('MARKET_HOLIDAYS'));
+  r.problems.push(...cal.problems);
+  const backfill = r.oneOf('BACKFILL', ['on', 'off'], 'on') === 'on';
+  return {
+    calendar: cal.value,
+    backfill,
+    graceMs: r.int('BACKFILL_GRACE_MS', [], 5000, 0, 600_000),
+    batchKeys: r.int('BACKFILL_BATCH_KEYS', [], 25, 1, 1000),
+    maxAttempts: r.int('BACKFILL_MAX_ATTEMPTS', [], 5, 1, 100),
+    retryMs: r.int('BACKFILL_RETRY_MS', [], 30_000, 10),
+    retryMaxMs: r.int('BACKFILL_RETRY_MAX_MS', [], 600_000, 10),
+    rateLimitMs: r.int('BACKFILL_RATE_LIMIT_MS', [], 2000, 10),
+    rateLimitMaxMs: r.int('BACKFILL_RATE_LIMIT_MAX_MS', [], 60_000, 10),
+    perSecond: r.int('CANDLE_API_PER_S', [], 50, 1, 10_000),
+    perMinute: r.int('CANDLE_API_PER_MIN', [], 500, 1, 100_000),
+    markIntervalMs: r.int('GAP_MARK_INTERVAL_MS', [], 2000, 100, 60_000),
+  };
+}
+
 function parseLimits(r: Reader): SubscriptionLimits {
   return {
     ltpc: { alone: r.int('SUB_LIMIT_LTPC', [], 5000, 1), combined: r.int('SUB_LIMIT_LTPC_COMBINED', [], 2000, 1) },
@@ -467,6 +512,7 @@ export function loadConfig(env: Env): Config {
       instrumentsUrl,
       feedMode: r.oneOf('FEED_MODE', FEED_MODES, 'full'),
       limits: parseLimits(r),
+      maxConnections: r.int('UPSTOX_MAX_CONNECTIONS', [], 2, 1, 100),
       reconnectBaseMs: r.int('RECONNECT_BASE_MS', [], 500, 10),
       reconnectMaxMs: r.int('RECONNECT_MAX_MS', [], 30_000, 100),
       stableAfterMs: r.int('RECONNECT_STABLE_MS', [], 60_000, 100),
@@ -518,6 +564,7 @@ export function loadConfig(env: Env): Config {
     logLevel: r.oneOf('LOG_LEVEL', LOG_LEVELS, 'info'),
     nats,
     ha: parseHa(r, nats.servers !== undefined),
+    gaps: parseGaps(r),
   };
   checkInflux(r, config.influx);
   if (config.upstox.reconnectMaxMs < config.upstox.reconnectBaseMs) {

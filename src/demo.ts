@@ -2,8 +2,11 @@
  * `npm run demo`: the built-in Upstox simulator and the whole service, no credentials and no
  * InfluxDB needed (points wait in the spool unless INFLUX_URL is set). Simulated points carry the
  * tag `source=simulator` so they never mix with real data. Prints the local URLs and a one-line
- * summary every second.
+ * summary every second. Press `g` to interrupt the feed for DEMO_GAP_S seconds (default 20): the
+ * simulator drops the socket and refuses new ones meanwhile, its market moving on, so a gap is
+ * recorded and, once its last minute has closed, its 1-minute candles are backfilled.
  */
+import { createInterface } from 'node:readline';
 import { loadConfig, withEnvFile } from './config.js';
 import { ConfigError, describeError } from './errors.js';
 import { createLogger } from './logger.js';
@@ -20,6 +23,8 @@ const sim = await startSimulator({
   pingIntervalMs: 5000,
   instruments: [...DEFAULT_INSTRUMENTS],
   logger: logger.child({ component: 'simulator' }),
+  // DEMO_TIME_SCALE=30: a market minute every two seconds, so a gap's backfill shows quickly.
+  ...(env['DEMO_TIME_SCALE'] ? { timeScale: Number(env['DEMO_TIME_SCALE']) } : {}),
 });
 
 let config;
@@ -53,6 +58,7 @@ try {
 }
 
 const ws = service.url.replace(/^http/, 'ws');
+const gapSeconds = Number(env['DEMO_GAP_S'] ?? 20);
 process.stdout.write(
   [
     '',
@@ -61,7 +67,10 @@ process.stdout.write(
     `  ticks      ${ws}/ticks?keys=*`,
     `  inspector  ${service.url}/inspector`,
     `  metrics    ${service.url}/metrics`,
+    `  gaps       ${service.url}/gaps`,
     `  InfluxDB   ${config.influx.url ?? 'not configured: points wait in the spool (set INFLUX_URL to deliver them)'}`,
+    '',
+    process.stdin.isTTY ? `Press g to interrupt the feed for ${gapSeconds} s (a gap, then its backfill), q to quit.` : '',
     '',
   ].join('\n') + '\n',
 );
@@ -72,15 +81,53 @@ const summary = setInterval(() => {
   process.stdout.write(
     `[demo] connection=${stateText(a.connection.value)} writer=${stateText(a.writer.value)} drainer=${stateText(a.drainer.value)} notifier=${stateText(a.notifier.value)}` +
       ` frames=${s.stats['framesReceived']} updates=${s.stats['updatesReceived']} written=${s.stats['pointsWritten']} spooled=${s.stats['pointsSpooled']}` +
-      ` pending=${s.spool.pendingPoints} ticksClients=${s.ticks.clients}\n`,
+      ` pending=${s.spool.pendingPoints} ticksClients=${s.ticks.clients}` +
+      ` backfill=${stateText(a.backfill.value)} gaps=${gapSummary(a.backfill.context['totals'])}\n`,
   );
 }, 1000);
+
+/** `recorded/done/failed` from the backfill actor's totals. */
+function gapSummary(totals: unknown): string {
+  const t = (totals ?? {}) as { gaps?: number; done?: number; failed?: number };
+  return `${t.gaps ?? 0} recorded/${t.done ?? 0} backfilled/${t.failed ?? 0} failed`;
+}
+
+/** The `g` key: the feed goes away for `gapSeconds`, the simulator's market does not. */
+let interrupted: NodeJS.Timeout | undefined;
+function interruptFeed(): void {
+  if (interrupted) return;
+  logger.warn(`demo: interrupting the feed for ${gapSeconds} s (the simulator drops the socket and refuses new ones)`);
+  sim.refuseConnections(true);
+  sim.dropConnections();
+  interrupted = setTimeout(() => {
+    interrupted = undefined;
+    sim.refuseConnections(false);
+    logger.warn('demo: the simulator accepts connections again; the gap is backfilled once its last minute has closed');
+  }, gapSeconds * 1000);
+}
+if (process.stdin.isTTY) {
+  process.stdin.setRawMode(true);
+  process.stdin.on('data', (key: Buffer) => {
+    const k = key.toString();
+    if (k === 'g') interruptFeed();
+    // Raw mode swallows Ctrl-C's SIGINT: q and Ctrl-C stop the demo.
+    else if (k === 'q' || k === '\u0003') void shutdown('q');
+  });
+} else {
+  // Piped input (a script): a line `g` interrupts the feed.
+  createInterface({ input: process.stdin }).on('line', (line) => {
+    if (line.trim() === 'g') interruptFeed();
+  });
+}
 
 let stopping = false;
 async function shutdown(signal: string): Promise<void> {
   if (stopping) process.exit(1);
   stopping = true;
   clearInterval(summary);
+  clearTimeout(interrupted);
+  if (process.stdin.isTTY) process.stdin.setRawMode(false);
+  process.stdin.pause();
   logger.info(`${signal}: stopping the demo`);
   const deadline = setTimeout(() => process.exit(1), 10_000);
   deadline.unref();

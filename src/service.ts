@@ -11,7 +11,7 @@ import { pipelineMachine } from '../machines/pipeline.js';
 import type { Subscription, SubscriptionChangeRequest, SubscriptionChangeResult } from '../machines/rules/subscriptions.js';
 import { planSubscriptionChange } from '../machines/rules/subscriptions.js';
 import type { Config } from './config.js';
-import { SubscriptionError } from './errors.js';
+import { SubscriptionError, TickpipeError } from './errors.js';
 import { Fanout } from './fanout/fanout.js';
 import type { Logger } from './logger.js';
 import { NatsLease } from './nats/lease.js';
@@ -30,6 +30,10 @@ import { Stats } from './stats.js';
 import { drainerInput, openStorage, provideDrainer, provideWriter, writerInput } from './storage/storage.js';
 import { connectionInput, provideConnection } from './upstox/connection-impl.js';
 import { TokenSource } from './upstox/token-source.js';
+import { segmentOf } from '../machines/rules/instrument-key.js';
+import { createGapService } from './gaps/gap-service.js';
+import { registerGapMetrics } from './gaps/gap-metrics.js';
+import { gapLine } from './gaps/gap-points.js';
 
 export interface Service {
   /** http://host:port of the local server. */
@@ -76,6 +80,33 @@ export async function startService(config: Config, opts: { logger: Logger }): Pr
     maxBufferedBytes: config.http.wsMaxBufferedBytes,
     feedKeys: () => new Set(Object.keys(subscription())),
   });
+  const tokenSource = new TokenSource(config.upstox.accessToken, config.upstox.tokenUrl, config.upstox.httpTimeoutMs);
+  let stopping = false;
+  // The gap ledger and backfill: candles and gap records take the live points' write path (spool first).
+  const writePath = storage.writePath;
+  const gaps = createGapService({
+    config,
+    logger,
+    token: () => tokenSource.current(),
+    subscription,
+    sink: {
+      async writeCandles(batch) {
+        for (const b of batch) {
+          writePath.pushCandles(
+            b.key,
+            segmentOf(b.key),
+            b.candles.map((c) => ({ interval: 'I1', open: c.open, high: c.high, low: c.low, close: c.close, volume: c.volume, ts: c.ts })),
+          );
+        }
+        writePath.flush();
+        if (stopping) throw new TickpipeError('SPOOL_FAILED', 'the service is stopping; the gap stays pending for the next start');
+      },
+      writeGap(row) {
+        writePath.pushLines([{ line: gapLine(row, config.influx.extraTags), ts: row.from }]);
+        writePath.flush();
+      },
+    },
+  });
   const nats = startNats(config, logger);
   if (nats.publisher) {
     const p = nats.publisher;
@@ -86,7 +117,8 @@ export async function startService(config: Config, opts: { logger: Logger }): Pr
   }
   const sink = {
     frame(frame: Parameters<typeof fanout.publish>[0]) {
-      storage.writePath.pushFrame(frame);
+      gaps.noteFrame(frame.ts);
+      writePath.pushFrame(frame);
       fanout.publish(frame);
     },
   };
@@ -96,7 +128,6 @@ export async function startService(config: Config, opts: { logger: Logger }): Pr
     ...(config.inspect ? { relayUrl: config.inspect } : {}),
   });
   const logTransition = createTransitionLogger(logger);
-  const tokenSource = new TokenSource(config.upstox.accessToken, config.upstox.tokenUrl, config.upstox.httpTimeoutMs);
   root = createActor(
     pipelineMachine.provide({
       actors: {
@@ -108,6 +139,7 @@ export async function startService(config: Config, opts: { logger: Logger }): Pr
           timeoutMs: config.notify.timeoutMs,
           logger: logger.child({ actor: 'notifier' }),
         }),
+        backfill: gaps.logic,
         ...(nats.lease
           ? {
               leadership: provideLeadership({
@@ -127,6 +159,7 @@ export async function startService(config: Config, opts: { logger: Logger }): Pr
         writer: writerInput(config),
         drainer: drainerInput(config),
         notifier: notifierInput(config),
+        backfill: gaps.input,
         leadership: config.ha.group
           ? { timing: leaseTiming(config.ha.leaseTtlMs), instance: config.ha.instance, group: config.ha.group, now: Date.now }
           : null,
@@ -139,7 +172,8 @@ export async function startService(config: Config, opts: { logger: Logger }): Pr
     },
   );
   root.start();
-  logger.info('writer, drainer and notifier started');
+  gaps.begin(root);
+  logger.info('writer, drainer, notifier and backfill started');
 
   const instrumentsConfigured = config.upstox.instruments !== undefined || config.upstox.instrumentsUrl !== undefined;
   const publisher = nats.publisher;
@@ -161,6 +195,7 @@ export async function startService(config: Config, opts: { logger: Logger }): Pr
     wsClients: () => fanout.clientCount,
   });
   metricsHook = (s, o) => metrics.observeWriteLatency(s, o);
+  registerGapMetrics(metrics.registry, gaps.ledger);
   if (natsDoc) registerNatsMetrics(metrics.registry, natsDoc);
 
   const changeSubscription = (req: SubscriptionChangeRequest): SubscriptionChangeResult => {
@@ -191,11 +226,13 @@ export async function startService(config: Config, opts: { logger: Logger }): Pr
       subscriptions: { current: subscription, change: changeSubscription },
       metrics,
       inspection: hub,
+      gaps: gaps.ledger,
       scrub: secretScrubber(configSecrets(config)),
     });
     await app.listen({ host: config.http.host, port: config.http.port });
   } catch (err) {
     root.stop();
+    gaps.stop();
     await storage.close(0);
     await nats.close();
     throw err;
@@ -206,11 +243,15 @@ export async function startService(config: Config, opts: { logger: Logger }): Pr
   logger.info({ url }, `server listening on ${url}`);
 
   root.send({ type: 'START_FEED' });
-  logger.info('feed started');
+  logger.info(
+    { maxConnections: config.upstox.maxConnections },
+    `feed started: one of the ${config.upstox.maxConnections} feed connections Upstox allows this user (UPSTOX_MAX_CONNECTIONS); other programs on the same user share the rest`,
+  );
 
   let stopped: Promise<void> | undefined;
   const stop = () =>
     (stopped ??= (async () => {
+      stopping = true;
       // The order that makes shutdown always finish. The batch being built goes to the spool
       // first (durable whatever happens next); clients that do not read are cut after a grace;
       // InfluxDB gets what time is left; nothing here waits without a bound.
@@ -230,6 +271,8 @@ export async function startService(config: Config, opts: { logger: Logger }): Pr
       else logger.warn(`server did not close within ${SERVER_CLOSE_MS} ms; going on with storage`);
       await storage.close(Math.max(0, Math.min(STORAGE_SHUTDOWN_MS, STOP_BUDGET_MS - (Date.now() - t0))));
       root.stop();
+      // Last: the clean-stop record, so that the next start records a `service stopped` gap.
+      gaps.stop();
       await nats.close();
       hub.stop();
     })());

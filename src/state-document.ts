@@ -12,10 +12,10 @@ import type { Spool } from './spool/spool.js';
 import type { Stats } from './stats.js';
 import type { WritePath } from './storage/write-path.js';
 
-export const ACTOR_IDS = ['connection', 'writer', 'drainer', 'notifier'] as const;
+export const ACTOR_IDS = ['connection', 'writer', 'drainer', 'notifier', 'backfill'] as const;
 
 /** Context fields that are configuration echoes, bulky, or injected functions, left out of /state. */
-const OMIT = new Set(['instruments', 'limits', 'now', 'random']);
+const OMIT = new Set(['instruments', 'limits', 'now', 'random', 'calendar']);
 
 export interface ActorState {
   value: unknown;
@@ -72,6 +72,7 @@ export function buildStateDocument(src: {
       writer: actorState(children.writer, 'stopped'),
       drainer: actorState(children.drainer, 'stopped'),
       notifier: actorState(children.notifier, 'stopped'),
+      backfill: actorState(children.backfill, 'stopped'),
       ...(children.leadership ? { leadership: actorState(children.leadership, 'stopped') } : {}),
     },
     ...(src.nats ? { nats: src.nats() } : {}),

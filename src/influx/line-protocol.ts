@@ -11,7 +11,7 @@
  * repeat every frame. Non-finite numbers are skipped (InfluxDB rejects NaN/Infinity), integers
  * carry the `i` suffix, floats never do.
  */
-import { FeedKind, type DecodedFrame, type TickUpdate } from '../upstox/feed-types.js';
+import { type Candle, FeedKind, type DecodedFrame, type TickUpdate } from '../upstox/feed-types.js';
 
 /** Escapes a tag key or value: comma, equals sign and space (backslash-escaped). */
 export function escapeTag(s: string): string {
@@ -115,14 +115,9 @@ export class LineProtocolBuilder {
       if (candles !== null) {
         for (let c = 0; c < candles.length; c++) {
           const k = candles[c];
-          let f = '';
-          if (Number.isFinite(k.open)) f += `open=${k.open}`;
-          if (Number.isFinite(k.high)) f += `${f ? ',' : ''}high=${k.high}`;
-          if (Number.isFinite(k.low)) f += `${f ? ',' : ''}low=${k.low}`;
-          if (Number.isFinite(k.close)) f += `${f ? ',' : ''}close=${k.close}`;
-          if (Number.isFinite(k.volume)) f += `${f ? ',' : ''}volume=${Math.trunc(k.volume)}i`;
+          const f = candleFields(k);
           if (f === '' || !(k.ts > 0)) continue;
-          batch.add(`${this.candleTags(u, k.interval)} ${f} ${k.ts * 1000}`, k.ts);
+          batch.add(`${this.candleTags(u.key, u.segment, k.interval)} ${f} ${k.ts * 1000}`, k.ts);
         }
       }
     }
@@ -138,15 +133,42 @@ export class LineProtocolBuilder {
     return p;
   }
 
-  private candleTags(u: TickUpdate, interval: string): string {
-    const id = `${u.key}\u0000${interval}`;
+  /**
+   * Candles from elsewhere (the backfill's 1-minute candles from the candle API), with exactly the
+   * tags of the live candles of the same key and interval: the same series. Returns how many.
+   */
+  appendCandles(key: string, segment: string, candles: readonly Candle[], batch: PointBatch): number {
+    const before = batch.lines.length;
+    for (const k of candles) {
+      const f = candleFields(k);
+      if (f === '' || !(k.ts > 0)) continue;
+      // Microseconds, exactly ts·1000 like the live candle, so the backfilled one replaces it.
+      batch.add(`${this.candleTags(key, segment, k.interval)} ${f} ${k.ts * 1000}`, k.ts);
+    }
+    if (batch.lines.length > before) batch.keys.add(key);
+    return batch.lines.length - before;
+  }
+
+  private candleTags(key: string, segment: string, interval: string): string {
+    const id = `${key}\u0000${interval}`;
     let p = this.candlePrefix.get(id);
     if (p === undefined) {
-      p = `candle,instrument_key=${escapeTag(u.key)},interval=${escapeTag(interval || 'unknown')},segment=${escapeTag(u.segment)}${this.extra}`;
+      p = `candle,instrument_key=${escapeTag(key)},interval=${escapeTag(interval || 'unknown')},segment=${escapeTag(segment)}${this.extra}`;
       if (this.candlePrefix.size < 100_000) this.candlePrefix.set(id, p);
     }
     return p;
   }
+}
+
+/** `open=..,high=..,low=..,close=..,volume=..i`, skipping what is not a finite number. */
+function candleFields(k: Candle): string {
+  let f = '';
+  if (Number.isFinite(k.open)) f += `open=${k.open}`;
+  if (Number.isFinite(k.high)) f += `${f ? ',' : ''}high=${k.high}`;
+  if (Number.isFinite(k.low)) f += `${f ? ',' : ''}low=${k.low}`;
+  if (Number.isFinite(k.close)) f += `${f ? ',' : ''}close=${k.close}`;
+  if (Number.isFinite(k.volume)) f += `${f ? ',' : ''}volume=${Math.trunc(k.volume)}i`;
+  return f;
 }
 
 function float(name: string, v: number, sep: boolean): string {

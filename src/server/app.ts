@@ -14,6 +14,7 @@ import { ticksRoutes } from './routes/ticks.js';
 import { inspectorStreamRoute } from '../inspector/stream-route.js';
 import { inspectorPageRoute } from '../inspector/page-route.js';
 import { useApiErrors } from './error-handler.js';
+import { gapsRoutes } from './routes/gaps.js';
 import { originGuard } from './origin-guard.js';
 
 /** The request in Fastify's request log lines, query values other than `keys` hidden. */
@@ -54,5 +55,6 @@ export async function buildServer(deps: ServerDeps): Promise<FastifyInstance> {
   if (deps.inspection)
     await app.register(inspectorStreamRoute, { hub: deps.inspection, apiToken, maxClients: deps.http.wsMaxClients, scrub: deps.scrub });
   await app.register(inspectorPageRoute);
+  if (deps.gaps) await app.register(gapsRoutes, { gaps: deps.gaps });
   return app;
 }

@@ -6,6 +6,7 @@ import type { Fanout } from '../fanout/fanout.js';
 import type { SubscriptionChangeRequest, SubscriptionChangeResult } from '../../machines/rules/subscriptions.js';
 import type { Metrics } from './metrics.js';
 import type { InspectionHub } from '../inspector/hub.js';
+import type { GapsSource } from './routes/gaps.js';
 
 /** The parts of the /state document (src/state-document.ts) the routes read; tests serve stand-ins. */
 export interface StateView {
@@ -30,6 +31,8 @@ export interface ServerDeps {
   metrics: Metrics;
   /** The actors' inspection events for WS /inspect (the /inspector page is always served). */
   inspection?: InspectionHub;
+  /** The gap ledger for GET /gaps. */
+  gaps?: GapsSource;
   /** Replaces configured secrets in what /state, /metrics and /inspect send (src/redact.ts). */
   scrub?: (text: string) => string;
 }

@@ -25,7 +25,7 @@ import { TickpipeError, describeError } from '../errors.js';
 import type { Logger } from '../logger.js';
 import type { Spool } from '../spool/spool.js';
 import type { Stats } from '../stats.js';
-import type { DecodedFrame } from '../upstox/feed-types.js';
+import type { Candle, DecodedFrame } from '../upstox/feed-types.js';
 import { Delivery } from './delivery.js';
 import { DropLog } from './drop-log.js';
 import { MemoryQueue } from './memory-queue.js';
@@ -103,6 +103,29 @@ export class WritePath {
     else if (this.flushTimer === undefined && batch.lines.length > 0) {
       this.flushTimer = setTimeout(() => this.flush(), this.o.flushIntervalMs);
     }
+  }
+
+  /**
+   * Points built off the feed (backfilled candles, `feed_gap` records) join the batch being built,
+   * behind the live points already in it, counted like them (pointsBuilt, pointsBuffered). The
+   * caller then calls `flush()`: once it returns they are as safe as live points (spooled, or
+   * held in memory in order while the spool fails).
+   */
+  pushCandles(key: string, segment: string, candles: readonly Candle[]): number {
+    if (this.closed) return 0;
+    if (this.batch.lines.length === 0) this.batch.startedAt = Date.now();
+    const added = this.builder.appendCandles(key, segment, candles, this.batch);
+    this.o.stats.pointsBuilt += added;
+    this.o.stats.pointsBuffered += added;
+    return added;
+  }
+
+  pushLines(lines: ReadonlyArray<{ line: string; ts: number }>): void {
+    if (this.closed) return;
+    if (this.batch.lines.length === 0) this.batch.startedAt = Date.now();
+    for (const l of lines) this.batch.add(l.line, l.ts);
+    this.o.stats.pointsBuilt += lines.length;
+    this.o.stats.pointsBuffered += lines.length;
   }
 
   /** Moves the batch being built into the spool (or memory, behind older ones) and, when nothing older waits, sends it. */

@@ -3,6 +3,7 @@
  * 401 means the token is rejected (UDAPI100050 and friends); 429/5xx/network errors pass.
  */
 import { TickpipeError, TokenRejectedError, TransientHttpError } from '../errors.js';
+import { ANALYTICS_TOKEN_HINT } from './token-kinds.js';
 
 interface UpstoxErrorBody {
   errors?: Array<{ errorCode?: string; error_code?: string; message?: string }>;
@@ -42,7 +43,7 @@ export async function authorizeFeed(apiUrl: string, token: string | undefined, t
   const upstoxCode = first?.errorCode ?? first?.error_code;
   if (res.status === 401) {
     throw new TokenRejectedError(
-      `Upstox rejected the access token (${upstoxCode ?? 401}: ${first?.message ?? 'unauthorized'}); tokens expire daily at about 03:30 IST`,
+      `Upstox rejected the access token (${upstoxCode ?? 401}: ${first?.message ?? 'unauthorized'}); ${ANALYTICS_TOKEN_HINT}`,
       upstoxCode,
     );
   }

@@ -38,7 +38,9 @@ export function feedSocketLogic(deps: FeedSocketDeps) {
 
     // FEED_ALIVE and FEED_GARBAGE: immediately the first time, then at most once per interval, so
     // that a busy feed (or a flood of garbage) costs the machine a few events per second.
-    const alive = rateLimited(() => send({ type: 'FEED_ALIVE' }));
+    // Upstox's time of the newest decoded frame: FEED_ALIVE carries it, so a gap starts at the last frame.
+    let lastFrameTs = 0;
+    const alive = rateLimited(() => send(lastFrameTs > 0 ? { type: 'FEED_ALIVE', ts: lastFrameTs } : { type: 'FEED_ALIVE' }));
     const garbage = rateLimited(() => send({ type: 'FEED_GARBAGE' }));
     const aliveTimer = setInterval(() => {
       alive.tick();
@@ -61,6 +63,7 @@ export function feedSocketLogic(deps: FeedSocketDeps) {
         return;
       }
       stats.updatesReceived += frame.updates.length;
+      if (frame.ts > 0) lastFrameTs = frame.ts;
       if (frame.marketStatus) {
         let changed = false;
         for (const [seg, status] of Object.entries(frame.marketStatus)) {
@@ -93,6 +96,8 @@ export function feedSocketLogic(deps: FeedSocketDeps) {
     });
     ws.on('close', (code, reason) => {
       closed = true;
+      // The frames since the last FEED_ALIVE: the machine learns the exact last frame's time.
+      alive.tick();
       send({ type: 'SOCKET_CLOSED', code, reason: reason.toString('utf8') });
     });
 

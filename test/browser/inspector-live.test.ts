@@ -13,7 +13,7 @@ import { type LiveService, startLiveService } from '../helpers/live-service.js';
 import { REPO_ROOT } from '../helpers/stately-relay.js';
 
 const ARTIFACTS = join(REPO_ROOT, 'test-artifacts');
-const NAMED = ['connection', 'writer', 'drainer', 'notifier'];
+const NAMED = ['connection', 'writer', 'drainer', 'notifier', 'backfill'];
 const CHROMIUM_ARGS = [
   '--headless',
   '--no-sandbox',
@@ -53,7 +53,7 @@ describe('the /inspector page on the real service, VictoriaMetrics killed and re
     if (profile) rmSync(profile, { recursive: true, force: true });
   });
 
-  it("draws the four real machines with their states and the writer's transitions", async () => {
+  it("draws the five real machines with their states and the writer's transitions", async () => {
     await page.goto(`${live.baseUrl}/inspector`);
     for (const name of NAMED) await page.waitForSelector(`${card(name)}:not(.stale) .chart .state.active`, { timeout: 10_000 });
     assert.deepEqual(await page.$$eval('#actors .card', (cards) => cards.map((c) => c.getAttribute('data-actor'))), NAMED);
@@ -89,7 +89,21 @@ describe('the /inspector page on the real service, VictoriaMetrics killed and re
     await live.startAgain();
     await page.waitForSelector('#link[data-status="connected"]', { timeout: 15_000 });
     await page.waitForSelector(active('connection', 'streaming'), { timeout: 15_000 });
-    assert.equal(await page.$$eval('#actors .card', (cards) => cards.length), 4);
+    assert.equal(await page.$$eval('#actors .card', (cards) => cards.length), 5);
+    assert.deepEqual(pageErrors, []);
+  });
+
+  it('lists a dropped feed under "Recent gaps", from the gap ledger', async () => {
+    live.sim.dropConnections();
+    const row = '#gaps tbody tr[data-backfill]';
+    await page.waitForSelector(`${row} td.reason:text-is("socket dropped")`, { timeout: 15_000 });
+    const gaps = (await (await fetch(`${live.baseUrl}/gaps`)).json()) as { gaps: Array<{ reason: string; backfill: string }> };
+    const shown = await page.$$eval(row, (rows) =>
+      rows.map((r) => [r.querySelector('.reason')?.textContent, r.getAttribute('data-backfill')]),
+    );
+    assert.deepEqual(shown[0], [gaps.gaps[0].reason, gaps.gaps[0].backfill], 'the page shows the ledger, newest first');
+    assert.equal(await page.isHidden('#gaps .empty'), true);
+    await page.screenshot({ path: join(ARTIFACTS, 'live-inspector-gaps.png'), fullPage: true });
     assert.deepEqual(pageErrors, []);
   });
 });

@@ -8,7 +8,7 @@ import { startStandInService, type InspectedService } from '../helpers/inspector
 import { REPO_ROOT } from '../helpers/stately-relay.js';
 
 const ARTIFACTS = join(REPO_ROOT, 'test-artifacts');
-const NAMED = ['connection', 'writer', 'drainer', 'notifier'];
+const NAMED = ['connection', 'writer', 'drainer', 'notifier', 'backfill'];
 const CHROMIUM_ARGS = [
   '--headless',
   '--no-sandbox',
@@ -54,7 +54,7 @@ describe('the /inspector page in headless Chromium', () => {
     if (profile) rmSync(profile, { recursive: true, force: true });
   });
 
-  it('shows the four statecharts, live, with ?token= for /inspect', async () => {
+  it('shows the five statecharts, live, with ?token= for /inspect', async () => {
     await page.goto(`${service.baseUrl}/inspector?token=page-token`);
     for (const name of NAMED) {
       await page.waitForSelector(`${card(name)}:not(.stale) .chart .state`, { timeout: 10_000 });
@@ -120,7 +120,7 @@ describe('the /inspector page in headless Chromium', () => {
     await page.waitForSelector('#link[data-status="connected"]', { timeout: 15_000 });
     for (const name of NAMED) await page.waitForSelector(`${card(name)}:not(.stale) .chart .state.active`, { timeout: 10_000 });
     await page.waitForSelector(active('writer', 'influxUp'));
-    assert.equal(await page.$$eval('#actors .card', (cards) => cards.length), 4, 'the same four cards, not duplicates');
+    assert.equal(await page.$$eval('#actors .card', (cards) => cards.length), 5, 'the same five cards, not duplicates');
     await page.screenshot({ path: join(ARTIFACTS, 'inspector-reconnected.png') });
   });
 

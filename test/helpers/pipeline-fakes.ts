@@ -8,6 +8,8 @@ import { connectionMachine, type ConnectionInput } from '../../machines/connecti
 import type { LandedSummary } from '../../machines/events.js';
 import { notifierMachine, type NotifierInput } from '../../machines/notifier.js';
 import type { PipelineInput } from '../../machines/pipeline.js';
+import type { BackfillInput } from '../../machines/backfill.js';
+import { DEFAULT_CALENDAR } from '../../machines/rules/trading-hours.js';
 import type { SubscriptionLimits } from '../../machines/rules/subscriptions.js';
 
 export const TEST_LIMITS: SubscriptionLimits = {
@@ -45,6 +47,22 @@ export function notifierTestInput(over: Partial<NotifierInput> = {}): NotifierIn
   return { enabled: false, intervalMs: 60_000, retryMs: 5000, now: Date.now, ...over };
 }
 
+/** Backfill off: tests of the other actors record no gaps unless they ask. */
+export function backfillTestInput(over: Partial<BackfillInput> = {}): BackfillInput {
+  return {
+    calendar: DEFAULT_CALENDAR,
+    enabled: false,
+    graceMs: 0,
+    batchKeys: 10,
+    maxAttempts: 3,
+    retryMs: 1000,
+    retryMaxMs: 8000,
+    rateLimitMs: 1000,
+    rateLimitMaxMs: 8000,
+    ...over,
+  };
+}
+
 /** Valid inputs for every child of the root. */
 export function pipelineTestInput(over: Partial<PipelineInput> = {}): PipelineInput {
   return {
@@ -52,6 +70,7 @@ export function pipelineTestInput(over: Partial<PipelineInput> = {}): PipelineIn
     writer: { configured: false, probeBaseMs: 50, probeMaxMs: 200, now: Date.now, random: () => 0.5 },
     drainer: { retryMs: 1000, now: Date.now },
     notifier: notifierTestInput(),
+    backfill: backfillTestInput(),
     leadership: null,
     ...over,
   };

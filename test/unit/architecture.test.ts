@@ -49,6 +49,8 @@ describe('architecture', () => {
       'src/storage/storage.ts',
       'src/upstox/connection-impl.ts',
       'src/notify/http-notifier.ts',
+      'src/gaps/backfill-impl.ts',
+      'src/gaps/gap-service.ts',
       'src/nats/leadership-impl.ts',
     ]);
     for (const file of tsFiles('src')) {

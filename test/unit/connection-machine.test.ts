@@ -84,6 +84,9 @@ function fakes() {
   return { f, logic };
 }
 
+/** Upstox's time of the frames (FEED_ALIVE carries it): where gaps start and end. */
+const FRAME_TS = 1_795_000_000_000;
+
 function start(over: Partial<ConnectionInput> = {}, arrange: (f: ReturnType<typeof fakes>['f']) => void = () => {}) {
   const clock = new SimulatedClock();
   const { f, logic } = fakes();
@@ -96,7 +99,7 @@ function start(over: Partial<ConnectionInput> = {}, arrange: (f: ReturnType<type
   const stream = async () => {
     await waitFor(h.child(), (s) => s.value === 'connecting');
     socket().emit({ type: 'SOCKET_OPEN' });
-    socket().emit({ type: 'FEED_ALIVE' });
+    socket().emit({ type: 'FEED_ALIVE', ts: FRAME_TS });
     assert.equal(value(), 'streaming');
   };
   return { clock, f, h, value, ctx, socket, stream };
@@ -109,7 +112,7 @@ describe('connection machine', () => {
     assert.equal(t.f.authorizeCalls, 1);
     assert.equal(t.socket().url, 'ws://sim/feed?code=1');
     assert.deepEqual(t.socket().commands, [{ type: 'SEND', method: 'sub', mode: 'full', keys: [EQ, IDX] }]);
-    assert.deepEqual(t.h.sent(), [{ type: 'FEED_UP' }]);
+    assert.deepEqual(t.h.sent(), [{ type: 'FEED_UP', at: FRAME_TS, keys: [EQ, IDX], open: { NSE_EQ: true, NSE_INDEX: true } }]);
     assert.equal(t.value(), 'streaming', 'value is exactly "streaming"');
   });
 
@@ -134,6 +137,47 @@ describe('connection machine', () => {
     assert.equal(t.f.authorizeCalls, 7, 'every reconnect authorizes again');
     assert.equal(t.f.reconnects, 6);
     assert.equal(t.h.sent().filter((e) => e.type === 'FEED_DOWN').length, 6);
+  });
+
+  it('tells the gap ledger where each outage began and ended (Upstox time), which keys, and why', async () => {
+    const t = start();
+    await t.stream();
+    t.socket().emit({ type: 'FEED_ALIVE', ts: FRAME_TS + 5000 });
+    t.socket().emit({ type: 'MARKET_STATUS', segments: { NSE_EQ: 'NORMAL_CLOSE', NSE_INDEX: 'NORMAL_OPEN' } });
+    t.socket().emit({ type: 'SOCKET_CLOSED', code: 1006, reason: '' });
+    const downs = () => t.h.sent().filter((e) => e.type === 'FEED_DOWN');
+    assert.deepEqual(
+      { ...downs()[0], reason: '' },
+      {
+        type: 'FEED_DOWN',
+        reason: '',
+        at: FRAME_TS + 5000,
+        keys: [EQ, IDX],
+        gapReason: 'socket dropped',
+        open: { NSE_EQ: false, NSE_INDEX: true },
+      },
+      'from the last frame, not from when the drop was noticed',
+    );
+    // The reconnect meets a rejected token, accepted again later: that is what kept the feed down.
+    t.f.authorizeOutcomes.push('rejected');
+    t.clock.increment(1000);
+    await waitFor(t.h.child(), (s) => s.value === 'tokenRejected');
+    t.clock.increment(30_000);
+    await waitFor(t.h.child(), (s) => s.value === 'connecting' && t.f.authorizeCalls === 3);
+    t.socket().emit({ type: 'SOCKET_OPEN' });
+    t.socket().emit({ type: 'FEED_ALIVE', ts: FRAME_TS + 90_000 });
+    const up = t.h.sent().filter((e) => e.type === 'FEED_UP')[1];
+    assert.deepEqual(up, {
+      type: 'FEED_UP',
+      at: FRAME_TS + 90_000,
+      keys: [EQ, IDX],
+      open: { NSE_EQ: false, NSE_INDEX: true },
+      gapReason: 'token rejected',
+    });
+    // A silent feed is a dead socket.
+    t.clock.increment(3000);
+    assert.equal(downs()[1]?.gapReason, 'dead socket');
+    assert.equal(downs()[1]?.at, FRAME_TS + 90_000);
   });
 
   it('resets the backoff after a stable period of streaming', async () => {
@@ -241,7 +285,10 @@ describe('connection machine', () => {
       assert.equal(t.ctx().lastError?.code, 'FEED_PONG_TIMEOUT');
       assert.match(t.ctx().lastError?.message ?? '', /no answer to a ping within 5000 ms/);
       assert.ok(t.f.sockets[0].stopped, 'the dead socket is closed');
-      assert.deepEqual(t.h.sent().at(-1), { type: 'FEED_DOWN', reason: t.ctx().lastError?.message });
+      assert.deepEqual(
+        { ...t.h.sent().at(-1), at: 0, keys: [], open: {} },
+        { type: 'FEED_DOWN', reason: t.ctx().lastError?.message, at: 0, keys: [], open: {}, gapReason: 'dead socket' },
+      );
       t.h.stop();
     }
   });

@@ -124,7 +124,7 @@ describe('InspectionHub', () => {
     assert.deepEqual(
       regs.map((a) => a.systemId ?? a.name),
       // Started in this order; the feed socket is the connection's live child.
-      ['pipeline', 'writer', 'drainer', 'notifier', 'connection', 'socket'],
+      ['pipeline', 'writer', 'drainer', 'notifier', 'backfill', 'connection', 'socket'],
       'only live actors; finished promise actors are gone',
     );
     assert.ok(

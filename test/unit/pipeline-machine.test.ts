@@ -39,7 +39,7 @@ function start() {
 describe('pipeline root machine', () => {
   it('starts storage first and the feed only on START_FEED, with stable systemIds', () => {
     const { actor, children } = start();
-    assert.ok(children().writer && children().drainer && children().notifier);
+    assert.ok(children().writer && children().drainer && children().notifier && children().backfill);
     assert.equal(actor.system.get('writer'), children().writer, 'systemId matches the child id');
     assert.equal(children().connection, undefined);
     actor.send({ type: 'START_FEED' });
@@ -54,8 +54,8 @@ describe('pipeline root machine', () => {
     const { actor, log } = start();
     actor.send({ type: 'START_FEED' });
     const events: PipelineEvent[] = [
-      { type: 'FEED_UP' },
-      { type: 'FEED_DOWN', reason: 'socket closed' },
+      { type: 'FEED_UP', at: 2, keys: [] },
+      { type: 'FEED_DOWN', reason: 'socket closed', at: 1, keys: [], gapReason: 'socket dropped' },
       { type: 'INFLUX_DOWN', reason: 'x', code: 'INFLUX_UNAVAILABLE' },
       { type: 'INFLUX_UP' },
       { type: 'LANDED', points: 3, firstTs: 1, lastTs: 2, keys: ['A'] },
@@ -63,13 +63,18 @@ describe('pipeline root machine', () => {
       { type: 'WRITE_FAILED', outcome: 'unavailable', code: 'INFLUX_UNAVAILABLE', message: 'down' },
       { type: 'SPOOLED', pending: 10 },
       { type: 'SET_SUBSCRIPTION', subscription: { 'NSE_EQ|INE002A01018': 'full' } },
+      { type: 'OUTAGE_FOUND', at: 1, keys: [], gapReason: 'service stopped' },
+      { type: 'GAPS_PENDING', at: 1, gaps: [] },
+      { type: 'UPSTOX_CLOCK', at: 1 },
     ];
     log.length = 0; // the unconfigured writer's INFLUX_DOWN at start
     for (const e of events) actor.send(e);
     const routed = log.filter(([, type]) => events.some((e) => e.type === type));
     assert.deepEqual(routed, [
       ['writer', 'FEED_UP'],
+      ['backfill', 'FEED_UP'],
       ['writer', 'FEED_DOWN'],
+      ['backfill', 'FEED_DOWN'],
       ['drainer', 'INFLUX_DOWN'],
       ['drainer', 'INFLUX_UP'],
       ['notifier', 'LANDED'],
@@ -79,6 +84,9 @@ describe('pipeline root machine', () => {
       ['writer', 'WRITE_FAILED'],
       ['drainer', 'SPOOLED'],
       ['connection', 'SET_SUBSCRIPTION'],
+      ['backfill', 'OUTAGE_FOUND'],
+      ['backfill', 'GAPS_PENDING'],
+      ['backfill', 'UPSTOX_CLOCK'],
     ]);
     actor.stop();
   });

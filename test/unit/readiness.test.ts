@@ -21,6 +21,7 @@ function doc(over: { silentMs?: number; subscription?: Record<string, string>; m
       writer: actor('influxUp'),
       drainer: actor('idle'),
       notifier: actor('disabled'),
+      backfill: actor('idle'),
     },
     spool: { pendingPoints: 0, pendingBatches: 0, bytes: 0, oldestAgeS: null, deadLetters: 0, error: null },
     stats: { decodeErrors: 42 },

@@ -295,15 +295,15 @@ describe('writer machine', () => {
 
   it('FEED_DOWN flushes the batch being built, whatever the state', async () => {
     const t = start();
-    t.send({ type: 'FEED_DOWN', reason: 'socket closed' });
+    t.send({ type: 'FEED_DOWN', reason: 'socket closed', at: 1, keys: [], gapReason: 'socket dropped' });
     assert.deepEqual(t.calls, ['closeRoute', 'flushNow']);
     await t.up();
-    t.send({ type: 'FEED_UP' });
-    t.send({ type: 'FEED_DOWN', reason: 'stale' });
+    t.send({ type: 'FEED_UP', at: 2, keys: [] });
+    t.send({ type: 'FEED_DOWN', reason: 'stale', at: 1, keys: [], gapReason: 'socket dropped' });
     assert.deepEqual(t.calls, ['closeRoute', 'flushNow', 'openRoute', 'flushNow']);
     assert.equal(t.snap().value, 'influxUp', 'the feed does not move the writer');
     const u = start({ configured: false });
-    u.send({ type: 'FEED_DOWN', reason: 'x' });
+    u.send({ type: 'FEED_DOWN', reason: 'x', at: 1, keys: [], gapReason: 'socket dropped' });
     assert.deepEqual(u.calls, ['closeRoute', 'flushNow']);
     t.h.stop();
     u.h.stop();
