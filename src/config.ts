@@ -6,6 +6,8 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { parseEnv } from 'node:util';
 import { ConfigError } from './errors.js';
+import { type ChainSpec, parseChainSpecs } from './instruments/chain-planner.js';
+import { isInstrumentName } from './instruments/names.js';
 
 export const FEED_MODES = ['ltpc', 'full', 'option_greeks', 'full_d30'] as const;
 export type FeedMode = (typeof FEED_MODES)[number];
@@ -81,7 +83,21 @@ export interface Config {
   };
   inspect: string | undefined;
   logLevel: LogLevel;
+  /** Upstox's daily instrument file: names, symbols, option chains. */
+  master: {
+    url: string;
+    /** HH:MM IST of the daily download. */
+    refreshIst: string;
+    /** Whole download (tens of MB). */
+    downloadTimeoutMs: number;
+  };
+  chains: {
+    specs: readonly ChainSpec[];
+    mode: FeedMode;
+  };
 }
+
+export const DEFAULT_INSTRUMENT_MASTER_URL = 'https://assets.upstox.com/market-quote/instruments/exchange/complete.json.gz';
 
 type Env = Record<string, string | undefined>;
 
@@ -198,10 +214,11 @@ function parseInstruments(r: Reader): string[] | undefined {
     keys = raw.value.split(',').map((k) => k.trim());
   }
   keys = [...new Set(keys.filter((k) => k !== ''))];
-  const bad = invalidInstrumentKeys(keys);
+  // Names (SEGMENT:TRADING_SYMBOL) are resolved against the instrument master at start.
+  const bad = invalidInstrumentKeys(keys.filter((k) => !isInstrumentName(k)));
   if (keys.length === 0 || bad.length > 0) {
     r.problems.push(
-      `${raw.from} has invalid instrument keys ${JSON.stringify(bad.slice(0, 5))}; each must be SEGMENT|id, e.g. NSE_EQ|INE002A01018, separated by commas`,
+      `${raw.from} has invalid instrument keys ${JSON.stringify(bad.slice(0, 5))}; each must be SEGMENT|id, e.g. NSE_EQ|INE002A01018, or a name SEGMENT:TRADING_SYMBOL, e.g. NSE_EQ:RELIANCE, separated by commas`,
     );
     return undefined;
   }
@@ -248,7 +265,9 @@ export function loadConfig(env: Env): Config {
   }
   const instruments = parseInstruments(r);
   const instrumentsUrl = r.url('INSTRUMENTS_URL', ['GET_INSTRUMENTS_URL'], ['http', 'https']);
-  if (!r.raw('INSTRUMENTS', ['INSTRUMENTS_LIST']) && !r.raw('INSTRUMENTS_URL', ['GET_INSTRUMENTS_URL'])) {
+  const chains = parseChainSpecs(r.str('OPTION_CHAINS') ?? '');
+  r.problems.push(...chains.problems);
+  if (!r.raw('INSTRUMENTS', ['INSTRUMENTS_LIST']) && !r.raw('INSTRUMENTS_URL', ['GET_INSTRUMENTS_URL']) && !r.raw('OPTION_CHAINS')) {
     r.problems.push(
       'no instruments: set INSTRUMENTS (alias INSTRUMENTS_LIST) to comma-separated keys such as NSE_EQ|INE002A01018,NSE_INDEX|Nifty Bank, or INSTRUMENTS_URL (alias GET_INSTRUMENTS_URL) to a URL answering {"instruments":[...]}',
     );
@@ -256,6 +275,10 @@ export function loadConfig(env: Env): Config {
   const tokenRefreshIst = r.str('TOKEN_REFRESH_IST') ?? '03:35';
   if (!/^([01]\d|2[0-3]):[0-5]\d$/.test(tokenRefreshIst)) {
     r.problems.push(`TOKEN_REFRESH_IST=${JSON.stringify(tokenRefreshIst)} is not HH:MM (24 h, IST); default is 03:35`);
+  }
+  const masterRefreshIst = r.str('MASTER_REFRESH_IST') ?? '08:30';
+  if (!/^([01]\d|2[0-3]):[0-5]\d$/.test(masterRefreshIst)) {
+    r.problems.push(`MASTER_REFRESH_IST=${JSON.stringify(masterRefreshIst)} is not HH:MM (24 h, IST); default is 08:30`);
   }
   const influxUrl = r.url('INFLUX_URL', ['INFLUX_DB_URL'], ['http', 'https']);
   const port = r.int('HTTP_PORT', [], 3000, 0, 65535);
@@ -309,6 +332,15 @@ export function loadConfig(env: Env): Config {
     },
     inspect: r.url('INSPECT', [], ['ws', 'wss']),
     logLevel: r.oneOf('LOG_LEVEL', LOG_LEVELS, 'info'),
+    master: {
+      url: r.url('INSTRUMENT_MASTER_URL', [], ['https', 'http'], DEFAULT_INSTRUMENT_MASTER_URL) ?? DEFAULT_INSTRUMENT_MASTER_URL,
+      refreshIst: masterRefreshIst,
+      downloadTimeoutMs: r.int('MASTER_DOWNLOAD_TIMEOUT_MS', [], 120_000, 1000),
+    },
+    chains: {
+      specs: chains.specs,
+      mode: r.oneOf('OPTION_CHAIN_MODE', FEED_MODES, 'option_greeks'),
+    },
   };
   if (config.upstox.reconnectMaxMs < config.upstox.reconnectBaseMs) {
     r.problems.push('RECONNECT_MAX_MS must be at least RECONNECT_BASE_MS');
