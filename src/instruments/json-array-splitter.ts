@@ -23,21 +23,39 @@ export class JsonArraySplitter {
 
   /** Feeds the next piece of text; calls `onObject` with the text of each complete object. */
   push(chunk: string, onObject: (json: string) => void): void {
-    let objectStart = this.depth > 0 ? 0 : -1;
-    for (let i = 0; i < chunk.length; i++) {
-      const c = chunk.charCodeAt(i);
-      if (this.inString) {
-        if (this.escaped) this.escaped = false;
-        else if (c === 0x5c /* \ */) this.escaped = true;
-        else if (c === 0x22 /* " */) this.inString = false;
+    // Locals rather than fields in the per-character loop: it runs over tens of MB.
+    let depth = this.depth;
+    let inString = this.inString;
+    let escaped = this.escaped;
+    let objectStart = depth > 0 ? 0 : -1;
+    const n = chunk.length;
+    for (let i = 0; i < n; i++) {
+      if (inString) {
+        if (escaped) {
+          escaped = false;
+          continue;
+        }
+        // Run to the closing quote in a tight inner loop, skipping escaped characters.
+        for (; i < n; i++) {
+          const s = chunk.charCodeAt(i);
+          if (s === 0x22 /* " */) {
+            inString = false;
+            break;
+          }
+          if (s === 0x5c /* \\ */) {
+            if (i + 1 < n) i++;
+            else escaped = true;
+          }
+        }
         continue;
       }
-      if (this.depth > 0) {
-        if (c === 0x22) this.inString = true;
-        else if (c === 0x7b /* { */ || c === 0x5b /* [ */) this.depth++;
+      const c = chunk.charCodeAt(i);
+      if (depth > 0) {
+        if (c === 0x22 /* " */) inString = true;
+        else if (c === 0x7b /* { */ || c === 0x5b /* [ */) depth++;
         else if (c === 0x7d /* } */ || c === 0x5d /* ] */) {
-          this.depth--;
-          if (this.depth === 0) {
+          depth--;
+          if (depth === 0) {
             const text = this.pending + chunk.slice(objectStart, i + 1);
             this.pending = '';
             objectStart = -1;
@@ -54,7 +72,7 @@ export class JsonArraySplitter {
         continue;
       }
       if (this.started && !this.ended && c === 0x7b) {
-        this.depth = 1;
+        depth = 1;
         objectStart = i;
         continue;
       }
@@ -65,7 +83,10 @@ export class JsonArraySplitter {
       throw this.malformed(`unexpected ${JSON.stringify(chunk[i])}`, i);
     }
     if (objectStart >= 0) this.pending += chunk.slice(objectStart);
-    this.position += chunk.length;
+    this.depth = depth;
+    this.inString = inString;
+    this.escaped = escaped;
+    this.position += n;
   }
 
   /** Checks that the array was complete. */
