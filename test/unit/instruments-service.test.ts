@@ -40,7 +40,7 @@ describe('instruments composition (master, names at start, the chains actor wire
           for (const l of chunk.toString().split('\n').filter(Boolean)) lines.push(JSON.parse(l) as Record<string, unknown>);
           cb();
         },
-      }) as never,
+      }),
     );
 
   beforeEach(async () => {
@@ -72,6 +72,10 @@ describe('instruments composition (master, names at start, the chains actor wire
     assert.deepEqual(i.instruments, [RELIANCE_KEY, 'NSE_INDEX|Nifty Bank', NIFTY_KEY]);
     assert.equal(i.symbolOf(RELIANCE_KEY), 'RELIANCE');
     assert.equal(i.status().state, 'fresh');
+    assert.equal(requests, 1);
+    // A restart the same day uses the cached copy beside the spool.
+    await new Instruments({ config: config({ INSTRUMENTS: 'NSE_EQ:RELIANCE' }), logger: logger() }).start();
+    assert.equal(requests, 1);
   });
 
   it('an unknown or ambiguous name at start is a ConfigError naming it, with close matches', async () => {
@@ -79,8 +83,8 @@ describe('instruments composition (master, names at start, the chains actor wire
     await assert.rejects(i.start(), (err: unknown) => {
       assert.ok(err instanceof ConfigError);
       assert.equal(err.problems.length, 2);
-      assert.match(err.problems[0]!, /INSTRUMENTS: NSE_EQ:RELIANCEE is not in the instrument master; did you mean NSE_EQ:RELIANCE\?/);
-      assert.match(err.problems[1]!, /BSE_EQ:TWIN is ambiguous/);
+      assert.match(err.problems[0], /INSTRUMENTS: NSE_EQ:RELIANCEE is not in the instrument master; did you mean NSE_EQ:RELIANCE\?/);
+      assert.match(err.problems[1], /BSE_EQ:TWIN is ambiguous/);
       return true;
     });
   });
@@ -106,7 +110,7 @@ describe('instruments composition (master, names at start, the chains actor wire
     await swapped;
     assert.equal(i.symbolOf(RELIANCE_KEY), 'RELIANCE');
     assert.deepEqual(i.resolve(['NSE_EQ:RELIANCE', 'NSE_EQ:NOPE']).keys, [RELIANCE_KEY]);
-    assert.match(i.resolve(['NSE_EQ:NOPE']).refused[0]!.reason, /NSE_EQ:NOPE is not in the instrument master/);
+    assert.match(i.resolve(['NSE_EQ:NOPE']).refused[0].reason, /NSE_EQ:NOPE is not in the instrument master/);
   });
 
   it('NIFTY:3 end to end: prices from the data plane centre the chain, /state shows it, the log says it once', async () => {
