@@ -1,7 +1,7 @@
 /**
  * Environment → one frozen, typed Config, or one ConfigError listing every problem with its fix.
  * This is the only module that reads the environment (main.ts hands it `process.env`).
- * Names in CONTRACT.md are pinned; the TradeDataFeed names keep working as aliases.
+ * The names in the README's configuration table are pinned; the TradeDataFeed names keep working as aliases.
  */
 import { existsSync, readFileSync } from 'node:fs';
 import { parseEnv } from 'node:util';

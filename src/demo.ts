@@ -7,8 +7,8 @@
 import { loadConfig, withEnvFile } from './config.js';
 import { ConfigError, describeError } from './errors.js';
 import { createLogger } from './logger.js';
-import { prettyDestination } from './observe/pretty-log.js';
-import { stateText } from './observe/transition-logger.js';
+import { prettyDestination } from './logging/pretty-log.js';
+import { stateText } from './logging/transition-logger.js';
 import { type Service, startService } from './service.js';
 import { DEFAULT_INSTRUMENTS, startSimulator } from './sim/index.js';
 

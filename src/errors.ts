@@ -23,7 +23,12 @@ export type ErrorCode =
   | 'INFLUX_BAD_REQUEST'
   | 'SPOOL_FAILED'
   | 'NOTIFY_FAILED'
-  | 'INSPECTOR_ASSETS_MISSING';
+  | 'INSPECTOR_ASSETS_MISSING'
+  | 'INSPECTOR_ASSET_NOT_FOUND'
+  | 'ROUTE_NOT_FOUND'
+  | 'API_TOKEN_MISSING'
+  | 'API_TOKEN_WRONG'
+  | 'REMOTE_MUTATION_FORBIDDEN';
 
 export class TickpipeError extends Error {
   readonly code: ErrorCode;
@@ -78,6 +83,13 @@ export class TransientHttpError extends TickpipeError {
 export class SubscriptionError extends TickpipeError {
   constructor(message: string) {
     super('SUBSCRIPTION_REFUSED', message);
+  }
+}
+
+/** The local API refuses a request: no or wrong API token, or a remote client without one. */
+export class AccessDeniedError extends TickpipeError {
+  constructor(code: 'API_TOKEN_MISSING' | 'API_TOKEN_WRONG' | 'REMOTE_MUTATION_FORBIDDEN', message: string) {
+    super(code, message);
   }
 }
 

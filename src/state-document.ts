@@ -3,7 +3,7 @@
  */
 import type { AnyActorRef } from 'xstate';
 import type { Fanout } from './fanout/fanout.js';
-import { stateText } from './observe/transition-logger.js';
+import { stateText } from './logging/transition-logger.js';
 import type { Spool } from './spool/spool.js';
 import type { Stats } from './stats.js';
 import type { WritePath } from './storage/write-path.js';

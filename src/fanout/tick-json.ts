@@ -1,5 +1,5 @@
 /**
- * TickUpdate → the JSON text of a /ticks message (CONTRACT.md "WS /ticks"), built by string
+ * TickUpdate → the JSON text of a /ticks message (README "/ticks for strategy scripts"), built by string
  * concatenation in one pass: it runs once per update and the result goes to every client.
  * Field names are those of the InfluxDB schema; which fields appear depends on the feed kind.
  */

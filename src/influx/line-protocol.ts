@@ -1,5 +1,5 @@
 /**
- * Decoded frames → InfluxDB line protocol (CONTRACT.md "InfluxDB schema", precision ms).
+ * Decoded frames → InfluxDB line protocol (README "The InfluxDB schema", precision ms).
  * Hot path: plain loops and string concatenation; the per-key tag prefix is cached because keys
  * repeat every frame. Non-finite numbers are skipped (InfluxDB rejects NaN/Infinity), integers
  * carry the `i` suffix, floats never do.
@@ -118,7 +118,7 @@ function int(name: string, v: number, sep: boolean): string {
   return Number.isFinite(v) ? `${sep ? ',' : ''}${name}=${Math.trunc(v)}i` : '';
 }
 
-/** The `tick` fields of one update, by feed kind (see CONTRACT.md). */
+/** The `tick` fields of one update, by feed kind (README "The InfluxDB schema"). */
 export function tickFields(u: TickUpdate): string {
   let f = float('ltp', u.ltp, false);
   f += int('ltt', u.ltt, f !== '');

@@ -1,5 +1,5 @@
 /**
- * The notification POST (CONTRACT.md "Notification"). A slow endpoint never blocks anything:
+ * The notification POST (README "Notifications"). A slow endpoint never blocks anything:
  * every request has a timeout, and the notifier actor decides what a failure means.
  */
 import { fromPromise } from 'xstate';

@@ -1,5 +1,6 @@
 /**
- * The Fastify app: one plugin per concern, dependencies passed in, the service's pino logger.
+ * The Fastify app: one plugin per concern, registered with the dependencies it needs as its
+ * options; the service's pino logger; one error handler (error-handler.ts) for every route.
  * `app.close()` closes every websocket client (1001) and releases everything.
  */
 import websocket from '@fastify/websocket';
@@ -8,34 +9,35 @@ import type { ServerDeps } from './deps.js';
 import { healthRoutes } from './routes/health.js';
 import { stateRoutes } from './routes/state.js';
 import { subscriptionRoutes } from './routes/subscriptions.js';
-import { inspectRoutes } from './routes/inspect.js';
-import { inspectorRoutes } from './routes/inspector.js';
 import { ticksRoutes } from './routes/ticks.js';
-
-export type { ServerDeps, StateDocument } from './deps.js';
+import { inspectorStreamRoute } from '../inspector/stream-route.js';
+import { inspectorPageRoute } from '../inspector/page-route.js';
+import { useApiErrors } from './error-handler.js';
 
 export async function buildServer(deps: ServerDeps): Promise<FastifyInstance> {
+  // Per-request lines are noise at info (scrapes, polls): Fastify logs at warn and above,
+  // unless the service runs at debug or trace (or quieter than warn: error, fatal, silent).
+  const { level, levelVal } = deps.logger;
+  const httpLogger: FastifyBaseLogger = deps.logger.child(
+    { component: 'http' },
+    { level: level === 'debug' || level === 'trace' || levelVal > deps.logger.levels.values['warn'] ? level : 'warn' },
+  );
   const app = Fastify({
-    // Per-request lines are noise at info (scrapes, polls): Fastify logs at warn and above,
-    // unless the service runs at debug or trace.
-    loggerInstance: deps.logger.child(
-      { component: 'http' },
-      { level: ['debug', 'trace'].includes(deps.logger.level) ? deps.logger.level : 'warn' },
-      // pino's Logger and Fastify's base logger differ only in generics Fastify does not use.
-      // eslint-disable-next-line @typescript-eslint/no-unnecessary-type-assertion
-    ) as FastifyBaseLogger,
+    loggerInstance: httpLogger,
     bodyLimit: 1024 * 1024,
     // Strict bodies: no silent coercion (a string is not a list of keys) and no silent removal
     // of unknown fields; Fastify's 400 messages then name the field that is wrong.
     ajv: { customOptions: { allErrors: false, coerceTypes: false, removeAdditional: false } },
   });
+  useApiErrors(app);
   await app.register(websocket, { options: { maxPayload: 1024 * 1024 } });
   app.addHook('onClose', async () => deps.fanout.closeAll());
-  await app.register(healthRoutes(deps));
-  await app.register(stateRoutes(deps));
-  await app.register(subscriptionRoutes(deps));
-  await app.register(ticksRoutes(deps));
-  if (deps.inspection) await app.register(inspectRoutes, { hub: deps.inspection, apiToken: deps.http.apiToken });
-  await app.register(inspectorRoutes);
+  const apiToken = deps.http.apiToken;
+  await app.register(healthRoutes, { readiness: deps.readiness });
+  await app.register(stateRoutes, { state: deps.state, metrics: deps.metrics });
+  await app.register(subscriptionRoutes, { subscriptions: deps.subscriptions, apiToken });
+  await app.register(ticksRoutes, { fanout: deps.fanout, apiToken });
+  if (deps.inspection) await app.register(inspectorStreamRoute, { hub: deps.inspection, apiToken });
+  await app.register(inspectorPageRoute);
   return app;
 }

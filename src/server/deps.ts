@@ -5,7 +5,7 @@ import type { Stats } from '../stats.js';
 import type { Fanout } from '../fanout/fanout.js';
 import type { SubscriptionChangeRequest, SubscriptionChangeResult } from '../upstox/subscription-types.js';
 import type { Metrics } from './metrics.js';
-import type { InspectionHub } from '../observe/inspection-hub.js';
+import type { InspectionHub } from '../inspector/hub.js';
 
 /** The /state document (src/state-document.ts builds it): only its contract fields matter here. */
 export interface StateDocument {
@@ -18,8 +18,9 @@ export interface ServerDeps {
   logger: Logger;
   http: Config['http'];
   stats: Stats;
-  state(): StateDocument;
-  readiness(): { ready: boolean; reasons: string[] };
+  // Function properties, not methods: routes receive them detached, as plugin options.
+  state: () => StateDocument;
+  readiness: () => { ready: boolean; reasons: string[] };
   fanout: Fanout;
   subscriptions: {
     current(): Record<string, FeedMode>;

@@ -5,7 +5,7 @@
  */
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import type { Stats } from '../stats.js';
-import { stateText } from '../observe/transition-logger.js';
+import { stateText } from '../logging/transition-logger.js';
 
 export interface MetricsSources {
   stats: Stats;
@@ -20,7 +20,10 @@ export interface Metrics {
   observeWriteLatency(seconds: number, outcome: string): void;
 }
 
-const COUNTERS: Array<[keyof Stats, string, string]> = [
+/** The numeric fields of Stats (its counters, not its methods). */
+type CounterField = { [K in keyof Stats]: Stats[K] extends number ? K : never }[keyof Stats];
+
+const COUNTERS: Array<[CounterField, string, string]> = [
   ['framesReceived', 'tickpipe_frames_received_total', 'Websocket frames received from Upstox'],
   ['updatesReceived', 'tickpipe_updates_received_total', 'Per-instrument updates decoded'],
   ['decodeErrors', 'tickpipe_decode_errors_total', 'Malformed frames counted and skipped'],
@@ -45,7 +48,7 @@ export function createMetrics(src: MetricsSources): Metrics {
       collect() {
         // The source of truth is the monotonic Stats counter; mirror it at scrape time.
         this.reset();
-        const v = src.stats[field] as number;
+        const v = src.stats[field];
         if (v > 0) this.inc(v);
       },
     });

@@ -2,8 +2,9 @@
  * The subscription planner: applies a change request to the current subscription within the V3
  * limits, deciding per key. Pure, so the API answers exactly what the connection will send.
  *
- * Limits (CONTRACT.md): when every key is in one mode, that mode's `alone` limit applies; when
- * modes are mixed, each mode's `combined` limit applies to its own keys.
+ * Limits (README, `SUB_LIMIT_*` in Configuration): when every key is in one mode, that mode's
+ * `alone` limit applies; when modes are mixed, each mode's `combined` limit applies to its own
+ * keys.
  */
 import { type FeedMode, type SubscriptionLimits, invalidInstrumentKeys } from '../config.js';
 import type { RefusedKey, SubscriptionChangeRequest, SubscriptionChangeResult } from './subscription-types.js';

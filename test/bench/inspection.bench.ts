@@ -6,7 +6,7 @@
  * events/s is three orders of magnitude of headroom.
  */
 import { createActor, setup, type InspectionEvent } from 'xstate';
-import { InspectionHub } from '../../src/observe/inspection-hub.js';
+import { InspectionHub } from '../../src/inspector/hub.js';
 import { opsPerSecond, table } from './bench-util.js';
 
 const machine = setup({}).createMachine({ id: 'bench', initial: 'a', states: { a: {} } });

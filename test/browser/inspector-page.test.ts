@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { chromium, type BrowserContext, type Page } from 'playwright-core';
-import { startStandInService, type InspectedService } from '../helpers/inspected-service.js';
+import { startStandInService, type InspectedService } from '../helpers/inspector/stand-in-service.js';
 import { REPO_ROOT } from '../helpers/stately-relay.js';
 
 const ARTIFACTS = join(REPO_ROOT, 'test-artifacts');

@@ -83,6 +83,8 @@ export async function startServerFixture(
       current: () => ({ ...subscription }),
       change: (req) => {
         if (req.add?.includes('NSE_EQ|BOOM')) throw new SubscriptionError('every key refused: over the full-mode limit of 2000 keys');
+        // A bug's stand-in: its message and stack must stay in the log.
+        if (req.add?.includes('NSE_EQ|CRASH')) throw new TypeError('undefined reading planner state (server-fixture)');
         const accepted: string[] = [];
         for (const k of req.add ?? []) {
           subscription[k] = req.mode ?? 'full';

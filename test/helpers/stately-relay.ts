@@ -5,7 +5,7 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
-import { InspectClient } from './inspect-client.js';
+import { InspectClient } from './inspector/client.js';
 import { until } from './poll.js';
 
 /** dist/test/helpers → the repository root, where node_modules resolves. */

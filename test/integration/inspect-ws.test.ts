@@ -1,10 +1,10 @@
 import assert from 'node:assert/strict';
 import { after, describe, it } from 'node:test';
 import { assign, createActor, setup } from 'xstate';
-import { InspectionHub } from '../../src/observe/inspection-hub.js';
-import { InspectClient } from '../helpers/inspect-client.js';
-import { PLANTED_CODE, PLANTED_SECRET, startInspectedSystem, type InspectedSystem } from '../helpers/inspected-system.js';
-import { startInspectorServer, type InspectorServer } from '../helpers/inspector-server.js';
+import { InspectionHub } from '../../src/inspector/hub.js';
+import { InspectClient } from '../helpers/inspector/client.js';
+import { PLANTED_CODE, PLANTED_SECRET, startInspectedSystem, type InspectedSystem } from '../helpers/inspector/stand-in-system.js';
+import { startInspectorServer, type InspectorServer } from '../helpers/inspector/server.js';
 import { until } from '../helpers/poll.js';
 
 const NAMED = ['connection', 'writer', 'drainer', 'notifier'];

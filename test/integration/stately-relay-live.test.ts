@@ -5,7 +5,7 @@
  */
 import assert from 'node:assert/strict';
 import { after, describe, it } from 'node:test';
-import { InspectClient } from '../helpers/inspect-client.js';
+import { InspectClient } from '../helpers/inspector/client.js';
 import { type LiveService, startLiveService } from '../helpers/live-service.js';
 import { freePort } from '../helpers/ports.js';
 import { type RelayProcess, startRelay } from '../helpers/stately-relay.js';

@@ -1,8 +1,8 @@
 import assert from 'node:assert/strict';
 import { after, describe, it } from 'node:test';
-import { InspectionHub } from '../../src/observe/inspection-hub.js';
-import { InspectClient } from '../helpers/inspect-client.js';
-import { PLANTED_SECRET, startInspectedSystem } from '../helpers/inspected-system.js';
+import { InspectionHub } from '../../src/inspector/hub.js';
+import { InspectClient } from '../helpers/inspector/client.js';
+import { PLANTED_SECRET, startInspectedSystem } from '../helpers/inspector/stand-in-system.js';
 import { freePort } from '../helpers/ports.js';
 import { startRelay, type RelayProcess } from '../helpers/stately-relay.js';
 

@@ -1,9 +1,9 @@
 import assert from 'node:assert/strict';
 import { after, describe, it } from 'node:test';
 import { createActor, setup } from 'xstate';
-import type { InspectActorEvent, InspectEvent, InspectSnapshotEvent } from '../../src/observe/inspection-events.js';
-import { InspectionHub } from '../../src/observe/inspection-hub.js';
-import { PLANTED_CODE, PLANTED_SECRET, startInspectedSystem, type InspectedSystem } from '../helpers/inspected-system.js';
+import type { InspectActorEvent, InspectEvent, InspectSnapshotEvent } from '../../src/inspector/events.js';
+import { InspectionHub } from '../../src/inspector/hub.js';
+import { PLANTED_CODE, PLANTED_SECRET, startInspectedSystem, type InspectedSystem } from '../helpers/inspector/stand-in-system.js';
 import { until } from '../helpers/poll.js';
 
 const NAMED = ['connection', 'writer', 'drainer', 'notifier'];

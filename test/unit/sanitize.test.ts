@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { REDACTED, sanitizeEvent, sanitizeValue, scrubString } from '../../src/observe/sanitize.js';
+import { REDACTED, sanitizeEvent, sanitizeValue, scrubString } from '../../src/inspector/sanitize.js';
 
 const JWT = 'eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxMjM0NTYifQ.c2lnbmF0dXJlLXNpZ25hdHVyZQ';
 

@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
+import type { InjectOptions } from 'fastify';
 import { EQ, type ServerFixture, startServerFixture } from '../helpers/server-fixture.js';
 
 describe('HTTP routes', () => {
@@ -94,5 +95,99 @@ describe('HTTP routes', () => {
     assert.equal((await secured.app.inject({ ...body, headers: { authorization: 'Bearer wrong' } })).statusCode, 401);
     const ok = await secured.app.inject({ ...body, headers: { authorization: 'Bearer s3cret-token' }, remoteAddress: '10.0.0.9' });
     assert.equal(ok.statusCode, 200);
+  });
+});
+
+describe('HTTP refusals have one body shape', () => {
+  let f: ServerFixture;
+  let secured: ServerFixture;
+  before(async () => {
+    f = await startServerFixture({ listen: false });
+    secured = await startServerFixture({ listen: false, apiToken: 's3cret-token' });
+  });
+  after(async () => {
+    await f.close();
+    await secured.close();
+  });
+
+  const cases: Array<{
+    what: string;
+    fixture: () => ServerFixture;
+    req: InjectOptions;
+    status: number;
+    code: string;
+  }> = [
+    {
+      what: 'schema violation',
+      fixture: () => f,
+      req: { method: 'POST', url: '/subscriptions', payload: { mode: 'fast' } },
+      status: 400,
+      code: 'FST_ERR_VALIDATION',
+    },
+    {
+      what: 'body that is not JSON',
+      fixture: () => f,
+      req: { method: 'POST', url: '/subscriptions', payload: '{nope', headers: { 'content-type': 'application/json' } },
+      status: 400,
+      code: 'FST_ERR_CTP_INVALID_JSON_BODY',
+    },
+    {
+      what: 'no token',
+      fixture: () => secured,
+      req: { method: 'POST', url: '/subscriptions', payload: { remove: [EQ] } },
+      status: 401,
+      code: 'API_TOKEN_MISSING',
+    },
+    {
+      what: 'wrong token',
+      fixture: () => secured,
+      req: { method: 'POST', url: '/subscriptions', payload: { remove: [EQ] }, headers: { authorization: 'Bearer nope' } },
+      status: 401,
+      code: 'API_TOKEN_WRONG',
+    },
+    {
+      what: 'remote client without API_TOKEN',
+      fixture: () => f,
+      req: { method: 'POST', url: '/subscriptions', payload: { remove: [EQ] }, remoteAddress: '192.168.1.20' },
+      status: 403,
+      code: 'REMOTE_MUTATION_FORBIDDEN',
+    },
+    {
+      what: 'change nothing of which applies',
+      fixture: () => f,
+      req: { method: 'POST', url: '/subscriptions', payload: { add: ['NSE_EQ|BOOM'] } },
+      status: 422,
+      code: 'SUBSCRIPTION_REFUSED',
+    },
+    { what: 'unknown route', fixture: () => f, req: { url: '/nope?token=x' }, status: 404, code: 'ROUTE_NOT_FOUND' },
+    {
+      what: 'unknown inspector asset',
+      fixture: () => f,
+      req: { url: '/inspector/nope.js' },
+      status: 404,
+      code: 'INSPECTOR_ASSET_NOT_FOUND',
+    },
+  ];
+  for (const c of cases) {
+    it(`${c.what}: ${c.status} {statusCode, code, error, message}`, async () => {
+      const r = await c.fixture().app.inject(c.req);
+      assert.equal(r.statusCode, c.status);
+      const body = r.json();
+      assert.deepEqual(Object.keys(body).sort(), ['code', 'error', 'message', 'statusCode']);
+      assert.equal(body.statusCode, c.status);
+      assert.equal(body.code, c.code);
+      assert.equal(typeof body.error, 'string');
+      assert.ok(body.message.length > 5, body.message);
+      assert.doesNotMatch(r.body, /\bat .*\.js:\d+/, 'no stack trace');
+      if (c.status === 401) assert.equal(r.headers['www-authenticate'], 'Bearer');
+    });
+  }
+
+  it('an unexpected failure is a 500 with the same shape, and neither its message nor its stack', async () => {
+    const r = await f.app.inject({ method: 'POST', url: '/subscriptions', payload: { add: ['NSE_EQ|CRASH'] } });
+    assert.equal(r.statusCode, 500);
+    assert.deepEqual(Object.keys(r.json()).sort(), ['code', 'error', 'message', 'statusCode']);
+    assert.equal(r.json().code, 'INTERNAL_ERROR');
+    assert.doesNotMatch(r.body, /undefined reading|server-fixture/);
   });
 });

@@ -1,14 +1,15 @@
 /**
- * WS /ticks: the tick stream for local strategy scripts (CONTRACT.md). Text JSON both ways.
+ * WS /ticks: the tick stream for local strategy scripts (README "/ticks for strategy scripts").
+ * Text JSON both ways.
  *   connect with ?keys=K1,K2 or ?keys=*; later {"action":"subscribe"|"unsubscribe","keys":[...],"requestId"?}
  *   answers {"type":"subscribed"|"unsubscribed","requestId"?,"accepted"|"removed":[...],"refused":[{key,reason}]}
  *   a bad message gets {"type":"error","message":...} and the connection stays open.
  */
+import type { JsonSchemaToTsProvider } from '@fastify/type-provider-json-schema-to-ts';
 import type { FastifyPluginAsync } from 'fastify';
 import type { RawData } from 'ws';
-import type { TicksClient } from '../../fanout/fanout.js';
+import type { Fanout, TicksClient } from '../../fanout/fanout.js';
 import { requireToken } from '../auth.js';
-import type { ServerDeps } from '../deps.js';
 
 const MAX_MESSAGE_BYTES = 256 * 1024;
 
@@ -40,50 +41,56 @@ export function parseClientMessage(text: string): ClientMessage | { error: strin
   return { action: m['action'], keys: keys, ...withId };
 }
 
-export const ticksRoutes =
-  (deps: ServerDeps): FastifyPluginAsync =>
-  async (app) => {
-    app.get<{ Querystring: { keys?: string; token?: string } }>(
-      '/ticks',
-      { websocket: true, preValidation: requireToken(deps.http.apiToken) },
-      (socket, req) => {
-        const fanout = deps.fanout;
-        const client = fanout.add(socket);
-        const reply = (c: TicksClient, body: Record<string, unknown>) => fanout.sendControl(c, JSON.stringify(body));
-        socket.on('error', (err) => req.log.debug({ err }, '/ticks socket error'));
-        const initial =
-          req.query.keys
-            ?.split(',')
-            .map((k) => k.trim())
-            .filter(Boolean) ?? [];
-        if (initial.length > 0) {
-          const r = fanout.subscribe(client, initial);
-          // Snapshots are already on their way; an acknowledgement only when something was refused.
-          if (r.refused.length > 0) reply(client, { type: 'subscribed', accepted: r.accepted, refused: r.refused });
-        }
-        socket.on('message', (data: RawData, isBinary: boolean) => {
-          const size = Array.isArray(data) ? data.reduce((n, b) => n + b.length, 0) : (data as Buffer).byteLength;
-          if (size > MAX_MESSAGE_BYTES)
-            return reply(client, { type: 'error', message: `message too large (${size} bytes, limit ${MAX_MESSAGE_BYTES})` });
-          const text =
-            isBinary || Array.isArray(data)
-              ? Buffer.concat(Array.isArray(data) ? data : [Buffer.from(data as ArrayBuffer)]).toString('utf8')
-              : data.toString();
-          const msg = parseClientMessage(text);
-          if ('error' in msg)
-            return reply(client, {
-              type: 'error',
-              message: msg.error,
-              ...(msg.requestId !== undefined ? { requestId: msg.requestId } : {}),
-            });
-          const id = msg.requestId !== undefined ? { requestId: msg.requestId } : {};
-          if (msg.action === 'subscribe') {
-            const r = fanout.subscribe(client, msg.keys);
-            reply(client, { type: 'subscribed', ...id, accepted: r.accepted, refused: r.refused });
-          } else {
-            reply(client, { type: 'unsubscribed', ...id, removed: fanout.unsubscribe(client, msg.keys) });
-          }
+export interface TicksRouteOptions {
+  fanout: Fanout;
+  /** API_TOKEN: when set, the socket needs it. */
+  apiToken: string | undefined;
+}
+
+const ticksQuery = {
+  type: 'object',
+  properties: {
+    keys: { type: 'string', description: 'comma-separated instrument keys, or *' },
+    token: { type: 'string', description: 'API_TOKEN, for clients that cannot set headers' },
+  },
+} as const;
+
+export const ticksRoutes: FastifyPluginAsync<TicksRouteOptions> = async (fastify, opts) => {
+  const app = fastify.withTypeProvider<JsonSchemaToTsProvider>();
+  const fanout = opts.fanout;
+  app.get('/ticks', { websocket: true, preValidation: requireToken(opts.apiToken), schema: { querystring: ticksQuery } }, (socket, req) => {
+    const client = fanout.add(socket);
+    const reply = (c: TicksClient, body: Record<string, unknown>) => fanout.sendControl(c, JSON.stringify(body));
+    socket.on('error', (err) => req.log.debug({ err }, '/ticks socket error'));
+    const initial =
+      req.query.keys
+        ?.split(',')
+        .map((k) => k.trim())
+        .filter(Boolean) ?? [];
+    if (initial.length > 0) {
+      const r = fanout.subscribe(client, initial);
+      // Snapshots are already on their way; an acknowledgement only when something was refused.
+      if (r.refused.length > 0) reply(client, { type: 'subscribed', accepted: r.accepted, refused: r.refused });
+    }
+    socket.on('message', (data: RawData) => {
+      const size = Array.isArray(data) ? data.reduce((n, b) => n + b.length, 0) : (data as Buffer).byteLength;
+      if (size > MAX_MESSAGE_BYTES)
+        return reply(client, { type: 'error', message: `message too large (${size} bytes, limit ${MAX_MESSAGE_BYTES})` });
+      const text = (Array.isArray(data) ? Buffer.concat(data) : Buffer.isBuffer(data) ? data : Buffer.from(data)).toString('utf8');
+      const msg = parseClientMessage(text);
+      if ('error' in msg)
+        return reply(client, {
+          type: 'error',
+          message: msg.error,
+          ...(msg.requestId !== undefined ? { requestId: msg.requestId } : {}),
         });
-      },
-    );
-  };
+      const id = msg.requestId !== undefined ? { requestId: msg.requestId } : {};
+      if (msg.action === 'subscribe') {
+        const r = fanout.subscribe(client, msg.keys);
+        reply(client, { type: 'subscribed', ...id, accepted: r.accepted, refused: r.refused });
+      } else {
+        reply(client, { type: 'unsubscribed', ...id, removed: fanout.unsubscribe(client, msg.keys) });
+      }
+    });
+  });
+};

@@ -12,8 +12,8 @@
  * 2000-key subscription, so the tests can prove none of it leaves the process unsanitised.
  */
 import { assign, createActor, fromPromise, sendParent, sendTo, setup, type AnyActorRef } from 'xstate';
-import { notifierMachine, type Landed } from '../../machines/notifier.js';
-import { InspectionHub } from '../../src/observe/inspection-hub.js';
+import { notifierMachine, type Landed } from '../../../machines/notifier.js';
+import { InspectionHub } from '../../../src/inspector/hub.js';
 
 export const PLANTED_SECRET = 'sekrit-7f3a9c';
 export const PLANTED_CODE = 'onetime-code-5521';

@@ -136,7 +136,7 @@ export function sanitizeValue(value: unknown, limits: SanitizeLimits = DEFAULT_L
   if (obj instanceof Date) return Number.isNaN(obj.getTime()) ? null : obj.toISOString();
   if (obj instanceof Error) return describeErrorValue(obj, limits, depth);
   if (Array.isArray(obj)) return sanitizeArray(obj, obj.length, limits, depth);
-  if (obj instanceof Set) return sanitizeArray([...takeFirst(obj.values(), limits.maxItems + 1)], obj.size, limits, depth);
+  if (obj instanceof Set) return sanitizeArray(takeFirst<unknown>(obj.values(), limits.maxItems + 1), obj.size, limits, depth);
   if (obj instanceof Map) {
     const entries = takeFirst(obj.entries(), limits.maxKeys + 1) as Array<[unknown, unknown]>;
     return sanitizeEntries(

@@ -8,10 +8,10 @@
 import type {} from '@fastify/websocket';
 import type { FastifyPluginAsync } from 'fastify';
 import type { WebSocket } from 'ws';
-import type { InspectionHub } from '../../observe/inspection-hub.js';
-import { requireToken } from '../auth.js';
+import type { InspectionHub } from './hub.js';
+import { requireToken } from '../server/auth.js';
 
-export interface InspectRouteOptions {
+export interface InspectorStreamOptions {
   hub: InspectionHub;
   /** API_TOKEN: when set, the socket needs it. */
   apiToken?: string | undefined;
@@ -19,7 +19,7 @@ export interface InspectRouteOptions {
   maxBufferedBytes?: number;
 }
 
-export const inspectRoutes: FastifyPluginAsync<InspectRouteOptions> = async (app, opts) => {
+export const inspectorStreamRoute: FastifyPluginAsync<InspectorStreamOptions> = async (app, opts) => {
   const limit = opts.maxBufferedBytes ?? 1 << 20;
   app.get('/inspect', { websocket: true, preValidation: requireToken(opts.apiToken) }, (socket: WebSocket, req) => {
     let dropped = false;

@@ -8,10 +8,11 @@
 import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { extname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import type { JsonSchemaToTsProvider } from '@fastify/type-provider-json-schema-to-ts';
 import type { FastifyPluginAsync, FastifyReply } from 'fastify';
-import { TickpipeError } from '../../errors.js';
+import { TickpipeError } from '../errors.js';
 
-export interface InspectorRouteOptions {
+export interface InspectorPageOptions {
   /** The directory holding index.html; found next to dist/ or src/ when omitted. */
   dir?: string;
 }
@@ -29,9 +30,9 @@ const CONTENT_TYPES: Record<string, string> = {
 const CSP =
   "default-src 'self'; connect-src 'self' ws: wss:; img-src 'self' data:; style-src 'self'; script-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'self'";
 
-export function findInspectorDir(): string {
-  // dist/src/server/routes → ../../../../inspector; src/server/routes → ../../../inspector
-  for (const up of ['../../../../inspector', '../../../inspector']) {
+function findInspectorDir(): string {
+  // dist/src/inspector → ../../../inspector; src/inspector → ../../inspector
+  for (const up of ['../../../inspector/', '../../inspector/']) {
     const dir = fileURLToPath(new URL(up, import.meta.url));
     if (existsSync(join(dir, 'index.html'))) return dir;
   }
@@ -57,7 +58,10 @@ function loadAssets(dir: string): Map<string, Asset> {
   return assets;
 }
 
-export const inspectorRoutes: FastifyPluginAsync<InspectorRouteOptions> = async (app, opts) => {
+const assetParams = { type: 'object', properties: { file: { type: 'string' } }, required: ['file'] } as const;
+
+export const inspectorPageRoute: FastifyPluginAsync<InspectorPageOptions> = async (fastify, opts) => {
+  const app = fastify.withTypeProvider<JsonSchemaToTsProvider>();
   const assets = loadAssets(opts.dir ?? findInspectorDir());
   const serve = (reply: FastifyReply, asset: Asset) =>
     reply
@@ -69,9 +73,9 @@ export const inspectorRoutes: FastifyPluginAsync<InspectorRouteOptions> = async 
   const index = assets.get('index.html')!;
   app.get('/inspector', (_req, reply) => serve(reply, index));
   app.get('/inspector/', (_req, reply) => serve(reply, index));
-  app.get<{ Params: { file: string } }>('/inspector/:file', (req, reply) => {
+  app.get('/inspector/:file', { schema: { params: assetParams } }, (req, reply) => {
     const asset = assets.get(req.params.file);
-    if (!asset) return reply.code(404).send({ error: 'not found', message: `no inspector asset named ${JSON.stringify(req.params.file)}` });
+    if (!asset) throw new TickpipeError('INSPECTOR_ASSET_NOT_FOUND', `no inspector asset named ${JSON.stringify(req.params.file)}`);
     return serve(reply, asset);
   });
 };

@@ -10,7 +10,7 @@
  */
 import type { InspectionEvent } from 'xstate';
 import type { Logger } from '../logger.js';
-import { convertInspectionEvent, type InspectActorEvent, type InspectEvent, type InspectSnapshotEvent } from './inspection-events.js';
+import { convertInspectionEvent, type InspectActorEvent, type InspectEvent, type InspectSnapshotEvent } from './events.js';
 import { RelayForwarder } from './relay-forwarder.js';
 import { DEFAULT_LIMITS, type SanitizeLimits } from './sanitize.js';
 

@@ -24,7 +24,8 @@ export function stateText(value: unknown): string {
       })
       .join(',');
   }
-  return String(value);
+  if (typeof value === 'number' || typeof value === 'boolean' || typeof value === 'bigint') return String(value);
+  return typeof value;
 }
 
 export function actorName(ref: ActorRefLike): string {

@@ -3,7 +3,7 @@
  * JSON message in arrival order; `until()` re-checks its predicate on every arrival.
  */
 import WebSocket from 'ws';
-import type { InspectActorEvent, InspectEvent } from '../../src/observe/inspection-events.js';
+import type { InspectActorEvent, InspectEvent } from '../../../src/inspector/events.js';
 
 export class InspectClient {
   readonly messages: InspectEvent[] = [];

@@ -5,8 +5,8 @@
  * running the real service (VictoriaMetrics stopped and started for `setWriterDown`) can
  * replace it without touching the tests.
  */
-import { startInspectedSystem, type InspectedSystem } from './inspected-system.js';
-import { startInspectorServer, type InspectorServer } from './inspector-server.js';
+import { startInspectedSystem, type InspectedSystem } from './stand-in-system.js';
+import { startInspectorServer, type InspectorServer } from './server.js';
 
 export interface InspectedService {
   readonly baseUrl: string;

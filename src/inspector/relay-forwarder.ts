@@ -15,7 +15,7 @@
  */
 import WebSocket from 'ws';
 import type { Logger } from '../logger.js';
-import type { InspectActorEvent, InspectEvent } from './inspection-events.js';
+import type { InspectActorEvent, InspectEvent } from './events.js';
 
 export interface InspectionSource {
   replay(): InspectEvent[];

@@ -1,12 +1,13 @@
 /**
  * A Fastify app with just the inspection routes (WS /inspect, GET /inspector), registered the
- * way the service's app factory does: @fastify/websocket first, then the route plugins.
+ * way the service's app factory does: its error handler, @fastify/websocket, then the route plugins.
  */
 import websocket from '@fastify/websocket';
 import Fastify, { type FastifyInstance } from 'fastify';
-import type { InspectionHub } from '../../src/observe/inspection-hub.js';
-import { inspectRoutes } from '../../src/server/routes/inspect.js';
-import { inspectorRoutes } from '../../src/server/routes/inspector.js';
+import type { InspectionHub } from '../../../src/inspector/hub.js';
+import { inspectorPageRoute } from '../../../src/inspector/page-route.js';
+import { inspectorStreamRoute } from '../../../src/inspector/stream-route.js';
+import { useApiErrors } from '../../../src/server/error-handler.js';
 
 export interface InspectorServer {
   app: FastifyInstance;
@@ -22,13 +23,14 @@ export async function startInspectorServer(opts: {
   maxBufferedBytes?: number;
 }): Promise<InspectorServer> {
   const app = Fastify({ logger: false });
+  useApiErrors(app);
   await app.register(websocket);
-  await app.register(inspectRoutes, {
+  await app.register(inspectorStreamRoute, {
     hub: opts.hub,
     apiToken: opts.apiToken,
     ...(opts.maxBufferedBytes ? { maxBufferedBytes: opts.maxBufferedBytes } : {}),
   });
-  await app.register(inspectorRoutes);
+  await app.register(inspectorPageRoute);
   await app.listen({ host: '127.0.0.1', port: opts.port ?? 0 });
   const addr = app.server.address();
   const port = typeof addr === 'object' && addr ? addr.port : 0;

@@ -21,9 +21,9 @@ export function prettyDestination(out: NodeJS.WritableStream = process.stdout): 
       const level = LEVELS[rec['level'] as number] ?? String(rec['level']);
       const extra = Object.entries(rec)
         .filter(([k]) => !OMIT.has(k) && !['from', 'to', 'event', 'reason'].includes(k))
-        .map(([k, v]) => `${k}=${typeof v === 'object' ? JSON.stringify(v) : String(v)}`)
+        .map(([k, v]) => `${k}=${typeof v === 'string' ? v : JSON.stringify(v)}`)
         .join(' ');
-      out.write(`${time} ${level} ${String(rec['msg'] ?? '')}${extra ? `  ${extra}` : ''}\n`);
+      out.write(`${time} ${level} ${typeof rec['msg'] === 'string' ? rec['msg'] : ''}${extra ? `  ${extra}` : ''}\n`);
     },
   };
 }
