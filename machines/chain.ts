@@ -10,11 +10,11 @@
  * Prices arrive from the `watchPrice` callback actor (sampled by the data plane, at most about
  * once a second, never per tick). Time enters only through events (`at`), so the machine runs
  * the same on XState's SimulatedClock. The master lookups and the subscription change are
- * provided actors; the plan rules themselves are pure (src/instruments/chain-planner.ts).
+ * provided actors; the plan rules themselves are pure (machines/rules/option-chain.ts).
  */
 import { assign, fromCallback, fromPromise, setup } from 'xstate';
 import type { FeedMode } from '../src/config.js';
-import { type ChainPlan, type ChainSpec, expiryCutoff, needsRecentre } from '../src/instruments/chain-planner.js';
+import { type ChainPlan, type ChainSpec, expiryCutoff, needsRecentre } from './rules/option-chain.js';
 
 export interface ChainInput {
   spec: ChainSpec;

@@ -10,8 +10,7 @@
  * `master.state` is `stale` (shown in /state and /ready).
  */
 import { assign, enqueueActions, fromPromise, setup } from 'xstate';
-import type { ChainSpec } from '../src/instruments/chain-planner.js';
-import type { MasterStatus } from '../src/instruments/master-store.js';
+import type { ChainSpec } from './rules/option-chain.js';
 import { type ChainInput, chainMachine } from './chain.js';
 
 export interface ChainsInput {
@@ -20,8 +19,17 @@ export interface ChainsInput {
   retryMs: number;
 }
 
-/** What the master actors resolve with: the store's status and the instant it was taken. */
-export type MasterReport = Omit<MasterStatus, 'url'> & { at: number };
+/** What the master actors resolve with: the master's status and the instant it was taken. */
+export interface MasterReport {
+  /** `fresh`: today's copy; `stale`: an older copy (a download failed); `unavailable`: none. */
+  state: 'loading' | 'fresh' | 'stale' | 'unavailable';
+  /** When the copy in use was downloaded (ms), null without one. */
+  fetchedAt: number | null;
+  instruments: number;
+  /** Why the last download failed (kept until one succeeds). */
+  lastError: { code: string; message: string } | null;
+  at: number;
+}
 
 interface ChainsContext extends ChainsInput {
   master: MasterReport | null;

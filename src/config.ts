@@ -6,7 +6,7 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { parseEnv } from 'node:util';
 import { ConfigError } from './errors.js';
-import { type ChainSpec, parseChainSpecs } from './instruments/chain-planner.js';
+import { type ChainSpec, parseChainSpecs } from '../machines/rules/option-chain.js';
 import { isInstrumentName } from './instruments/names.js';
 
 export const FEED_MODES = ['ltpc', 'full', 'option_greeks', 'full_d30'] as const;

@@ -8,7 +8,7 @@ import type { PlanRequest, SubscriptionRequest } from '../../machines/chain.js';
 import type { FeedMode, SubscriptionLimits } from '../config.js';
 import { SubscriptionError, TickpipeError } from '../errors.js';
 import { planSubscriptionChange } from '../upstox/subscriptions.js';
-import { type ChainPlan, expiries, planChain, selectExpiry } from './chain-planner.js';
+import { type ChainPlan, expiries, planChain, selectExpiry } from '../../machines/rules/option-chain.js';
 import type { MasterIndex } from './master-index.js';
 import { editDistance } from './names.js';
 

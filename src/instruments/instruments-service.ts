@@ -15,7 +15,7 @@ import type { Logger } from '../logger.js';
 import { msUntilIst } from '../upstox/timing.js';
 import type { RefusedKey } from '../upstox/subscription-types.js';
 import { ChainSubscriptions, chainMasterActors } from './chain-actors.js';
-import { istDate } from './chain-planner.js';
+import { istDate } from '../../machines/rules/option-chain.js';
 import { MasterStore, type MasterStatus } from './master-store.js';
 import { isInstrumentName, resolveAll, resolveInstrument } from './names.js';
 import { LastPrices, type Timers } from './price-watch.js';

@@ -4,8 +4,9 @@
  * underlying (option chains). Built once per file; immutable afterwards, so a refresh swaps the
  * whole index and readers never see a half-built one.
  */
+import type { OptionRow, Underlying } from '../../machines/rules/option-chain.js';
 
-export type OptionSide = 'CE' | 'PE';
+export type { OptionRow, Underlying } from '../../machines/rules/option-chain.js';
 
 /** What the service keeps of one instrument (the file has ~20 fields; these are the useful ones). */
 export interface Instrument {
@@ -19,20 +20,6 @@ export interface Instrument {
   expiry?: number;
   strike?: number;
   lotSize?: number;
-}
-
-export interface OptionRow {
-  key: string;
-  side: OptionSide;
-  expiry: number;
-  strike: number;
-}
-
-/** The options of one underlying (for example all NIFTY CE/PE in NSE_FO). */
-export interface Underlying {
-  symbol: string;
-  key: string;
-  options: readonly OptionRow[];
 }
 
 function str(v: unknown): string | undefined {

@@ -36,7 +36,7 @@ export async function buildServer(deps: ServerDeps): Promise<FastifyInstance> {
   await app.register(healthRoutes, { readiness: deps.readiness });
   await app.register(stateRoutes, { state: deps.state, metrics: deps.metrics });
   await app.register(subscriptionRoutes, { subscriptions: deps.subscriptions, apiToken });
-  await app.register(ticksRoutes, { fanout: deps.fanout, apiToken });
+  await app.register(ticksRoutes, { fanout: deps.fanout, apiToken, resolveInstruments: deps.resolveInstruments });
   if (deps.inspection) await app.register(inspectorStreamRoute, { hub: deps.inspection, apiToken });
   await app.register(inspectorPageRoute);
   return app;

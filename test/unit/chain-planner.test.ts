@@ -10,7 +10,7 @@ import {
   parseChainSpecs,
   planChain,
   selectExpiry,
-} from '../../src/instruments/chain-planner.js';
+} from '../../machines/rules/option-chain.js';
 import type { OptionRow, Underlying } from '../../src/instruments/master-index.js';
 import { NIFTY_KEY, optionKey, upstoxExpiry } from '../helpers/master-fixture.js';
 

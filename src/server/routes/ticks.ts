@@ -9,6 +9,7 @@ import type { JsonSchemaToTsProvider } from '@fastify/type-provider-json-schema-
 import type { FastifyPluginAsync } from 'fastify';
 import type { RawData } from 'ws';
 import type { Fanout, TicksClient } from '../../fanout/fanout.js';
+import type { RefusedKey } from '../../upstox/subscription-types.js';
 import { requireToken } from '../auth.js';
 
 const MAX_MESSAGE_BYTES = 256 * 1024;
@@ -43,6 +44,8 @@ export function parseClientMessage(text: string): ClientMessage | { error: strin
 
 export interface TicksRouteOptions {
   fanout: Fanout;
+  /** Names (SEGMENT:TRADING_SYMBOL) → keys; a name that does not resolve is refused with help. */
+  resolveInstruments?: ((entries: readonly string[]) => { keys: string[]; refused: RefusedKey[] }) | undefined;
   /** API_TOKEN: when set, the socket needs it. */
   apiToken: string | undefined;
 }
@@ -58,6 +61,13 @@ const ticksQuery = {
 export const ticksRoutes: FastifyPluginAsync<TicksRouteOptions> = async (fastify, opts) => {
   const app = fastify.withTypeProvider<JsonSchemaToTsProvider>();
   const fanout = opts.fanout;
+  const resolve = opts.resolveInstruments ?? ((entries: readonly string[]) => ({ keys: [...entries], refused: [] }));
+  /** Subscribes names and keys; names that do not resolve come back refused, with the reason. */
+  const subscribe = (client: TicksClient, entries: string[]) => {
+    const named = resolve(entries.filter((k) => k !== '*'));
+    const r = fanout.subscribe(client, entries.includes('*') ? ['*', ...named.keys] : named.keys);
+    return { accepted: r.accepted, refused: [...named.refused, ...r.refused] };
+  };
   app.get('/ticks', { websocket: true, preValidation: requireToken(opts.apiToken), schema: { querystring: ticksQuery } }, (socket, req) => {
     const client = fanout.add(socket);
     const reply = (c: TicksClient, body: Record<string, unknown>) => fanout.sendControl(c, JSON.stringify(body));
@@ -68,7 +78,7 @@ export const ticksRoutes: FastifyPluginAsync<TicksRouteOptions> = async (fastify
         .map((k) => k.trim())
         .filter(Boolean) ?? [];
     if (initial.length > 0) {
-      const r = fanout.subscribe(client, initial);
+      const r = subscribe(client, initial);
       // Snapshots are already on their way; an acknowledgement only when something was refused.
       if (r.refused.length > 0) reply(client, { type: 'subscribed', accepted: r.accepted, refused: r.refused });
     }
@@ -86,10 +96,12 @@ export const ticksRoutes: FastifyPluginAsync<TicksRouteOptions> = async (fastify
         });
       const id = msg.requestId !== undefined ? { requestId: msg.requestId } : {};
       if (msg.action === 'subscribe') {
-        const r = fanout.subscribe(client, msg.keys);
+        const r = subscribe(client, msg.keys);
         reply(client, { type: 'subscribed', ...id, accepted: r.accepted, refused: r.refused });
       } else {
-        reply(client, { type: 'unsubscribed', ...id, removed: fanout.unsubscribe(client, msg.keys) });
+        const named = resolve(msg.keys.filter((k) => k !== '*'));
+        const keys = msg.keys.includes('*') ? ['*', ...named.keys] : named.keys;
+        reply(client, { type: 'unsubscribed', ...id, removed: fanout.unsubscribe(client, keys) });
       }
     });
   });

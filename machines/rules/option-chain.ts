@@ -3,7 +3,24 @@
  * the money, which keys a chain of ATM ± N strikes needs, when a price move is large enough to
  * re-centre (hysteresis), and when an expiry has passed. The chains actor applies them.
  */
-import type { OptionRow, Underlying } from './master-index.js';
+
+export type OptionSide = 'CE' | 'PE';
+
+/** One option of the instrument master, as the chain rules need it. */
+export interface OptionRow {
+  key: string;
+  side: OptionSide;
+  /** Expiry as Upstox gives it (ms since the epoch). */
+  expiry: number;
+  strike: number;
+}
+
+/** The options of one underlying (for example all NIFTY CE/PE in NSE_FO). */
+export interface Underlying {
+  symbol: string;
+  key: string;
+  options: readonly OptionRow[];
+}
 
 /** `next` (nearest not expired), `next2` (the one after), `monthly` (last of its month), or a date `YYYY-MM-DD`. */
 export type ExpirySpec = 'next' | 'next2' | 'monthly' | `${number}-${number}-${number}`;
