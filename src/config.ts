@@ -231,9 +231,9 @@ function parseTags(r: Reader): Record<string, string> {
   if (!raw) return tags;
   for (const pair of raw.value.split(',')) {
     const m = /^\s*([A-Za-z_][A-Za-z0-9_]*)=([^,]+?)\s*$/.exec(pair);
-    if (!m || ['instrument_key', 'segment', 'interval'].includes(m[1])) {
+    if (!m || ['instrument_key', 'segment', 'interval', 'symbol'].includes(m[1])) {
       r.problems.push(
-        `INFLUX_EXTRA_TAGS has an invalid pair ${JSON.stringify(pair)}; use name=value,name2=value2 (not instrument_key, segment or interval)`,
+        `INFLUX_EXTRA_TAGS has an invalid pair ${JSON.stringify(pair)}; use name=value,name2=value2 (not instrument_key, segment, interval or symbol)`,
       );
       continue;
     }

@@ -46,12 +46,30 @@ export class LineProtocolBuilder {
   private readonly candlePrefix = new Map<string, string>();
   private readonly extra: string;
 
-  constructor(extraTags: Readonly<Record<string, string>> = {}) {
+  /**
+   * `symbolOf`: the trading symbol of a key from the instrument master; points of known
+   * instruments carry it as the `symbol` tag (part of the cached prefix, so it costs nothing per point).
+   */
+  constructor(
+    extraTags: Readonly<Record<string, string>> = {},
+    private readonly symbolOf: (key: string) => string | undefined = () => undefined,
+  ) {
     // Tags sorted by key: InfluxDB's recommendation for write performance.
     this.extra = Object.keys(extraTags)
       .sort()
       .map((k) => `,${escapeTag(k)}=${escapeTag(extraTags[k])}`)
       .join('');
+  }
+
+  /** The instrument master changed: prefixes are rebuilt with the new symbols. */
+  symbolsChanged(): void {
+    this.tickPrefix.clear();
+    this.candlePrefix.clear();
+  }
+
+  private symbolTag(key: string): string {
+    const symbol = this.symbolOf(key);
+    return symbol === undefined ? '' : `,symbol=${escapeTag(symbol)}`;
   }
 
   /** Appends every point of `frame` to `batch`; returns how many were added. */
@@ -93,7 +111,7 @@ export class LineProtocolBuilder {
   private tickTags(u: TickUpdate): string {
     let p = this.tickPrefix.get(u.key);
     if (p === undefined) {
-      p = `tick,instrument_key=${escapeTag(u.key)},segment=${escapeTag(u.segment)}${this.extra}`;
+      p = `tick,instrument_key=${escapeTag(u.key)},segment=${escapeTag(u.segment)}${this.symbolTag(u.key)}${this.extra}`;
       if (this.tickPrefix.size < 100_000) this.tickPrefix.set(u.key, p);
     }
     return p;
@@ -103,7 +121,7 @@ export class LineProtocolBuilder {
     const id = `${u.key}\u0000${interval}`;
     let p = this.candlePrefix.get(id);
     if (p === undefined) {
-      p = `candle,instrument_key=${escapeTag(u.key)},interval=${escapeTag(interval || 'unknown')},segment=${escapeTag(u.segment)}${this.extra}`;
+      p = `candle,instrument_key=${escapeTag(u.key)},interval=${escapeTag(interval || 'unknown')},segment=${escapeTag(u.segment)}${this.symbolTag(u.key)}${this.extra}`;
       if (this.candlePrefix.size < 100_000) this.candlePrefix.set(id, p);
     }
     return p;
