@@ -230,6 +230,10 @@ export class Instruments {
     return null;
   }
 
+  close(): void {
+    this.store.close();
+  }
+
   describe(): string {
     const s = this.store.status();
     return `${s.state}, ${s.instruments} instruments${s.lastError ? `, last error: ${describeError(s.lastError)}` : ''}`;

@@ -46,6 +46,8 @@ export class MasterStore {
   private fetchedAt: number | null = null;
   private lastError: MasterStatus['lastError'] = null;
   private loading = true;
+  /** Aborts a download in flight when the service stops. */
+  private readonly closing = new AbortController();
   private readonly now: () => number;
   readonly cachePath: string;
 
@@ -118,6 +120,11 @@ export class MasterStore {
     }
   }
 
+  /** Stops a download in flight (shutdown); the cache is left as it was. */
+  close(): void {
+    this.closing.abort(new Error('the service is stopping'));
+  }
+
   private async cachedAt(): Promise<number | null> {
     try {
       return (await stat(this.cachePath)).mtimeMs;
@@ -135,7 +142,7 @@ export class MasterStore {
 
   private async download(to: string): Promise<void> {
     let res: Response;
-    const signal = AbortSignal.timeout(this.opts.downloadTimeoutMs);
+    const signal = AbortSignal.any([AbortSignal.timeout(this.opts.downloadTimeoutMs), this.closing.signal]);
     try {
       res = await fetch(this.opts.url, { signal });
     } catch (err) {
