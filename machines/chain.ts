@@ -13,8 +13,11 @@
  * provided actors; the plan rules themselves are pure (machines/rules/option-chain.ts).
  */
 import { assign, fromCallback, fromPromise, setup } from 'xstate';
-import type { FeedMode } from '../src/config.js';
+import type { ChainChange, ChainEvent, ChainPlanRequest, ChainSubscriptionChange, ChangeKind } from './events.js';
+import type { FeedMode } from './rules/subscriptions.js';
 import { type ChainPlan, type ChainSpec, expiryCutoff, needsRecentre } from './rules/option-chain.js';
+
+export type { ChainChange, ChainEvent, ChainPlanRequest, ChainSubscriptionChange, ChangeKind };
 
 export interface ChainInput {
   spec: ChainSpec;
@@ -23,35 +26,6 @@ export interface ChainInput {
   /** Mode of the underlying (FEED_MODE). */
   underlyingMode: FeedMode;
 }
-
-export interface PlanRequest {
-  spec: ChainSpec;
-  underlyingKey: string;
-  price: number;
-  /** The instant the plan is for (expiries whose cutoff is not after it are over). */
-  now: number;
-  /** Keep this expiry (a re-centre); absent: select by the spec (start, roll, new master). */
-  expiry?: number;
-}
-
-export interface SubscriptionRequest {
-  chain: string;
-  add: string[];
-  remove: string[];
-  mode: FeedMode;
-}
-
-export type ChangeKind = 'centred' | 'recentred' | 'rolled';
-
-export interface ChainChange {
-  chain: string;
-  kind: ChangeKind;
-  ltp: number | null;
-  from: { atm: number; expiry: number } | null;
-  to: { atm: number; expiry: number };
-}
-
-export type ChainEvent = { type: 'PRICE'; ltp: number; at: number } | { type: 'MASTER_UPDATED'; at: number };
 
 interface ChainContext extends ChainInput {
   underlyingKey: string | null;
@@ -86,9 +60,9 @@ export const chainMachine = setup({
   actors: {
     /** The underlying's key for the spec's symbol (unknown or ambiguous: rejects with why). */
     resolveUnderlying: fromPromise<string, { underlying: string }>(async () => notProvided('resolveUnderlying')()),
-    planChain: fromPromise<ChainPlan, PlanRequest>(async () => notProvided('planChain')()),
+    planChain: fromPromise<ChainPlan, ChainPlanRequest>(async () => notProvided('planChain')()),
     /** Applies the change as a whole or refuses it as a whole (V3 limits), with the reason. */
-    applySubscription: fromPromise<void, SubscriptionRequest>(async () => notProvided('applySubscription')()),
+    applySubscription: fromPromise<void, ChainSubscriptionChange>(async () => notProvided('applySubscription')()),
     watchPrice: fromCallback<ChainEvent, { key: string }>(() => notProvided('watchPrice')()),
   },
   actions: {

@@ -37,6 +37,11 @@ interface ChainsContext extends ChainsInput {
   reason: string;
 }
 
+function unexpected(error: unknown): MasterReport {
+  const message = error instanceof Error ? error.message : String(error);
+  return { state: 'unavailable', fetchedAt: null, instruments: 0, lastError: { code: 'UNEXPECTED', message }, at: 0 };
+}
+
 export const chainIdOf = (spec: ChainSpec): string => `chain:${spec.underlying}`;
 
 export const chainsMachine = setup({
@@ -79,6 +84,8 @@ export const chainsMachine = setup({
           { guard: 'hasCopy', target: 'ready', actions: assign({ master: ({ event }) => event.output }) },
           { target: 'masterUnavailable', actions: assign({ master: ({ event }) => event.output }) },
         ],
+        // The provided loader reports failures in its output; a throw is a bug, shown the same way.
+        onError: { target: 'masterUnavailable', actions: assign({ master: ({ event }) => unexpected(event.error) }) },
       },
     },
     ready: {
@@ -126,6 +133,7 @@ export const chainsMachine = setup({
           },
           { target: 'masterUnavailable', actions: assign({ master: ({ event }) => event.output }) },
         ],
+        onError: { target: 'masterUnavailable', actions: assign({ master: ({ event }) => unexpected(event.error) }) },
       },
     },
     /** No copy at all: names cannot be resolved and chains cannot start until a download works. */

@@ -14,9 +14,18 @@
  * quiet, not dead). States are flat so that `value` is exactly 'streaming' while ticks flow.
  */
 import { assign, cancel, enqueueActions, fromCallback, fromPromise, raise, setup, spawnChild, stopChild } from 'xstate';
-import type { FeedMode, SubscriptionLimits } from '../src/config.js';
-import { allSubscribedClosed, backoffDelay, msUntilIst } from '../src/upstox/timing.js';
-import { planSubscriptionChange, subscriptionDiff } from '../src/upstox/subscriptions.js';
+import type { ConnectionEvent, FeedSocketInput, SocketCommand } from './events.js';
+import { fullJitterDelay } from './rules/backoff.js';
+import type { ErrorCode } from './rules/error-codes.js';
+import { errorCode, errorMessage } from './rules/error-info.js';
+import { allSubscribedClosed, msUntilIst } from './rules/market-time.js';
+import {
+  type FeedMode,
+  type Subscription,
+  type SubscriptionLimits,
+  planSubscriptionChange,
+  subscriptionDiff,
+} from './rules/subscriptions.js';
 
 export interface ConnectionInput {
   /** Instrument keys from INSTRUMENTS; null when they come from INSTRUMENTS_URL. */
@@ -35,44 +44,18 @@ export interface ConnectionInput {
   connectTimeoutMs: number;
   /** Without a token URL, a rejected token is tried again this often (it may be fixed upstream). */
   tokenRejectedRetryMs: number;
+  /** The wall clock (ms) and a random number in [0, 1): injected so tests are reproducible. */
+  now: () => number;
+  random: () => number;
 }
 
 export interface ErrorInfo {
-  code: string;
+  code: ErrorCode;
   message: string;
 }
 
-/** Commands to the socket actor. */
-export interface SocketCommand {
-  type: 'SEND';
-  method: 'sub' | 'unsub' | 'change_mode';
-  mode?: FeedMode;
-  keys: string[];
-}
-
-export type SocketEvent =
-  | { type: 'SOCKET_OPEN' }
-  | { type: 'SOCKET_CLOSED'; code: number; reason: string }
-  | { type: 'SOCKET_ERROR'; message: string }
-  | { type: 'FEED_ALIVE' }
-  | { type: 'MARKET_STATUS'; segments: Record<string, string> };
-
-export type ConnectionEvent =
-  | SocketEvent
-  | { type: 'SET_SUBSCRIPTION'; subscription: Record<string, FeedMode> }
-  | { type: 'STOP' }
-  | { type: 'STABLE' }
-  | { type: 'TOKEN_REFRESH_DUE' };
-
-export interface FeedSocketInput {
-  url: string;
-  /** FEED_ALIVE is sent at most this often. */
-  aliveIntervalMs: number;
-  connectTimeoutMs: number;
-}
-
 interface ConnectionContext extends ConnectionInput {
-  subscription: Record<string, FeedMode>;
+  subscription: Subscription;
   marketStatus: Record<string, string>;
   /** Consecutive failed connection attempts; reset after `stableAfterMs` of streaming. */
   attempt: number;
@@ -89,14 +72,12 @@ interface ConnectionContext extends ConnectionInput {
 }
 
 /** What a failed promise actor rejected with, reduced to what the machine needs. */
-function errorInfo(error: unknown): ErrorInfo & { retryAfterS?: number; rejected?: boolean } {
-  const e = error as { code?: unknown; message?: unknown; retryAfterS?: unknown };
-  const code = typeof e?.code === 'string' ? e.code : 'ERROR';
+function errorInfo(error: unknown): ErrorInfo & { retryAfterS?: number } {
+  const retryAfterS = (error as { retryAfterS?: unknown } | null | undefined)?.retryAfterS;
   return {
-    code,
-    message: typeof e?.message === 'string' ? e.message : String(error),
-    ...(typeof e?.retryAfterS === 'number' ? { retryAfterS: e.retryAfterS } : {}),
-    rejected: code === 'TOKEN_REJECTED',
+    code: errorCode(error),
+    message: errorMessage(error),
+    ...(typeof retryAfterS === 'number' ? { retryAfterS } : {}),
   };
 }
 
@@ -128,25 +109,32 @@ const base = setup({
     /** Says something a person must act on, at error level (provided). */
     alert: (_, _params: { message: string }) => {},
     /** Records why the actor is where it is, and since when (shown in /state and the logs). */
-    enter: assign((_, params: { reason: string }) => ({ reason: params.reason, since: Date.now() })),
+    enter: assign(({ context }, params: { reason: string }) => ({ reason: params.reason, since: context.now() })),
   },
   guards: {
     needsInstruments: ({ context }) => context.instruments === null,
     hasAccessToken: ({ context }) => context.hasAccessToken,
     hasTokenUrl: ({ context }) => context.hasTokenUrl,
-    tokenRejected: ({ event }) => errorInfo((event as { error?: unknown }).error).rejected === true,
+    /** Upstox refused the token (rather than being unreachable). */
+    isTokenRejected: (_, params: { error: unknown }) => errorCode(params.error) === 'TOKEN_REJECTED',
+    /** Refused, a token URL is set, and no fresh token was fetched since the last good authorize. */
+    isTokenRejectedFirstTime: ({ context }, params: { error: unknown }) =>
+      errorCode(params.error) === 'TOKEN_REJECTED' && context.hasTokenUrl && context.tokenAttempt === 0,
+    /** Refused again although a fresh token came from the token URL. */
+    isFreshTokenRejected: ({ context }, params: { error: unknown }) => errorCode(params.error) === 'TOKEN_REJECTED' && context.hasTokenUrl,
   },
   delays: {
     reconnectDelay: ({ context }) =>
-      context.retryAfterMs ?? backoffDelay(context.attempt, context.reconnectBaseMs, context.reconnectMaxMs, Math.random()),
+      context.retryAfterMs ?? fullJitterDelay(context.attempt, context.reconnectBaseMs, context.reconnectMaxMs, context.random()),
     tokenRetryDelay: ({ context }) =>
-      context.retryAfterMs ?? backoffDelay(context.tokenAttempt, context.reconnectBaseMs * 4, context.reconnectMaxMs * 4, Math.random()),
+      context.retryAfterMs ??
+      fullJitterDelay(context.tokenAttempt, context.reconnectBaseMs * 4, context.reconnectMaxMs * 4, context.random()),
     staleTimeout: ({ context }) =>
       allSubscribedClosed(context.subscription, context.marketStatus) ? context.staleFeedClosedMs : context.staleFeedMs,
     stableAfter: ({ context }) => context.stableAfterMs,
     connectTimeout: ({ context }) => context.connectTimeoutMs,
     tokenRejectedRetry: ({ context }) => context.tokenRejectedRetryMs,
-    tokenRefreshDelay: ({ context }) => msUntilIst(context.tokenRefreshIst, Date.now()),
+    tokenRefreshDelay: ({ context }) => msUntilIst(context.tokenRefreshIst, context.now()),
   },
 });
 
@@ -193,7 +181,7 @@ export const connectionMachine = connectionSetup.createMachine({
       reconnects: 0,
       reason: 'starting',
       lastError: initial && initial.refused.length > 0 ? { code: 'SUBSCRIPTION_REFUSED', message: describeRefused(initial.refused) } : null,
-      since: Date.now(),
+      since: input.now(),
       retryAfterMs: null,
       lastActivityAt: null,
     };
@@ -306,13 +294,13 @@ export const connectionMachine = connectionSetup.createMachine({
         onError: [
           {
             // The first rejection: fetch a fresh token right away (the daily expiry).
-            guard: ({ context, event }) => errorInfo(event.error).rejected === true && context.hasTokenUrl && context.tokenAttempt === 0,
+            guard: { type: 'isTokenRejectedFirstTime', params: ({ event }) => ({ error: event.error }) },
             target: 'obtainingToken',
             actions: assign({ lastError: ({ event }) => errorInfo(event.error), tokenAttempt: 1, retryAfterMs: null }),
           },
           {
             // Rejected again with a fresh token: back off between fetches.
-            guard: ({ context, event }) => errorInfo(event.error).rejected === true && context.hasTokenUrl,
+            guard: { type: 'isFreshTokenRejected', params: ({ event }) => ({ error: event.error }) },
             target: 'tokenBackoff',
             actions: assign({
               lastError: ({ event }) => errorInfo(event.error),
@@ -321,7 +309,7 @@ export const connectionMachine = connectionSetup.createMachine({
             }),
           },
           {
-            guard: 'tokenRejected',
+            guard: { type: 'isTokenRejected', params: ({ event }) => ({ error: event.error }) },
             target: 'tokenRejected',
             actions: assign({ lastError: ({ event }) => errorInfo(event.error) }),
           },
@@ -377,7 +365,7 @@ export const connectionMachine = connectionSetup.createMachine({
       on: {
         FEED_ALIVE: {
           target: 'streaming',
-          actions: [assign({ lastActivityAt: () => Date.now(), lastError: null }), 'announceUp'],
+          actions: [assign({ lastActivityAt: ({ context }) => context.now(), lastError: null }), 'announceUp'],
         },
         SET_SUBSCRIPTION: { actions: ['sendDiff', assign({ subscription: ({ event }) => event.subscription })] },
         SOCKET_CLOSED: { target: 'backoff', actions: assign({ lastError: ({ event }) => closedError(event) }) },
@@ -399,7 +387,7 @@ export const connectionMachine = connectionSetup.createMachine({
       entry: { type: 'enter', params: ({ context: c }) => ({ reason: `streaming ${Object.keys(c.subscription).length} keys` }) },
       on: {
         // Re-entering restarts the stale timer; nothing else is re-run (no entry side effects).
-        FEED_ALIVE: { target: 'streaming', reenter: true, actions: assign({ lastActivityAt: () => Date.now() }) },
+        FEED_ALIVE: { target: 'streaming', reenter: true, actions: assign({ lastActivityAt: ({ context }) => context.now() }) },
         STABLE: { actions: assign({ attempt: 0 }) },
         SET_SUBSCRIPTION: { actions: ['sendDiff', assign({ subscription: ({ event }) => event.subscription })] },
         SOCKET_CLOSED: {

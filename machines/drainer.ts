@@ -9,21 +9,15 @@
  *      └──────────────────────┘
  */
 import { assign, fromPromise, setup } from 'xstate';
+import type { DrainerEvent, DrainProgress } from './events.js';
+import { errorMessage } from './rules/error-info.js';
 
 export interface DrainerInput {
   /** After a failed chunk with the writer still up, try again after this long. */
   retryMs: number;
+  /** The wall clock (ms), injected so tests are reproducible. */
+  now: () => number;
 }
-
-export interface DrainProgress {
-  drained: number;
-  pending: number;
-  oldestAt: number | null;
-  ratePerS: number;
-}
-
-export type DrainerEvent =
-  { type: 'INFLUX_UP' } | { type: 'INFLUX_DOWN'; reason: string; code: string } | { type: 'SPOOLED'; pending: number };
 
 interface DrainerContext extends DrainerInput {
   writerUp: boolean;
@@ -56,11 +50,9 @@ export const drainerMachine = setup({
     retry: ({ context }) => context.retryMs,
   },
   guards: {
-    morePending: ({ event }) => (event as unknown as { output: DrainProgress }).output.pending > 0,
-    noProgress: ({ event }) => {
-      const p = (event as unknown as { output: DrainProgress }).output;
-      return p.drained === 0 && p.pending > 0;
-    },
+    isWriterUp: ({ context }) => context.writerUp,
+    morePending: (_, params: DrainProgress) => params.pending > 0,
+    noProgress: (_, params: DrainProgress) => params.drained === 0 && params.pending > 0,
   },
 }).createMachine({
   id: 'drainer',
@@ -72,7 +64,7 @@ export const drainerMachine = setup({
     drainedTotal: 0,
     ratePerS: 0,
     reason: 'waiting for InfluxDB',
-    since: Date.now(),
+    since: input.now(),
     lastError: null,
   }),
   initial: 'paused',
@@ -85,16 +77,16 @@ export const drainerMachine = setup({
   },
   states: {
     paused: {
-      entry: assign({ since: () => Date.now(), ratePerS: 0 }),
+      entry: assign({ since: ({ context }) => context.now(), ratePerS: 0 }),
       on: {
         INFLUX_UP: { target: 'draining', actions: assign({ writerUp: true }) },
       },
       after: {
-        retry: { guard: ({ context }) => context.writerUp, target: 'draining' },
+        retry: { guard: 'isWriterUp', target: 'draining' },
       },
     },
     idle: {
-      entry: assign({ reason: 'nothing waits in the spool', since: () => Date.now(), ratePerS: 0 }),
+      entry: assign({ reason: 'nothing waits in the spool', since: ({ context }) => context.now(), ratePerS: 0 }),
       on: {
         SPOOLED: { target: 'draining', actions: assign({ pending: ({ event }) => event.pending }) },
         INFLUX_UP: { target: 'draining', actions: assign({ writerUp: true }) },
@@ -103,7 +95,10 @@ export const drainerMachine = setup({
     draining: {
       entry: [
         'beginDrain',
-        assign({ reason: ({ context }) => `replaying the spool (${context.pending} points waiting)`, since: () => Date.now() }),
+        assign({
+          reason: ({ context }) => `replaying the spool (${context.pending} points waiting)`,
+          since: ({ context }) => context.now(),
+        }),
       ],
       exit: 'endDrain',
       invoke: {
@@ -112,7 +107,7 @@ export const drainerMachine = setup({
           {
             // A chunk that landed nothing yet reports a backlog (the route closed under it, e.g. at
             // shutdown) must not re-enter at once: promise-only re-entry would starve the event loop.
-            guard: 'noProgress',
+            guard: { type: 'noProgress', params: ({ event }) => event.output },
             target: 'paused',
             actions: assign(({ context, event }) => ({
               ...progress(context, event.output),
@@ -120,7 +115,7 @@ export const drainerMachine = setup({
             })),
           },
           {
-            guard: 'morePending',
+            guard: { type: 'morePending', params: ({ event }) => event.output },
             target: 'draining',
             reenter: true,
             actions: assign(({ context, event }) => progress(context, event.output)),
@@ -130,8 +125,8 @@ export const drainerMachine = setup({
         onError: {
           target: 'paused',
           actions: assign({
-            lastError: ({ event }) => (event.error as Error)?.message ?? String(event.error),
-            reason: ({ event }) => `replay stopped: ${(event.error as Error)?.message ?? String(event.error)}`,
+            lastError: ({ event }) => errorMessage(event.error),
+            reason: ({ event }) => `replay stopped: ${errorMessage(event.error)}`,
           }),
         },
       },

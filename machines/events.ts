@@ -1,15 +1,42 @@
 /**
- * Events that cross between the four actors. Each child sends them to its parent (the root
- * machine in pipeline.ts) with `sendParent`; the root routes them on. Data-plane outcomes arrive
- * already aggregated (at most a few per second): ticks never travel as events.
+ * The event catalogue: every event that crosses an actor boundary or the boundary between the
+ * machines and the data plane is declared here, once. Children send to their parent (the root in
+ * pipeline.ts) with `sendParent`; the data plane reports to the root with `root.send`; the root
+ * routes each event to its receivers (pipeline.ts's routing table). Data-plane outcomes arrive
+ * aggregated (at most a few per second): ticks never travel as events.
  *
- *   sender       event          receiver(s)            why
- *   connection   FEED_UP        writer                 the feed streams again
- *   connection   FEED_DOWN      writer                 flush what is buffered now rather than later
- *   writer       INFLUX_UP      drainer                the backlog may be replayed
- *   writer       INFLUX_DOWN    drainer                stop replaying; everything goes to the spool
- *   writer       LANDED         notifier               points InfluxDB acknowledged (live or drained)
+ *   sender        event             receiver        why
+ *   connection    FEED_UP           writer          the feed streams again
+ *   connection    FEED_DOWN         writer          flush what is buffered now rather than later
+ *   writer        INFLUX_UP         drainer         the backlog may be replayed
+ *   writer        INFLUX_DOWN       drainer         stop replaying; everything goes to the spool
+ *   writer        LANDED            notifier        points InfluxDB acknowledged (live or drained)
+ *   write path    WRITE_OK          writer          points landed (aggregated, about once a second)
+ *   write path    WRITE_FAILED      writer          a write failed: InfluxDB is down or refuses us
+ *   write path    SPOOLED           drainer         a backlog waits in the spool
+ *   service       SET_SUBSCRIPTION  connection      POST /subscriptions (or a chain) changed the subscription
+ *   service       START_FEED        root            the server listens: start the connection
+ *   service       STOP_FEED         root            shutdown: stop the connection first
+ *   feed socket   SOCKET_*, FEED_ALIVE, MARKET_STATUS   connection (its own child, not routed)
+ *   connection    SEND              feed socket     a subscription request to send upstream
+ *   price watch   PRICE             chain:<U>       the underlying's last price (its own child, not routed)
+ *   chains        MASTER_UPDATED    chain:<U>       a new instrument master: plan again
  */
+import type { ErrorCode } from './rules/error-codes.js';
+import type { ChainSpec } from './rules/option-chain.js';
+import type { FeedMode, Subscription, SubscriptionRequest } from './rules/subscriptions.js';
+
+/** What landed in InfluxDB: a count, the time span, and which instruments. */
+export interface LandedSummary {
+  points: number;
+  /** Smallest and largest point timestamp (ms) among them. */
+  firstTs: number;
+  lastTs: number;
+  /** Instrument keys among them (deduplicated, sorted). */
+  keys: string[];
+}
+
+// ── control plane: between actors ────────────────────────────────────────────────────────────
 
 export interface FeedUpEvent {
   type: 'FEED_UP';
@@ -24,18 +51,139 @@ export interface InfluxUpEvent {
 export interface InfluxDownEvent {
   type: 'INFLUX_DOWN';
   reason: string;
-  /** Stable error code, e.g. INFLUX_UNAVAILABLE, INFLUX_UNAUTHORIZED. */
-  code: string;
+  code: ErrorCode;
 }
 /** What landed in InfluxDB since the previous LANDED. */
-export interface LandedEvent {
+export interface LandedEvent extends LandedSummary {
   type: 'LANDED';
-  points: number;
-  /** Smallest and largest point timestamp (ms) among them. */
-  firstTs: number;
-  lastTs: number;
-  /** Instrument keys among them (deduplicated). */
-  keys: string[];
 }
 
-export type PipelineEvent = FeedUpEvent | FeedDownEvent | InfluxUpEvent | InfluxDownEvent | LandedEvent;
+// ── data plane → machines (storage) ──────────────────────────────────────────────────────────
+
+/** Points InfluxDB acknowledged since the previous WRITE_OK. */
+export interface WriteOkEvent extends LandedSummary {
+  type: 'WRITE_OK';
+}
+/** How a write failed in a way that stops writing (bad lines are dead-lettered instead). */
+export type WriteFailure = 'unavailable' | 'unauthorized' | 'forbidden' | 'bucketNotFound';
+export interface WriteFailedEvent {
+  type: 'WRITE_FAILED';
+  outcome: WriteFailure;
+  code: ErrorCode;
+  message: string;
+  /** Seconds InfluxDB asked us to wait (Retry-After), when it said. */
+  retryAfterS?: number;
+}
+export interface SpooledEvent {
+  type: 'SPOOLED';
+  /** Points waiting in the spool. */
+  pending: number;
+}
+/** What the data plane reports about storage. */
+export type StorageReport = WriteOkEvent | WriteFailedEvent | SpooledEvent;
+
+/** The drainer's `drainChunk` result: one chunk of replay, about a second's worth. */
+export interface DrainProgress {
+  drained: number;
+  pending: number;
+  oldestAt: number | null;
+  ratePerS: number;
+}
+
+// ── service → machines ───────────────────────────────────────────────────────────────────────
+
+export interface SetSubscriptionEvent {
+  type: 'SET_SUBSCRIPTION';
+  subscription: Subscription;
+}
+export interface StartFeedEvent {
+  type: 'START_FEED';
+}
+export interface StopFeedEvent {
+  type: 'STOP_FEED';
+}
+
+// ── the feed socket (data plane) ↔ the connection machine ────────────────────────────────────
+
+export interface FeedSocketInput {
+  url: string;
+  /** FEED_ALIVE is sent at most this often. */
+  aliveIntervalMs: number;
+  connectTimeoutMs: number;
+}
+
+export type SocketEvent =
+  | { type: 'SOCKET_OPEN' }
+  | { type: 'SOCKET_CLOSED'; code: number; reason: string }
+  | { type: 'SOCKET_ERROR'; message: string }
+  | { type: 'FEED_ALIVE' }
+  | { type: 'MARKET_STATUS'; segments: Record<string, string> };
+
+/** Commands to the socket actor. */
+export interface SocketCommand extends SubscriptionRequest {
+  type: 'SEND';
+  mode?: FeedMode;
+}
+
+// ── the chains actor ↔ the data plane (prices) and the composition (master, subscription) ─────
+
+/** An underlying's last price, sampled by the data plane (at most about once a second per chain). */
+export interface PriceEvent {
+  type: 'PRICE';
+  ltp: number;
+  /** When it was sampled (ms): the chain machine's notion of now. */
+  at: number;
+}
+/** The chains actor tells each chain that a new instrument master is in use. */
+export interface MasterUpdatedEvent {
+  type: 'MASTER_UPDATED';
+  at: number;
+}
+export type ChainEvent = PriceEvent | MasterUpdatedEvent;
+
+export interface ChainPlanRequest {
+  spec: ChainSpec;
+  underlyingKey: string;
+  price: number;
+  /** The instant the plan is for (expiries whose cutoff is not after it are over). */
+  now: number;
+  /** Keep this expiry (a re-centre); absent: select by the spec (start, roll, new master). */
+  expiry?: number;
+}
+
+export interface ChainSubscriptionChange {
+  chain: string;
+  add: string[];
+  remove: string[];
+  mode: FeedMode;
+}
+
+export type ChangeKind = 'centred' | 'recentred' | 'rolled';
+
+export interface ChainChange {
+  chain: string;
+  kind: ChangeKind;
+  ltp: number | null;
+  from: { atm: number; expiry: number } | null;
+  to: { atm: number; expiry: number };
+}
+
+// ── what each actor receives ─────────────────────────────────────────────────────────────────
+
+export type WriterEvent = WriteOkEvent | WriteFailedEvent | FeedUpEvent | FeedDownEvent;
+export type DrainerEvent = InfluxUpEvent | InfluxDownEvent | SpooledEvent;
+export type NotifierEvent = LandedEvent | { type: 'STOP' };
+export type ConnectionEvent =
+  | SocketEvent
+  | SetSubscriptionEvent
+  | { type: 'STOP' }
+  /** Internal: streaming long enough resets the backoff. */
+  | { type: 'STABLE' }
+  /** Internal: the daily token refresh is due. */
+  | { type: 'TOKEN_REFRESH_DUE' };
+
+/** What children send the root. */
+export type ChildReport = FeedUpEvent | FeedDownEvent | InfluxUpEvent | InfluxDownEvent | LandedEvent;
+
+/** Everything the root accepts: children's reports, the data plane's reports, the service's commands. */
+export type PipelineEvent = ChildReport | StorageReport | SetSubscriptionEvent | StartFeedEvent | StopFeedEvent;

@@ -9,22 +9,17 @@
  *                      │  └─permanent 4xx (dropped)─▶ cooldown
  *                      └─transient──▶ retrying ──after retry──▶ sending
  */
-import { assign, fromPromise, setup } from 'xstate';
-import type { LandedEvent } from './events.js';
+import { assign, fromPromise, not, setup } from 'xstate';
+import type { LandedSummary, NotifierEvent } from './events.js';
+import { errorMessage } from './rules/error-info.js';
 
 export interface NotifierInput {
   /** NOTIFY_URL is set; otherwise the actor stays `disabled`. */
   enabled: boolean;
   intervalMs: number;
   retryMs: number;
-}
-
-/** What one notification reports (the contract's body, minus the fixed message). */
-export interface Landed {
-  points: number;
-  firstTs: number;
-  lastTs: number;
-  keys: string[];
+  /** The wall clock (ms), injected so tests are reproducible. */
+  now: () => number;
 }
 
 export interface NotifyFailure {
@@ -33,9 +28,9 @@ export interface NotifyFailure {
   message: string;
 }
 
-const EMPTY: Landed = { points: 0, firstTs: 0, lastTs: 0, keys: [] };
+const EMPTY: LandedSummary = { points: 0, firstTs: 0, lastTs: 0, keys: [] };
 
-export function mergeLanded(a: Landed, b: Landed): Landed {
+export function mergeLanded(a: LandedSummary, b: LandedSummary): LandedSummary {
   if (a.points === 0 && b.points === 0) return EMPTY;
   if (a.points === 0 || b.points === 0) {
     const only = a.points === 0 ? b : a;
@@ -51,22 +46,17 @@ export function mergeLanded(a: Landed, b: Landed): Landed {
   };
 }
 
-interface NotifierContext {
-  enabled: boolean;
-  intervalMs: number;
-  retryMs: number;
-  /** Landed since the last notification was started. */
-  pending: Landed;
+interface NotifierContext extends NotifierInput {
+  /** LandedSummary since the last notification was started. */
+  pending: LandedSummary;
   /** What the notification in flight (or being retried) reports. */
-  inFlight: Landed | null;
+  inFlight: LandedSummary | null;
   sent: number;
   failures: number;
   lastSentAt: number | null;
   lastError: NotifyFailure | null;
   reason: string;
 }
-
-type NotifierEvent = LandedEvent | { type: 'STOP' };
 
 export const notifierMachine = setup({
   types: {
@@ -76,7 +66,7 @@ export const notifierMachine = setup({
   },
   actors: {
     /** POSTs the notification; rejects with a NotifyFailure-shaped error. Provided by src/notify. */
-    notify: fromPromise<void, Landed>(async () => {
+    notify: fromPromise<void, LandedSummary>(async () => {
       throw new Error('notify not provided');
     }),
   },
@@ -85,7 +75,9 @@ export const notifierMachine = setup({
     reportPermanentFailure: (_, _params: { error: NotifyFailure }) => {},
   },
   guards: {
+    isEnabled: ({ context }) => context.enabled,
     hasPending: ({ context }) => context.pending.points > 0,
+    isPermanentFailure: (_, params: { error: unknown }) => toFailure(params.error).kind === 'permanent',
   },
   delays: {
     notifyInterval: ({ context }) => context.intervalMs,
@@ -94,9 +86,7 @@ export const notifierMachine = setup({
 }).createMachine({
   id: 'notifier',
   context: ({ input }) => ({
-    enabled: input.enabled,
-    intervalMs: input.intervalMs,
-    retryMs: input.retryMs,
+    ...input,
     pending: EMPTY,
     inFlight: null,
     sent: 0,
@@ -114,7 +104,7 @@ export const notifierMachine = setup({
   },
   states: {
     checking: {
-      always: [{ guard: ({ context }) => !context.enabled, target: 'disabled' }, { target: 'idle' }],
+      always: [{ guard: not('isEnabled'), target: 'disabled' }, { target: 'idle' }],
     },
     disabled: {
       // Nothing to tell anyone: do not even accumulate.
@@ -144,14 +134,14 @@ export const notifierMachine = setup({
           actions: assign({
             inFlight: null,
             sent: ({ context }) => context.sent + 1,
-            lastSentAt: () => Date.now(),
+            lastSentAt: ({ context }) => context.now(),
             lastError: null,
             failures: 0,
           }),
         },
         onError: [
           {
-            guard: ({ event }) => (event.error as NotifyFailure | undefined)?.kind === 'permanent',
+            guard: { type: 'isPermanentFailure', params: ({ event }) => ({ error: event.error }) },
             target: 'cooldown',
             actions: [
               assign({
@@ -190,6 +180,6 @@ export const notifierMachine = setup({
 });
 
 function toFailure(error: unknown): NotifyFailure {
-  const e = error as Partial<NotifyFailure> & { message?: string };
-  return { kind: e?.kind === 'permanent' ? 'permanent' : 'transient', message: e?.message ?? String(error) };
+  const kind = (error as Partial<NotifyFailure> | null | undefined)?.kind;
+  return { kind: kind === 'permanent' ? 'permanent' : 'transient', message: errorMessage(error) };
 }

@@ -1,51 +1,57 @@
 /**
- * The root of the actor system: starts the four actors with stable systemIds and routes the
- * events between them (see events.ts for the catalogue). The storage side (writer, drainer,
+ * The root of the actor system: invokes the real child machines with stable systemIds and routes
+ * every event of the catalogue (events.ts) to its receivers. The storage side (writer, drainer,
  * notifier) runs from the start; the feed starts on START_FEED, once the local server listens,
  * and stops on STOP_FEED, first thing in a shutdown, so that no tick arrives with nowhere to go.
  *
- *   connection ──FEED_UP/FEED_DOWN──▶ writer
- *   writer ─────INFLUX_UP/INFLUX_DOWN─▶ drainer
- *   writer ─────LANDED────────────────▶ notifier
+ * The children are named in `setup({ actors })`, so each child's `input` is checked by the
+ * compiler and `snapshot.children.<id>` is typed. The composition root (src/service.ts) hands
+ * in the children with their I/O through `pipelineMachine.provide({ actors })`; tests hand in
+ * fakes the same way.
+ *
+ * To add an actor: import its machine, add it to `actors`, `children` and `PipelineInput`,
+ * invoke it below, and add its events' rows to the routing table.
  */
-import { type AnyActorLogic, fromPromise, sendTo, setup } from 'xstate';
+import { forwardTo, setup } from 'xstate';
+import { type ChainsInput, chainsMachine } from './chains.js';
+import { type ConnectionInput, connectionMachine } from './connection.js';
+import { type DrainerInput, drainerMachine } from './drainer.js';
 import type { PipelineEvent } from './events.js';
+import { type NotifierInput, notifierMachine } from './notifier.js';
+import { type WriterInput, writerMachine } from './writer.js';
 
+/** Each child's input, by child id. */
 export interface PipelineInput {
-  connection: unknown;
-  writer: unknown;
-  drainer: unknown;
-  notifier: unknown;
+  connection: ConnectionInput;
+  writer: WriterInput;
+  drainer: DrainerInput;
+  notifier: NotifierInput;
+  chains: ChainsInput;
 }
-
-type RootEvent = PipelineEvent | { type: 'START_FEED' } | { type: 'STOP_FEED' };
-
-/** Stand-ins: the composition root (src/service.ts) provides the real machines. */
-const notProvided = (name: string): AnyActorLogic =>
-  fromPromise(async () => {
-    throw new Error(`actor ${name} was not provided`);
-  });
 
 export const pipelineMachine = setup({
   types: {
     context: {} as PipelineInput,
     input: {} as PipelineInput,
-    events: {} as RootEvent,
+    events: {} as PipelineEvent,
+    /** Child id → actor name in `actors`: what types `snapshot.children`. */
+    children: {} as { connection: 'connection'; writer: 'writer'; drainer: 'drainer'; notifier: 'notifier'; chains: 'chains' },
   },
   actors: {
-    connection: notProvided('connection'),
-    writer: notProvided('writer'),
-    drainer: notProvided('drainer'),
-    notifier: notProvided('notifier'),
+    connection: connectionMachine,
+    writer: writerMachine,
+    drainer: drainerMachine,
+    notifier: notifierMachine,
+    chains: chainsMachine,
   },
 }).createMachine({
   id: 'pipeline',
   context: ({ input }) => input,
   // Started in this order: writer, drainer, notifier; the connection only once the feed starts.
   invoke: [
-    { id: 'writer', systemId: 'writer', src: 'writer', input: ({ context }: { context: PipelineInput }) => context.writer },
-    { id: 'drainer', systemId: 'drainer', src: 'drainer', input: ({ context }: { context: PipelineInput }) => context.drainer },
-    { id: 'notifier', systemId: 'notifier', src: 'notifier', input: ({ context }: { context: PipelineInput }) => context.notifier },
+    { id: 'writer', systemId: 'writer', src: 'writer', input: ({ context }) => context.writer },
+    { id: 'drainer', systemId: 'drainer', src: 'drainer', input: ({ context }) => context.drainer },
+    { id: 'notifier', systemId: 'notifier', src: 'notifier', input: ({ context }) => context.notifier },
   ],
   initial: 'feedStopped',
   states: {
@@ -53,23 +59,32 @@ export const pipelineMachine = setup({
       on: { START_FEED: 'feeding' },
     },
     feeding: {
-      invoke: {
-        id: 'connection',
-        systemId: 'connection',
-        src: 'connection',
-        input: ({ context }: { context: PipelineInput }) => context.connection,
-      },
+      // The chains steer the connection's subscription (SET_SUBSCRIPTION through this root), so
+      // they run while it runs, started after it.
+      invoke: [
+        { id: 'connection', systemId: 'connection', src: 'connection', input: ({ context }) => context.connection },
+        { id: 'chains', systemId: 'chains', src: 'chains', input: ({ context }) => context.chains },
+      ],
       on: {
         // Leaving the state stops the connection actor, which closes the socket.
         STOP_FEED: 'feedStopped',
+        // The connection exists only here; src/service.ts refuses a change while the feed is stopped.
+        SET_SUBSCRIPTION: { actions: forwardTo('connection') },
       },
     },
   },
+  // The routing table: event → receiver(s). One row per event of the catalogue.
   on: {
-    FEED_UP: { actions: sendTo('writer', ({ event }) => event) },
-    FEED_DOWN: { actions: sendTo('writer', ({ event }) => event) },
-    INFLUX_UP: { actions: sendTo('drainer', ({ event }) => event) },
-    INFLUX_DOWN: { actions: sendTo('drainer', ({ event }) => event) },
-    LANDED: { actions: sendTo('notifier', ({ event }) => event) },
+    // from the connection
+    FEED_UP: { actions: forwardTo('writer') },
+    FEED_DOWN: { actions: forwardTo('writer') },
+    // from the writer
+    INFLUX_UP: { actions: forwardTo('drainer') },
+    INFLUX_DOWN: { actions: forwardTo('drainer') },
+    LANDED: { actions: forwardTo('notifier') },
+    // from the data plane (the write path)
+    WRITE_OK: { actions: forwardTo('writer') },
+    WRITE_FAILED: { actions: forwardTo('writer') },
+    SPOOLED: { actions: forwardTo('drainer') },
   },
 });

@@ -8,40 +8,35 @@
  *                      └─probe fails─▶ waiting                └─401/403/404─▶ influxDown.refused ──after──▶ influxUp (a real write proves it)
  *   influxDown.unconfigured: no INFLUX_URL; every point waits in the spool.
  */
-import { assign, fromPromise, setup } from 'xstate';
-import type { LandedEvent } from './events.js';
+import { assign, fromPromise, not, setup } from 'xstate';
+import type { LandedEvent, WriteFailure, WriterEvent } from './events.js';
+import { equalJitterDelay } from './rules/backoff.js';
+import type { ErrorCode } from './rules/error-codes.js';
+import { errorMessage } from './rules/error-info.js';
 
 export interface WriterInput {
   /** INFLUX_URL is set. */
   configured: boolean;
   probeBaseMs: number;
   probeMaxMs: number;
+  /** The wall clock (ms) and a random number in [0, 1): injected so tests are reproducible. */
+  now: () => number;
+  random: () => number;
 }
-
-export type WriterEvent =
-  | { type: 'WRITE_OK'; points: number; firstTs: number; lastTs: number; keys: string[] }
-  | { type: 'WRITE_FAILED'; outcome: string; code: string; message: string; retryAfterS?: number }
-  | { type: 'FEED_UP' }
-  | { type: 'FEED_DOWN'; reason: string };
 
 interface WriterContext extends WriterInput {
   reason: string;
-  code: string | null;
+  code: ErrorCode | null;
   since: number;
   probeAttempt: number;
   retryAfterMs: number | null;
   pointsLanded: number;
   lastLandedAt: number | null;
-  lastFailure: { code: string; message: string; at: number } | null;
+  lastFailure: { code: ErrorCode; message: string; at: number } | null;
 }
 
-/** Equal jitter: half the capped exponential delay plus a random half (never a hot loop). */
-function probeDelay(attempt: number, base: number, max: number, random: number): number {
-  const ceiling = Math.min(max, base * 2 ** Math.min(attempt, 30));
-  return Math.floor(ceiling / 2 + (random * ceiling) / 2);
-}
-
-const AUTH_OUTCOMES = new Set(['unauthorized', 'forbidden', 'bucketNotFound']);
+/** Failures no probe can clear: the token, a permission or the bucket is wrong. */
+const AUTH_OUTCOMES: ReadonlySet<WriteFailure> = new Set(['unauthorized', 'forbidden', 'bucketNotFound']);
 
 const base = setup({
   types: {
@@ -67,11 +62,12 @@ const base = setup({
   },
   delays: {
     probeDelay: ({ context }) =>
-      context.retryAfterMs ?? probeDelay(context.probeAttempt, context.probeBaseMs, context.probeMaxMs, Math.random()),
+      context.retryAfterMs ?? equalJitterDelay(context.probeAttempt, context.probeBaseMs, context.probeMaxMs, context.random()),
     refusedDelay: ({ context }) => Math.max(context.probeMaxMs, 15_000),
   },
   guards: {
-    isAuthProblem: ({ event }) => event.type === 'WRITE_FAILED' && AUTH_OUTCOMES.has(event.outcome),
+    isConfigured: ({ context }) => context.configured,
+    isAuthProblem: (_, params: { outcome: WriteFailure }) => AUTH_OUTCOMES.has(params.outcome),
   },
 });
 
@@ -84,7 +80,7 @@ const writerSetup = base.extend({
     ),
     forwardLanded: base.enqueueActions(({ event, enqueue }) => {
       if (event.type !== 'WRITE_OK') return;
-      const landed: LandedEvent = { type: 'LANDED', points: event.points, firstTs: event.firstTs, lastTs: event.lastTs, keys: event.keys };
+      const landed: LandedEvent = { ...event, type: 'LANDED' };
       enqueue.sendParent(landed);
     }),
   },
@@ -96,7 +92,7 @@ export const writerMachine = writerSetup.createMachine({
     ...input,
     reason: input.configured ? 'checking InfluxDB' : 'INFLUX_URL is not set; points wait in the spool',
     code: input.configured ? null : 'INFLUX_NOT_CONFIGURED',
-    since: Date.now(),
+    since: input.now(),
     probeAttempt: 0,
     retryAfterMs: null,
     pointsLanded: 0,
@@ -108,7 +104,7 @@ export const writerMachine = writerSetup.createMachine({
     // Landings can be reported in any state (a write that was in flight when we went down).
     WRITE_OK: {
       actions: [
-        assign({ pointsLanded: ({ context, event }) => context.pointsLanded + event.points, lastLandedAt: () => Date.now() }),
+        assign({ pointsLanded: ({ context, event }) => context.pointsLanded + event.points, lastLandedAt: ({ context }) => context.now() }),
         'forwardLanded',
       ],
     },
@@ -117,20 +113,26 @@ export const writerMachine = writerSetup.createMachine({
   states: {
     influxUp: {
       entry: [
-        assign({ reason: 'InfluxDB accepts writes', code: null, since: () => Date.now(), probeAttempt: 0, retryAfterMs: null }),
+        assign({
+          reason: 'InfluxDB accepts writes',
+          code: null,
+          since: ({ context }) => context.now(),
+          probeAttempt: 0,
+          retryAfterMs: null,
+        }),
         'openRoute',
         'announceUp',
       ],
       on: {
         WRITE_FAILED: [
           {
-            guard: 'isAuthProblem',
+            guard: { type: 'isAuthProblem', params: ({ event }) => ({ outcome: event.outcome }) },
             target: 'influxDown.refused',
             actions: [
               assign({
                 reason: ({ event }) => event.message,
                 code: ({ event }) => event.code,
-                lastFailure: ({ event }) => ({ code: event.code, message: event.message, at: Date.now() }),
+                lastFailure: ({ context, event }) => ({ code: event.code, message: event.message, at: context.now() }),
               }),
               { type: 'alert', params: ({ event }) => ({ message: event.message }) },
             ],
@@ -140,7 +142,7 @@ export const writerMachine = writerSetup.createMachine({
             actions: assign({
               reason: ({ event }) => event.message,
               code: ({ event }) => event.code,
-              lastFailure: ({ event }) => ({ code: event.code, message: event.message, at: Date.now() }),
+              lastFailure: ({ context, event }) => ({ code: event.code, message: event.message, at: context.now() }),
               retryAfterMs: ({ event }) => (event.retryAfterS !== undefined ? event.retryAfterS * 1000 : null),
             }),
           },
@@ -148,11 +150,11 @@ export const writerMachine = writerSetup.createMachine({
       },
     },
     influxDown: {
-      entry: ['closeRoute', assign({ since: () => Date.now() }), 'announceDown'],
+      entry: ['closeRoute', assign({ since: ({ context }) => context.now() }), 'announceDown'],
       initial: 'probing',
       states: {
         probing: {
-          always: { guard: ({ context }) => !context.configured, target: 'unconfigured' },
+          always: { guard: not('isConfigured'), target: 'unconfigured' },
           invoke: {
             src: 'probe',
             onDone: { target: '#writer.influxUp' },
@@ -161,7 +163,7 @@ export const writerMachine = writerSetup.createMachine({
               actions: assign({
                 probeAttempt: ({ context }) => context.probeAttempt + 1,
                 reason: ({ context, event }) =>
-                  `${context.lastFailure ? `${context.lastFailure.message}; ` : ''}health probe failed: ${(event.error as Error)?.message ?? String(event.error)}`,
+                  `${context.lastFailure ? `${context.lastFailure.message}; ` : ''}health probe failed: ${errorMessage(event.error)}`,
                 code: ({ context }) => context.code ?? 'INFLUX_UNAVAILABLE',
               }),
             },

@@ -5,23 +5,18 @@
  */
 import { existsSync, readFileSync } from 'node:fs';
 import { parseEnv } from 'node:util';
+import { invalidInstrumentKeys } from '../machines/rules/instrument-key.js';
+import { FEED_MODES, type FeedMode, type SubscriptionLimits } from '../machines/rules/subscriptions.js';
 import { ConfigError } from './errors.js';
 import { type ChainSpec, parseChainSpecs } from '../machines/rules/option-chain.js';
 import { isInstrumentName } from './instruments/names.js';
 
-export const FEED_MODES = ['ltpc', 'full', 'option_greeks', 'full_d30'] as const;
-export type FeedMode = (typeof FEED_MODES)[number];
+// The subscription rules live with the machines that enforce them; re-exported for the data plane.
+export { FEED_MODES, type FeedMode, type SubscriptionLimits };
 const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
 export type LogLevel = (typeof LOG_LEVELS)[number];
 export const SPOOL_FULL_POLICIES = ['drop-oldest', 'reject-newest'] as const;
 export type SpoolFullPolicy = (typeof SPOOL_FULL_POLICIES)[number];
-
-/** V3 subscription limits per mode: `alone` when every key is in one mode, `combined` otherwise. */
-export interface ModeLimit {
-  alone: number;
-  combined: number;
-}
-export type SubscriptionLimits = Record<FeedMode, ModeLimit>;
 
 export interface Config {
   upstox: {
@@ -191,11 +186,6 @@ class Reader {
   }
 }
 
-/** Instrument keys look like `SEGMENT|identifier`, e.g. `NSE_EQ|INE002A01018` or `NSE_INDEX|Nifty Bank`. */
-export function invalidInstrumentKeys(keys: readonly string[]): string[] {
-  return keys.filter((k) => !/^[A-Z][A-Z0-9_]*\|[^|,\s][^|,]*$/.test(k) || k !== k.trim());
-}
-
 function parseInstruments(r: Reader): string[] | undefined {
   const raw = r.raw('INSTRUMENTS', ['INSTRUMENTS_LIST']);
   if (!raw) return undefined;
@@ -355,4 +345,9 @@ function deepFreeze<T>(o: T): T {
     Object.freeze(o);
   }
   return o;
+}
+
+/** InfluxDB is configured (INFLUX_URL is set): the one place that decides it. */
+export function isInfluxConfigured(influx: Config['influx']): influx is Config['influx'] & { url: string } {
+  return influx.url !== undefined;
 }

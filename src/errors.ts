@@ -3,32 +3,11 @@
  * on; the message says what happened and what to do about it. Errors are logged once, where
  * they are handled, never where they are thrown.
  */
-export type ErrorCode =
-  | 'CONFIG_INVALID'
-  | 'FRAME_MALFORMED'
-  | 'TOKEN_REJECTED'
-  | 'TOKEN_FETCH_FAILED'
-  | 'AUTHORIZE_FAILED'
-  | 'FEED_SOCKET'
-  | 'SUBSCRIPTION_REFUSED'
-  | 'INSTRUMENTS_FETCH_FAILED'
-  | 'MASTER_FETCH_FAILED'
-  | 'MASTER_INVALID'
-  | 'INSTRUMENT_UNKNOWN'
-  | 'CHAIN_INVALID'
-  | 'INFLUX_UNAUTHORIZED'
-  | 'INFLUX_FORBIDDEN'
-  | 'INFLUX_BUCKET_NOT_FOUND'
-  | 'INFLUX_UNAVAILABLE'
-  | 'INFLUX_BAD_REQUEST'
-  | 'SPOOL_FAILED'
-  | 'NOTIFY_FAILED'
-  | 'INSPECTOR_ASSETS_MISSING'
-  | 'INSPECTOR_ASSET_NOT_FOUND'
-  | 'ROUTE_NOT_FOUND'
-  | 'API_TOKEN_MISSING'
-  | 'API_TOKEN_WRONG'
-  | 'REMOTE_MUTATION_FORBIDDEN';
+import type { ErrorCode } from '../machines/rules/error-codes.js';
+
+// One union of codes and one way to describe an error, shared with the machines.
+export type { ErrorCode };
+export { describeError } from '../machines/rules/error-info.js';
 
 export class TickpipeError extends Error {
   readonly code: ErrorCode;
@@ -93,11 +72,3 @@ export class AccessDeniedError extends TickpipeError {
   }
 }
 
-/** Turns anything thrown into a short, loggable description. */
-export function describeError(err: unknown): string {
-  if (err instanceof Error) {
-    const code = (err as { code?: unknown }).code;
-    return typeof code === 'string' && !err.message.includes(code) ? `${code}: ${err.message}` : err.message;
-  }
-  return String(err);
-}

@@ -5,23 +5,24 @@
  * feed, the server, then storage (buffered points to InfluxDB or the spool), then the actors.
  */
 import type { FastifyInstance } from 'fastify';
-import { type Actor, createActor } from 'xstate';
+import { type Actor, type AnyActorRef, createActor } from 'xstate';
 import { pipelineMachine } from '../machines/pipeline.js';
-import type { Config, FeedMode } from './config.js';
+import type { Subscription, SubscriptionChangeRequest, SubscriptionChangeResult } from '../machines/rules/subscriptions.js';
+import { planSubscriptionChange } from '../machines/rules/subscriptions.js';
+import type { Config } from './config.js';
 import { SubscriptionError } from './errors.js';
 import { Fanout } from './fanout/fanout.js';
+import { Instruments } from './instruments/instruments-service.js';
 import type { Logger } from './logger.js';
-import { provideNotifier } from './notify/http-notifier.js';
+import { notifierInput, provideNotifier } from './notify/http-notifier.js';
 import { InspectionHub } from './inspector/hub.js';
 import { createTransitionLogger } from './logging/transition-logger.js';
 import { buildServer } from './server/app.js';
 import { createMetrics } from './server/metrics.js';
 import { buildReadiness, buildStateDocument } from './state-document.js';
 import { Stats } from './stats.js';
-import { createStorage } from './storage/storage.js';
+import { drainerInput, openStorage, provideDrainer, provideWriter, writerInput } from './storage/storage.js';
 import { connectionInput, provideConnection } from './upstox/connection-impl.js';
-import { planSubscriptionChange } from './upstox/subscriptions.js';
-import type { SubscriptionChangeRequest, SubscriptionChangeResult } from './upstox/subscription-types.js';
 import { TokenSource } from './upstox/token-source.js';
 
 export interface Service {
@@ -40,32 +41,46 @@ export async function startService(config: Config, opts: { logger: Logger }): Pr
   const { logger } = opts;
   const stats = new Stats();
   const startedAt = Date.now();
-  let root: Actor<typeof pipelineMachine> | undefined;
-  const actorRef = (id: string) => root?.system.get(id);
+  // Assigned once the actors are provided with the storage built below; read lazily until then.
+  let root: Actor<typeof pipelineMachine> | undefined = undefined;
 
-  // Storage first: the spool must be open before any tick can arrive.
-  let metricsHook: ((s: number, o: string) => void) | undefined;
-  const storage = createStorage({
+  // The instrument master before anything opens: names in INSTRUMENTS that do not resolve stop
+  // the start with a ConfigError. Waited for only when names or chains need it.
+  const instruments = new Instruments({ config, logger });
+  await instruments.start();
+  const symbolOf = (key: string) => instruments.symbolOf(key);
+
+  // Storage first: the spool must be open before any tick can arrive. Its reports go to the root,
+  // which routes them (nothing is reported before the root starts: no tick arrives before).
+  let metricsHook: ((s: number, o: string) => void) | undefined = undefined;
+  const storage = openStorage({
     config,
     stats,
     logger,
-    report: (event) => actorRef(event.type === 'SPOOLED' ? 'drainer' : 'writer')?.send(event),
+    report: (event) => root?.send(event),
     observeWriteLatency: (s, o) => metricsHook?.(s, o),
+    symbolOf,
   });
   logger.info({ path: config.spool.path, pendingPoints: storage.spool.pendingPoints() }, 'spool open');
 
-  const subscription = (): Record<string, FeedMode> =>
-    (actorRef('connection')?.getSnapshot().context as { subscription?: Record<string, FeedMode> } | undefined)?.subscription ?? {};
+  const connection = () => root?.getSnapshot().children.connection;
+  const subscription = (): Subscription => connection()?.getSnapshot().context.subscription ?? {};
   const fanout = new Fanout({
     stats,
     logger: logger.child({ component: 'ticks' }),
     maxBufferedBytes: config.http.wsMaxBufferedBytes,
     feedKeys: () => new Set(Object.keys(subscription())),
+    symbolOf,
+  });
+  instruments.onSwap(() => {
+    storage.writePath.symbolsChanged();
+    fanout.symbolsChanged();
   });
   const sink = {
     frame(frame: Parameters<typeof fanout.publish>[0]) {
       storage.writePath.pushFrame(frame);
       fanout.publish(frame);
+      instruments.prices.observe(frame);
     },
   };
 
@@ -79,25 +94,31 @@ export async function startService(config: Config, opts: { logger: Logger }): Pr
     pipelineMachine.provide({
       actors: {
         connection: provideConnection({ config: config.upstox, tokenSource, sink, stats, logger: logger.child({ actor: 'connection' }) }),
-        writer: storage.writer,
-        drainer: storage.drainer,
+        writer: provideWriter({ writePath: storage.writePath, logger: logger.child({ actor: 'writer' }) }),
+        drainer: provideDrainer({ writePath: storage.writePath, logger: logger.child({ actor: 'drainer' }) }),
         notifier: provideNotifier({
           url: config.notify.url,
           timeoutMs: config.notify.timeoutMs,
           logger: logger.child({ actor: 'notifier' }),
         }),
+        // A chain's change is planned against the live subscription and applied whole through the root.
+        chains: instruments.chainsLogic({
+          get: subscription,
+          set: (next) => root?.send({ type: 'SET_SUBSCRIPTION', subscription: next }),
+        }),
       },
     }),
     {
       input: {
-        connection: connectionInput(config.upstox),
-        writer: storage.writerInput,
-        drainer: storage.drainerInput,
-        notifier: {
-          enabled: config.notify.url !== undefined,
-          intervalMs: config.notify.intervalS * 1000,
-          retryMs: config.notify.retryS * 1000,
-        },
+        connection: connectionInput({
+          ...config.upstox,
+          // Names resolved; with OPTION_CHAINS alone the subscription starts empty (the chains fill it).
+          instruments: instruments.instruments ?? (config.upstox.instrumentsUrl ? undefined : []),
+        }),
+        writer: writerInput(config),
+        drainer: drainerInput(config),
+        notifier: notifierInput(config),
+        chains: instruments.chainsInput(),
       },
       systemId: 'pipeline',
       inspect: (ev) => {
@@ -109,17 +130,26 @@ export async function startService(config: Config, opts: { logger: Logger }): Pr
   root.start();
   logger.info('writer, drainer and notifier started');
 
-  const state = () => buildStateDocument({ root: root, stats, spool: storage.spool, writePath: storage.writePath, startedAt, fanout });
+  const state = () => ({
+    ...buildStateDocument({ root: root, stats, spool: storage.spool, writePath: storage.writePath, startedAt, fanout }),
+    master: instruments.status(),
+    chains: instruments.chainsState((id) => root?.system.get(id) as AnyActorRef | undefined),
+  });
   const metrics = createMetrics({
     stats,
     actorStates: () => Object.fromEntries(Object.entries(state().actors).map(([k, v]) => [k, v.value])),
     spoolPendingPoints: () => storage.spool.pendingPoints(),
     wsClients: () => fanout.clientCount,
   });
-  metricsHook = metrics.observeWriteLatency;
+  metricsHook = (s, o) => metrics.observeWriteLatency(s, o);
 
-  const changeSubscription = (req: SubscriptionChangeRequest): SubscriptionChangeResult => {
-    const plan = planSubscriptionChange(subscription(), req, config.upstox.limits, config.upstox.feedMode);
+  const changeSubscription = (request: SubscriptionChangeRequest): SubscriptionChangeResult => {
+    // Names (SEGMENT:TRADING_SYMBOL) become keys; one that does not resolve is refused alone.
+    const add = instruments.resolve(request.add ?? []);
+    const remove = instruments.resolve(request.remove ?? []);
+    const req = { ...request, ...(request.add ? { add: add.keys } : {}), ...(request.remove ? { remove: remove.keys } : {}) };
+    const planned = planSubscriptionChange(subscription(), req, config.upstox.limits, config.upstox.feedMode);
+    const plan = { ...planned, refused: [...add.refused, ...remove.refused, ...planned.refused] };
     if (plan.accepted.length === 0 && plan.removed.length === 0 && plan.refused.length > 0) {
       throw new SubscriptionError(
         `nothing could be applied: ${plan.refused
@@ -128,9 +158,8 @@ export async function startService(config: Config, opts: { logger: Logger }): Pr
           .join('; ')}`,
       );
     }
-    const conn = actorRef('connection');
-    if (!conn) throw new SubscriptionError('the feed is not running');
-    conn.send({ type: 'SET_SUBSCRIPTION', subscription: plan.subscription });
+    if (!connection()) throw new SubscriptionError('the feed is not running');
+    root.send({ type: 'SET_SUBSCRIPTION', subscription: plan.subscription });
     logger.info({ accepted: plan.accepted.length, removed: plan.removed.length, refused: plan.refused.length }, 'subscription changed');
     return plan;
   };
@@ -142,7 +171,12 @@ export async function startService(config: Config, opts: { logger: Logger }): Pr
       http: config.http,
       stats,
       state,
-      readiness: () => buildReadiness(state()),
+      readiness: () => {
+        const r = buildReadiness(state());
+        const master = instruments.notReadyReason();
+        return master ? { ready: false, reasons: [...r.reasons, master] } : r;
+      },
+      resolveInstruments: (entries) => instruments.resolve(entries),
       fanout,
       subscriptions: { current: subscription, change: changeSubscription },
       metrics,
@@ -151,6 +185,7 @@ export async function startService(config: Config, opts: { logger: Logger }): Pr
     await app.listen({ host: config.http.host, port: config.http.port });
   } catch (err) {
     root.stop();
+    instruments.close();
     await storage.close(0);
     throw err;
   }
@@ -173,6 +208,7 @@ export async function startService(config: Config, opts: { logger: Logger }): Pr
       logger.info({ pendingPoints: storage.spool.pendingPoints() }, 'storage flushed and spool closed');
       root.stop();
       hub.stop();
+      instruments.close();
     })());
 
   return { url, stats, root, state, stop };

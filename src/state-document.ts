@@ -1,7 +1,8 @@
 /**
  * GET /state and GET /ready: what the actors are doing and why, the spool, and the counters.
  */
-import type { AnyActorRef } from 'xstate';
+import type { Actor, AnyActorRef } from 'xstate';
+import type { pipelineMachine } from '../machines/pipeline.js';
 import type { Fanout } from './fanout/fanout.js';
 import { stateText } from './logging/transition-logger.js';
 import type { Spool } from './spool/spool.js';
@@ -10,8 +11,8 @@ import type { WritePath } from './storage/write-path.js';
 
 export const ACTOR_IDS = ['connection', 'writer', 'drainer', 'notifier'] as const;
 
-/** Context fields that are configuration echoes or bulky, left out of /state. */
-const OMIT = new Set(['instruments', 'limits']);
+/** Context fields that are configuration echoes, bulky, or injected functions, left out of /state. */
+const OMIT = new Set(['instruments', 'limits', 'now', 'random']);
 
 export interface ActorState {
   value: unknown;
@@ -37,9 +38,9 @@ export interface StateDocument {
 
 function actorState(ref: AnyActorRef | undefined, missing: string): ActorState {
   if (!ref) return { value: missing, status: 'stopped', context: {} };
-  const snap = ref.getSnapshot() as { value: unknown; status: string; context?: Record<string, unknown> };
+  const snap = ref.getSnapshot() as { value: unknown; status: string; context: object };
   const context: Record<string, unknown> = {};
-  for (const [k, v] of Object.entries(snap.context ?? {})) if (!OMIT.has(k)) context[k] = v;
+  for (const [k, v] of Object.entries(snap.context)) if (!OMIT.has(k)) context[k] = v;
   if (context['subscription'] && typeof context['subscription'] === 'object') {
     context['subscribedKeys'] = Object.keys(context['subscription']).length;
   }
@@ -47,7 +48,7 @@ function actorState(ref: AnyActorRef | undefined, missing: string): ActorState {
 }
 
 export function buildStateDocument(src: {
-  root: { system: { get(id: string): AnyActorRef | undefined } };
+  root: Actor<typeof pipelineMachine>;
   stats: Stats;
   spool: Spool;
   writePath: WritePath;
@@ -55,12 +56,13 @@ export function buildStateDocument(src: {
   startedAt: number;
 }): StateDocument {
   const oldest = src.spool.oldestCreatedAt();
+  const children = src.root.getSnapshot().children;
   return {
     actors: {
-      connection: actorState(src.root.system.get('connection'), 'stopped'),
-      writer: actorState(src.root.system.get('writer'), 'stopped'),
-      drainer: actorState(src.root.system.get('drainer'), 'stopped'),
-      notifier: actorState(src.root.system.get('notifier'), 'stopped'),
+      connection: actorState(children.connection, 'stopped'),
+      writer: actorState(children.writer, 'stopped'),
+      drainer: actorState(children.drainer, 'stopped'),
+      notifier: actorState(children.notifier, 'stopped'),
     },
     spool: {
       pendingPoints: src.spool.pendingPoints(),
@@ -88,7 +90,8 @@ export function buildReadiness(state: StateDocument): { ready: boolean; reasons:
   if (state.spool.error) reasons.push(`points cannot be spooled: ${state.spool.error}`);
   const writer = state.actors.writer;
   if (stateText(writer.value).startsWith('influxDown') && state.spool.error) {
-    reasons.push(`InfluxDB is down (${String(writer.context['reason'] ?? '')}) and the spool fails: points are being lost`);
+    const why = typeof writer.context['reason'] === 'string' ? writer.context['reason'] : '';
+    reasons.push(`InfluxDB is down (${why}) and the spool fails: points are being lost`);
   }
   return { ready: reasons.length === 0, reasons };
 }

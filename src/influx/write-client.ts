@@ -8,6 +8,7 @@
 import { Agent as HttpAgent } from 'node:http';
 import { Agent as HttpsAgent } from 'node:https';
 import { HttpError, InfluxDB, type Transport } from '@influxdata/influxdb-client';
+import { errorMessage } from '../../machines/rules/error-info.js';
 import { retryAfterSeconds } from '../upstox/authorize.js';
 
 export type WriteOutcome =
@@ -125,5 +126,5 @@ export function classify(err: unknown, timeoutMs: number): WriteOutcome {
       message: `InfluxDB did not answer within ${timeoutMs} ms (the write may still land; it stays spooled and is replayed, which is harmless)`,
     };
   }
-  return { kind: 'unavailable', message: `cannot reach InfluxDB: ${e?.code ?? ''} ${e?.message ?? String(err)}`.trim() };
+  return { kind: 'unavailable', message: `cannot reach InfluxDB: ${e?.code ?? ''} ${errorMessage(err)}`.trim() };
 }

@@ -4,10 +4,10 @@
  * applied whole or refused whole within the V3 limits.
  */
 import { fromPromise } from 'xstate';
-import type { PlanRequest, SubscriptionRequest } from '../../machines/chain.js';
+import type { ChainPlanRequest, ChainSubscriptionChange } from '../../machines/events.js';
 import type { FeedMode, SubscriptionLimits } from '../config.js';
 import { SubscriptionError, TickpipeError } from '../errors.js';
-import { planSubscriptionChange } from '../upstox/subscriptions.js';
+import { planSubscriptionChange } from '../../machines/rules/subscriptions.js';
 import { type ChainPlan, expiries, planChain, selectExpiry } from '../../machines/rules/option-chain.js';
 import type { MasterIndex } from './master-index.js';
 import { editDistance } from './names.js';
@@ -33,7 +33,7 @@ export function underlyingKeyOf(master: MasterIndex | undefined, symbol: string)
   );
 }
 
-export function planFromMaster(master: MasterIndex | undefined, req: PlanRequest): ChainPlan {
+export function planFromMaster(master: MasterIndex | undefined, req: ChainPlanRequest): ChainPlan {
   const u = master?.underlyings(req.spec.underlying).find((x) => x.key === req.underlyingKey);
   if (!u)
     throw new TickpipeError('CHAIN_INVALID', `OPTION_CHAINS ${req.spec.underlying}: ${req.underlyingKey} has no options in the master`);
@@ -53,7 +53,7 @@ export function planFromMaster(master: MasterIndex | undefined, req: PlanRequest
 export function chainMasterActors(master: () => MasterIndex | undefined) {
   return {
     resolveUnderlying: fromPromise<string, { underlying: string }>(async ({ input }) => underlyingKeyOf(master(), input.underlying)),
-    planChain: fromPromise<ChainPlan, PlanRequest>(async ({ input }) => planFromMaster(master(), input)),
+    planChain: fromPromise<ChainPlan, ChainPlanRequest>(async ({ input }) => planFromMaster(master(), input)),
   };
 }
 
@@ -70,7 +70,7 @@ export class ChainSubscriptions {
   ) {}
 
   /** The whole subscription after the change, or a SubscriptionError naming every refused key. */
-  plan(current: Readonly<Record<string, FeedMode>>, req: SubscriptionRequest): Record<string, FeedMode> {
+  plan(current: Readonly<Record<string, FeedMode>>, req: ChainSubscriptionChange): Record<string, FeedMode> {
     const mine = this.owned.get(req.chain) ?? new Set<string>();
     const othersOwn = (k: string) => [...this.owned].some(([chain, keys]) => chain !== req.chain && keys.has(k));
     const remove = req.remove.filter((k) => mine.has(k) && !othersOwn(k) && k in current);
@@ -86,7 +86,7 @@ export class ChainSubscriptions {
   }
 
   /** Records what a planned change did, once it is applied. */
-  commit(current: Readonly<Record<string, FeedMode>>, req: SubscriptionRequest): void {
+  commit(current: Readonly<Record<string, FeedMode>>, req: ChainSubscriptionChange): void {
     const mine = this.owned.get(req.chain) ?? new Set<string>();
     for (const k of req.remove) mine.delete(k);
     for (const k of req.add) if (!(k in current)) mine.add(k);
@@ -95,7 +95,7 @@ export class ChainSubscriptions {
 
   /** The `applySubscription` actor over a subscription that `get`/`set` read and replace. */
   actor(get: () => Readonly<Record<string, FeedMode>>, set: (next: Record<string, FeedMode>) => void) {
-    return fromPromise<void, SubscriptionRequest>(async ({ input }) => {
+    return fromPromise<void, ChainSubscriptionChange>(async ({ input }) => {
       const current = get();
       const next = this.plan(current, input);
       this.commit(current, input);

@@ -12,8 +12,8 @@ import { type ChainsInput, type MasterReport, chainsMachine } from '../../machin
 import type { Config, FeedMode } from '../config.js';
 import { ConfigError, describeError } from '../errors.js';
 import type { Logger } from '../logger.js';
-import { msUntilIst } from '../upstox/timing.js';
-import type { RefusedKey } from '../upstox/subscription-types.js';
+import { msUntilIst } from '../../machines/rules/market-time.js';
+import type { RefusedKey } from '../../machines/rules/subscriptions.js';
 import { ChainSubscriptions, chainMasterActors } from './chain-actors.js';
 import { istDate } from '../../machines/rules/option-chain.js';
 import { MasterStore, type MasterStatus } from './master-store.js';

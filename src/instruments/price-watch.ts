@@ -4,7 +4,7 @@
  * per `intervalMs` per chain, and only when the price changed: ticks never become events.
  */
 import { fromCallback } from 'xstate';
-import type { ChainEvent } from '../../machines/chain.js';
+import type { ChainEvent } from '../../machines/events.js';
 import type { DecodedFrame } from '../upstox/feed-types.js';
 
 export interface Timers {

@@ -3,10 +3,11 @@
  * every request has a timeout, and the notifier actor decides what a failure means.
  */
 import { fromPromise } from 'xstate';
-import type { Logger } from '../logger.js';
-import type { Landed, NotifyFailure } from '../../machines/notifier.js';
-import { notifierMachine } from '../../machines/notifier.js';
+import type { LandedSummary } from '../../machines/events.js';
+import { type NotifierInput, type NotifyFailure, notifierMachine } from '../../machines/notifier.js';
+import type { Config } from '../config.js';
 import { TickpipeError } from '../errors.js';
+import type { Logger } from '../logger.js';
 
 export const NOTIFY_MESSAGE = 'Data feed has been successfully transferred to InfluxDB';
 
@@ -20,7 +21,7 @@ export class NotifyError extends TickpipeError implements NotifyFailure {
   }
 }
 
-export function notificationBody(landed: Landed): Record<string, unknown> {
+export function notificationBody(landed: LandedSummary): Record<string, unknown> {
   return {
     message: NOTIFY_MESSAGE,
     points: landed.points,
@@ -34,7 +35,7 @@ export function notificationBody(landed: Landed): Record<string, unknown> {
 }
 
 /** One POST. 2xx: done. 408/429/5xx/network/timeout: transient. Other 4xx: permanent. */
-export async function postNotification(url: string, landed: Landed, timeoutMs: number): Promise<void> {
+export async function postNotification(url: string, landed: LandedSummary, timeoutMs: number): Promise<void> {
   let res: Response;
   try {
     res = await fetch(url, {
@@ -63,11 +64,20 @@ export async function postNotification(url: string, landed: Landed, timeoutMs: n
   );
 }
 
-/** The notifier machine with its real I/O. */
+export function notifierInput(config: Pick<Config, 'notify'>): NotifierInput {
+  return {
+    enabled: config.notify.url !== undefined,
+    intervalMs: config.notify.intervalS * 1000,
+    retryMs: config.notify.retryS * 1000,
+    now: Date.now,
+  };
+}
+
+/** The notifier machine with its I/O: the POST. */
 export function provideNotifier(deps: { url: string | undefined; timeoutMs: number; logger: Logger }) {
   return notifierMachine.provide({
     actors: {
-      notify: fromPromise<void, Landed>(async ({ input }) => {
+      notify: fromPromise<void, LandedSummary>(async ({ input }) => {
         if (!deps.url) throw new NotifyError('permanent', 'NOTIFY_URL is not set');
         await postNotification(deps.url, input, deps.timeoutMs);
         deps.logger.info({ points: input.points, firstTs: input.firstTs, lastTs: input.lastTs, keys: input.keys.length }, 'notified');

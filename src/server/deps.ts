@@ -3,12 +3,12 @@ import type { Config, FeedMode } from '../config.js';
 import type { Logger } from '../logger.js';
 import type { Stats } from '../stats.js';
 import type { Fanout } from '../fanout/fanout.js';
-import type { RefusedKey, SubscriptionChangeRequest, SubscriptionChangeResult } from '../upstox/subscription-types.js';
+import type { RefusedKey, SubscriptionChangeRequest, SubscriptionChangeResult } from '../../machines/rules/subscriptions.js';
 import type { Metrics } from './metrics.js';
 import type { InspectionHub } from '../inspector/hub.js';
 
-/** The /state document (src/state-document.ts builds it): only its contract fields matter here. */
-export interface StateDocument {
+/** The parts of the /state document (src/state-document.ts) the routes read; tests serve stand-ins. */
+export interface StateView {
   actors: { [id: string]: { value: unknown } };
   spool: { pendingPoints: number };
   stats: Record<string, number>;
@@ -19,7 +19,7 @@ export interface ServerDeps {
   http: Config['http'];
   stats: Stats;
   // Function properties, not methods: routes receive them detached, as plugin options.
-  state: () => StateDocument;
+  state: () => StateView;
   readiness: () => { ready: boolean; reasons: string[] };
   fanout: Fanout;
   subscriptions: {

@@ -17,6 +17,9 @@ const USAGE = `usage: node dist/src/sim/cli.js [options]
   --seed N             price path seed (default 1)
   --token TOKEN        the valid access token (default: random)
   --instruments LIST   comma-separated instrument keys the instruments URL lists
+  --time-scale N       market clock speed (simulated ms per real ms, default 1)
+  --start-at ISO       market clock start (ISO 8601 date-time, default now)
+  --instrument-file-size N  pad the instrument file to about N instruments
   --log-level LEVEL    pino level (default info)`;
 
 function num(name: string, value: string | undefined): number | undefined {
@@ -38,6 +41,9 @@ function parse(argv: string[]): { opts: SimulatorOptions; logLevel: string } {
       seed: { type: 'string' },
       token: { type: 'string' },
       instruments: { type: 'string' },
+      'time-scale': { type: 'string' },
+      'start-at': { type: 'string' },
+      'instrument-file-size': { type: 'string' },
       'log-level': { type: 'string' },
       help: { type: 'boolean', short: 'h' },
     },
@@ -54,6 +60,15 @@ function parse(argv: string[]): { opts: SimulatorOptions; logLevel: string } {
   if (values.ping !== undefined) opts.pingIntervalMs = num('ping', values.ping)!;
   if (values.seed !== undefined) opts.seed = num('seed', values.seed)!;
   if (values.token !== undefined) opts.token = values.token;
+  if (values['time-scale'] !== undefined) opts.timeScale = num('time-scale', values['time-scale']);
+  if (values['instrument-file-size'] !== undefined) opts.instrumentFileSize = num('instrument-file-size', values['instrument-file-size']);
+  if (values['start-at'] !== undefined) {
+    opts.startAt = Date.parse(values['start-at']);
+    if (Number.isNaN(opts.startAt))
+      throw new Error(
+        `--start-at must be an ISO 8601 date-time such as 2026-11-27T09:15:00+05:30, got ${JSON.stringify(values['start-at'])}\n${USAGE}`,
+      );
+  }
   if (values.instruments !== undefined)
     opts.instruments = values.instruments
       .split(',')
@@ -78,6 +93,7 @@ async function main(): Promise<void> {
       `  UPSTOX_API_URL=${sim.apiUrl}`,
       `  UPSTOX_TOKEN_URL=${sim.tokenUrl}`,
       `  INSTRUMENTS_URL=${sim.instrumentsUrl}`,
+      `  INSTRUMENT_MASTER_URL=${sim.instrumentFileUrl}`,
       `  UPSTOX_ACCESS_TOKEN=${sim.token}`,
       'Ctrl-C stops it.',
     ].join('\n'),

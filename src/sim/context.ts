@@ -5,7 +5,11 @@
  */
 import { pino, type Logger } from 'pino';
 import { RateLimitedLog } from '../logger.js';
+import { CandleLog } from './candle-log.js';
+import { clockFrom } from './clock.js';
 import { Faults } from './faults.js';
+import { InstrumentBook } from './instrument-file.js';
+import { TradingHours } from './trading-hours.js';
 import { FrameClock } from './frames.js';
 import { Market } from './market.js';
 import { MarketStatusBook } from './market-status.js';
@@ -22,6 +26,14 @@ export interface SimContext {
   readonly faults: Faults;
   readonly market: Market;
   readonly clock: FrameClock;
+  /** Market time (epoch ms): the injected or scaled clock of SimulatorOptions, else Date.now. */
+  readonly now: () => number;
+  /** Every candle API request, for tests to check a client's rate limiting. */
+  readonly candleLog: CandleLog;
+  /** Set with followTradingHours: segment status follows the market clock. */
+  readonly tradingHours: TradingHours | undefined;
+  /** The instrument file (complete.json.gz) and the option contracts it lists. */
+  readonly instrumentBook: InstrumentBook;
   readonly marketStatus: MarketStatusBook;
   readonly tokens: TokenBook;
   readonly instruments: readonly string[];
@@ -60,14 +72,24 @@ export function rate(value: number): number {
 export function buildContext(opts: SimulatorOptions): SimContext {
   const instruments = opts.instruments ?? DEFAULT_INSTRUMENTS;
   const log = (opts.logger ?? pino({ level: 'silent' })).child({ component: 'upstox-sim' });
+  const now = clockFrom(opts);
+  const market = new Market(opts.seed ?? 1, now);
+  const padTo = opts.instrumentFileSize ?? 0;
+  const marketStatus = new MarketStatusBook(opts.marketStatus, instruments);
+  if (!Number.isInteger(padTo) || padTo < 0)
+    throw new TypeError(`simulator option instrumentFileSize must be a whole number >= 0, got ${String(padTo)}`);
   return {
     log,
     warnLimited: new RateLimitedLog(log),
     stats: new SimStats(),
     faults: new Faults(),
-    market: new Market(opts.seed ?? 1),
-    clock: new FrameClock(),
-    marketStatus: new MarketStatusBook(opts.marketStatus, instruments),
+    market,
+    clock: new FrameClock(now),
+    now,
+    candleLog: new CandleLog(),
+    instrumentBook: new InstrumentBook(market, padTo),
+    tradingHours: opts.followTradingHours ? new TradingHours() : undefined,
+    marketStatus,
     tokens: new TokenBook(opts.token ?? randomToken(), positive('redirectCodeTtlMs', opts.redirectCodeTtlMs ?? 60_000)),
     instruments: [...instruments],
     sessions: new Set(),

@@ -18,6 +18,12 @@ export type FaultControls = Pick<
   | 'failAuthorize'
   | 'setMarketStatus'
   | 'setRate'
+  | 'goDead'
+  | 'deadOnConnect'
+  | 'sendGarbage'
+  | 'rateLimitCandles'
+  | 'rejectCandleToken'
+  | 'failInstrumentFile'
 >;
 
 /** Closes every open session (terminate without a code); returns how many. Throws ws's TypeError for a code no endpoint may send (e.g. 1006). */
@@ -70,6 +76,35 @@ export function faultControls(ctx: SimContext): FaultControls {
     },
     setRate: (updatesPerSecond) => {
       ctx.rate = rate(updatesPerSecond);
+    },
+    goDead: () => {
+      let n = 0;
+      eachOpen(ctx, (s) => {
+        s.goDead();
+        n++;
+      });
+      return n;
+    },
+    deadOnConnect: (on) => {
+      ctx.faults.deadOnConnect = on;
+      if (on) eachOpen(ctx, (s) => s.goDead());
+      ctx.log.info({ on }, 'fault: dead on connect');
+    },
+    sendGarbage: (on) => {
+      ctx.faults.garbage = on;
+      ctx.log.info({ on }, 'fault: garbage frames');
+    },
+    rateLimitCandles: (opts) => {
+      ctx.faults.armCandleRateLimit(opts);
+      ctx.log.info(opts, 'fault: candle API rate limited');
+    },
+    rejectCandleToken: (on) => {
+      ctx.faults.candleTokenRejected = on;
+      ctx.log.info({ on }, 'fault: candle API rejects the token');
+    },
+    failInstrumentFile: (on) => {
+      ctx.faults.instrumentFileFailing = on;
+      ctx.log.info({ on }, 'fault: instrument file failing');
     },
   };
 }

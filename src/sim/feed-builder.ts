@@ -44,7 +44,7 @@ function ohlcMsg(s: InstrumentState): Msg {
 
 /** Best `levels` bids and asks around the last price; sizes are noise in whole lots. */
 function quotes(s: InstrumentState, levels: number): Msg[] {
-  const out: Msg[] = new Array(levels);
+  const out = new Array<Msg>(levels);
   for (let i = 0; i < levels; i++) {
     out[i] = {
       bidQ: randInt(s.noise, 1, 200) * s.lot,

@@ -4,6 +4,7 @@
  * GET routes, and the upgrade path needs the raw socket anyway (see upgrade.ts).
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import { CANDLE_PREFIX, handleCandles } from './candle-routes.js';
 import type { SimContext } from './context.js';
 import { bearerToken } from './tokens.js';
 
@@ -11,6 +12,7 @@ export const AUTHORIZE_PATH = '/v3/feed/market-data-feed/authorize';
 export const FEED_PATH = '/v3/feed/market-data-feed';
 export const TOKEN_PATH = '/token';
 export const INSTRUMENTS_PATH = '/instruments';
+export const INSTRUMENT_FILE_PATH = '/instruments/complete.json.gz';
 
 /** Upstox's error body, with both spellings of the fields as the real API sends them. */
 export function upstoxError(errorCode: string, message: string): object {
@@ -46,7 +48,14 @@ export function handleRequest(ctx: SimContext, req: IncomingMessage, res: Server
     case INSTRUMENTS_PATH:
       reply(res, 200, { instruments: ctx.instruments });
       return;
+    case INSTRUMENT_FILE_PATH:
+      instrumentFile(ctx, res);
+      return;
     default:
+      if (url.pathname.startsWith(CANDLE_PREFIX)) {
+        handleCandles(ctx, req, url.pathname, (status, body) => reply(res, status, body), upstoxError);
+        return;
+      }
       reply(res, 404, upstoxError('UDAPI100060', `no such resource: ${url.pathname}`));
   }
 }
@@ -73,4 +82,23 @@ function authorize(ctx: SimContext, req: IncomingMessage, res: ServerResponse): 
   // The Host the client used, so the URI also works behind a port mapping (Docker demo).
   const uri = `ws://${req.headers.host}${FEED_PATH}?code=${ctx.tokens.issueCode()}`;
   reply(res, 200, { status: 'success', data: { authorized_redirect_uri: uri, authorizedRedirectUri: uri } });
+}
+
+function instrumentFile(ctx: SimContext, res: ServerResponse): void {
+  if (ctx.faults.instrumentFileFailing) {
+    ctx.log.info('instrument file: injected failure');
+    reply(res, 500, upstoxError('UDAPI100500', 'Something went wrong'));
+    return;
+  }
+  ctx.instrumentBook.gzipped(ctx.now()).then(
+    (gz) => {
+      // The real file is served as a gzip object (not Content-Encoding): the client gunzips it.
+      res.writeHead(200, { 'content-type': 'application/gzip', 'content-length': gz.length });
+      res.end(gz);
+    },
+    (err: unknown) => {
+      ctx.log.error({ err }, 'instrument file: gzip failed');
+      reply(res, 500, upstoxError('UDAPI100500', 'instrument file could not be built'));
+    },
+  );
 }

@@ -19,13 +19,24 @@ import type { AddressInfo } from 'node:net';
 import { WebSocketServer, type WebSocket } from 'ws';
 import { buildContext, positive, type SimContext } from './context.js';
 import { faultControls } from './fault-controls.js';
-import { handleRequest, INSTRUMENTS_PATH, TOKEN_PATH } from './http-routes.js';
+import { handleRequest, INSTRUMENT_FILE_PATH, INSTRUMENTS_PATH, TOKEN_PATH } from './http-routes.js';
+import { marketControls } from './market-controls.js';
 import { FeedSession } from './session.js';
 import { Ticker } from './ticker.js';
 import type { Simulator, SimulatorOptions, SimulatorStats } from './types.js';
 import { handleUpgrade } from './upgrade.js';
 
-export type { Simulator, SimulatorOptions, SimulatorRequest, SimulatorStats } from './types.js';
+export type {
+  CandleRequestRecord,
+  SimCandle,
+  SimClock,
+  Simulator,
+  SimulatorOptions,
+  SimulatorRequest,
+  SimulatorStats,
+  UpstoxInstrument,
+} from './types.js';
+export { ManualClock, scaledClock } from './clock.js';
 export { DEFAULT_INSTRUMENTS } from './context.js';
 
 /** Far above any V3 request (5000 keys is ~150 KB), far below what could hurt the test process. */
@@ -45,7 +56,8 @@ export async function startSimulator(opts: SimulatorOptions = {}): Promise<Simul
   const ctx = buildContext(opts);
   const host = opts.host ?? '127.0.0.1';
   const pingIntervalMs = positive('pingIntervalMs', opts.pingIntervalMs ?? 5000);
-  const wss = new WebSocketServer({ noServer: true, maxPayload: MAX_REQUEST_BYTES });
+  // Pongs are answered by FeedSession, so that a dead socket can leave the client's pings unanswered.
+  const wss = new WebSocketServer({ noServer: true, maxPayload: MAX_REQUEST_BYTES, autoPong: false });
   const server = createServer((req, res) => handleRequest(ctx, req, res));
   let nextSessionId = 1;
 
@@ -94,7 +106,9 @@ function makeSimulator(ctx: SimContext, { apiUrl, server, wss, ticker }: Parts):
       return ctx.tokens.token;
     },
     instruments: ctx.instruments,
+    instrumentFileUrl: apiUrl + INSTRUMENT_FILE_PATH,
     ...faultControls(ctx),
+    ...marketControls(ctx),
     stats: (): SimulatorStats => ctx.stats.snapshot(ctx.latest?.subscription),
     waitForSubscribe: (timeoutMs = 5000) =>
       new Promise<void>((resolve, reject) => {

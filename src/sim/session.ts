@@ -26,6 +26,12 @@ export class FeedSession {
   private readonly heldSnapshot = new Set<string>();
   private heldMalformed = 0;
   private warnedRateCap = false;
+  /**
+   * A dead socket (goDead, deadOnConnect): the TCP connection stays open but nothing is written
+   * (no frames, no pings) and the client's pings get no pong, like a half-open connection
+   * behind a NAT that dropped its state. It never comes back; the client must give up on it.
+   */
+  private dead = false;
 
   constructor(
     readonly id: number,
@@ -33,11 +39,26 @@ export class FeedSession {
     private readonly ctx: SimContext,
   ) {
     ws.on('message', (data, isBinary) => this.onMessage(data, isBinary));
+    // autoPong is off on the server (index.ts) so that a dead socket can leave pings unanswered.
+    ws.on('ping', (data) => {
+      if (!this.dead && this.isOpen) ws.pong(data);
+    });
+    if (ctx.faults.deadOnConnect) this.goDead();
     ws.on('error', (err) => ctx.log.warn({ session: id, err }, 'feed socket error'));
   }
 
   get isOpen(): boolean {
     return this.ws.readyState === OPEN;
+  }
+
+  goDead(): void {
+    if (!this.dead) this.ctx.log.info({ session: this.id }, 'fault: socket dead');
+    this.dead = true;
+  }
+
+  /** Whether the client gets this socket's market data: the background market skips its keys then. */
+  get delivering(): boolean {
+    return this.isOpen && !this.dead && !this.ctx.faults.stalled && !this.ctx.faults.garbage;
   }
 
   /** The market_info frame the real feed sends first on every connection. */
@@ -51,6 +72,7 @@ export class FeedSession {
   }
 
   sendMalformed(count: number): void {
+    if (this.dead) return;
     if (this.ctx.faults.stalled) {
       this.heldMalformed += count;
       return;
@@ -63,7 +85,7 @@ export class FeedSession {
   }
 
   ping(): void {
-    if (!this.isOpen) return;
+    if (!this.isOpen || this.dead) return;
     this.ws.ping();
     this.ctx.stats.pingsSent++;
   }
@@ -97,11 +119,16 @@ export class FeedSession {
     // Capped so that a late timer (or a resume) does not turn into a burst.
     const elapsed = Math.min(now - this.lastLiveAt, 2 * this.ctx.frameIntervalMs);
     this.lastLiveAt = now;
-    if (!this.isOpen || this.keys.length === 0) return;
+    if (!this.isOpen || this.dead || this.keys.length === 0) return;
     this.budget += (this.ctx.rate * elapsed) / 1000;
     const n = Math.floor(this.budget);
     if (n <= 0) return;
     this.budget -= n;
+    if (this.ctx.faults.garbage) {
+      // Traffic at the live cadence, none of it decodable; the market moves on unseen.
+      this.sendMalformed(1);
+      return;
+    }
     if (this.ws.bufferedAmount > this.ctx.maxBufferedBytes) {
       // A client that cannot keep up loses these updates here instead of growing our memory.
       this.ctx.stats.framesSkipped++;
@@ -154,6 +181,11 @@ export class FeedSession {
   }
 
   private send(frame: Buffer, ts: number, keys: string[] | null): void {
+    if (this.dead) return;
+    if (this.ctx.faults.garbage) {
+      this.sendMalformed(1);
+      return;
+    }
     this.ws.send(frame, { binary: true }, (err) => {
       if (err) this.ctx.log.debug({ session: this.id, err }, 'frame not written: socket closed');
       else this.ctx.stats.recordFrame(ts, keys);

@@ -1,17 +1,18 @@
 /**
- * Storage wiring: the spool, the InfluxDB client, the write path, and the writer and drainer
- * machines provided with them. The composition root hands in `report`, which delivers the data
- * plane's aggregated outcomes to the running actors.
+ * Storage: the spool, the InfluxDB client and the write path (the data plane), and the writer
+ * and drainer machines provided with them. The composition root hands in `report`, which sends
+ * the data plane's aggregated outcomes to the root machine; the root routes them.
  */
 import { fromPromise } from 'xstate';
-import { drainerMachine, type DrainerInput } from '../../machines/drainer.js';
-import { writerMachine, type WriterInput } from '../../machines/writer.js';
-import type { Config } from '../config.js';
+import type { StorageReport } from '../../machines/events.js';
+import { type DrainerInput, drainerMachine } from '../../machines/drainer.js';
+import { type WriterInput, writerMachine } from '../../machines/writer.js';
+import { type Config, isInfluxConfigured } from '../config.js';
 import { InfluxWriteClient } from '../influx/write-client.js';
 import type { Logger } from '../logger.js';
 import { Spool } from '../spool/spool.js';
 import type { Stats } from '../stats.js';
-import { type StorageReport, WritePath } from './write-path.js';
+import { WritePath } from './write-path.js';
 
 export interface StorageDeps {
   config: Pick<Config, 'influx' | 'spool'>;
@@ -19,20 +20,19 @@ export interface StorageDeps {
   logger: Logger;
   report(event: StorageReport): void;
   observeWriteLatency?: (seconds: number, outcome: string) => void;
+  /** Trading symbol of a key, for the `symbol` tag (src/instruments). */
+  symbolOf?: (key: string) => string | undefined;
 }
 
 export interface Storage {
   spool: Spool;
   writePath: WritePath;
-  writer: ReturnType<typeof writerMachine.provide>;
-  drainer: ReturnType<typeof drainerMachine.provide>;
-  writerInput: WriterInput;
-  drainerInput: DrainerInput;
   /** Flush to the spool, give the lane `timeoutMs` to write, close the client and the database. */
   close(timeoutMs: number): Promise<void>;
 }
 
-export function createStorage(deps: StorageDeps): Storage {
+/** Opens the spool and builds the write path (and its InfluxDB client when INFLUX_URL is set). */
+export function openStorage(deps: StorageDeps): Storage {
   const { config, stats, logger } = deps;
   const spool = new Spool({
     path: config.spool.path,
@@ -41,7 +41,7 @@ export function createStorage(deps: StorageDeps): Storage {
     stats,
     logger: logger.child({ component: 'spool' }),
   });
-  const client = config.influx.url
+  const client = isInfluxConfigured(config.influx)
     ? new InfluxWriteClient({
         url: config.influx.url,
         token: config.influx.token,
@@ -59,26 +59,61 @@ export function createStorage(deps: StorageDeps): Storage {
     flushIntervalMs: config.influx.flushIntervalMs,
     drainChunkPoints: config.spool.drainChunkPoints,
     extraTags: config.influx.extraTags,
-    report: deps.report,
+    ...(deps.symbolOf ? { symbolOf: deps.symbolOf } : {}),
+    report: (event) => deps.report(event),
     ...(deps.observeWriteLatency ? { observeWriteLatency: deps.observeWriteLatency } : {}),
   });
-  const writerLog = logger.child({ actor: 'writer' });
-  const drainerLog = logger.child({ actor: 'drainer' });
-  const writer = writerMachine.provide({
+  return {
+    spool,
+    writePath,
+    async close(timeoutMs) {
+      try {
+        await writePath.flushAndClose(timeoutMs);
+      } finally {
+        client?.close();
+        spool.close();
+      }
+    },
+  };
+}
+
+export function writerInput(config: Pick<Config, 'influx'>): WriterInput {
+  return {
+    configured: isInfluxConfigured(config.influx),
+    probeBaseMs: config.influx.probeBaseMs,
+    probeMaxMs: config.influx.probeMaxMs,
+    now: Date.now,
+    random: Math.random,
+  };
+}
+
+/** The writer machine with its I/O: the probe, and the route of the write path. */
+export function provideWriter(deps: { writePath: WritePath; logger: Logger }) {
+  const { writePath, logger } = deps;
+  return writerMachine.provide({
     actors: { probe: fromPromise(() => writePath.probe()) },
     actions: {
       openRoute: () => writePath.setRoute(true),
       closeRoute: () => writePath.setRoute(false),
       flushNow: () => writePath.flush(),
-      alert: (_, params) => writerLog.error(params.message),
+      alert: (_, params) => logger.error(params.message),
     },
   });
-  const drainer = drainerMachine.provide({
+}
+
+export function drainerInput(config: Pick<Config, 'influx'>): DrainerInput {
+  return { retryMs: Math.max(1000, config.influx.probeBaseMs), now: Date.now };
+}
+
+/** The drainer machine with its I/O: the write path's chunked replay. */
+export function provideDrainer(deps: { writePath: WritePath; logger: Logger }) {
+  const { writePath, logger } = deps;
+  return drainerMachine.provide({
     actors: {
       drainChunk: fromPromise(async () => {
         const p = await writePath.drainChunk(1000);
         if (p.drained > 0) {
-          drainerLog.info(
+          logger.info(
             {
               drained: p.drained,
               pending: p.pending,
@@ -96,20 +131,4 @@ export function createStorage(deps: StorageDeps): Storage {
       endDrain: () => writePath.setDraining(false),
     },
   });
-  return {
-    spool,
-    writePath,
-    writer,
-    drainer,
-    writerInput: { configured: client !== null, probeBaseMs: config.influx.probeBaseMs, probeMaxMs: config.influx.probeMaxMs },
-    drainerInput: { retryMs: Math.max(1000, config.influx.probeBaseMs) },
-    async close(timeoutMs) {
-      try {
-        await writePath.flushAndClose(timeoutMs);
-      } finally {
-        client?.close();
-        spool.close();
-      }
-    },
-  };
 }

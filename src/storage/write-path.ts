@@ -10,32 +10,14 @@
  * Why live data waits behind a backlog: replay is strictly in `seq` order, so a spooled older
  * value can never overwrite a newer one.
  */
+import type { DrainProgress, StorageReport, WriteFailure } from '../../machines/events.js';
 import type { InfluxWriteClient, WriteOutcome } from '../influx/write-client.js';
 import { LineProtocolBuilder, PointBatch } from '../influx/line-protocol.js';
-import { TickpipeError, describeError } from '../errors.js';
+import { type ErrorCode, TickpipeError, describeError } from '../errors.js';
 import type { Logger } from '../logger.js';
 import type { Spool, SpoolRow } from '../spool/spool.js';
 import type { Stats } from '../stats.js';
 import type { DecodedFrame } from '../upstox/feed-types.js';
-
-/** Events for the writer and drainer actors. */
-export type StorageReport =
-  | { type: 'WRITE_OK'; points: number; firstTs: number; lastTs: number; keys: string[] }
-  | {
-      type: 'WRITE_FAILED';
-      outcome: Exclude<WriteOutcome['kind'], 'ok' | 'rejected' | 'tooLarge'>;
-      code: string;
-      message: string;
-      retryAfterS?: number;
-    }
-  | { type: 'SPOOLED'; pending: number };
-
-export interface DrainProgress {
-  drained: number;
-  pending: number;
-  oldestAt: number | null;
-  ratePerS: number;
-}
 
 export interface WritePathOptions {
   spool: Spool;
@@ -46,11 +28,14 @@ export interface WritePathOptions {
   flushIntervalMs: number;
   drainChunkPoints: number;
   extraTags: Readonly<Record<string, string>>;
+  /** Trading symbol of a key (instrument master), for the `symbol` tag. */
+  symbolOf?: (key: string) => string | undefined;
+  /** Delivers outcomes to the actors (the composition root sends them to the root machine). */
   report(event: StorageReport): void;
   observeWriteLatency?: (seconds: number, outcome: string) => void;
 }
 
-type Failure = Exclude<WriteOutcome, { kind: 'ok' | 'rejected' | 'tooLarge' }>;
+type Failure = Extract<WriteOutcome, { kind: WriteFailure }>;
 
 /**
  * A split of a batch with bad lines (400/422) stops after this many requests; the rest is
@@ -72,7 +57,7 @@ interface SplitBudget {
 
 const newBudget = (): SplitBudget => ({ requests: 0, rejected: [] });
 
-const CODES: Record<string, string> = {
+const CODES: Record<WriteFailure, ErrorCode> = {
   unavailable: 'INFLUX_UNAVAILABLE',
   unauthorized: 'INFLUX_UNAUTHORIZED',
   forbidden: 'INFLUX_FORBIDDEN',
@@ -99,9 +84,14 @@ export class WritePath {
   private readonly spooledCounted = new Set<number>();
 
   constructor(private readonly o: WritePathOptions) {
-    this.builder = new LineProtocolBuilder(o.extraTags);
+    this.builder = new LineProtocolBuilder(o.extraTags, o.symbolOf);
     this.reportTimer = setInterval(() => this.reportLanded(), 1000);
     this.reportTimer.unref();
+  }
+
+  /** The instrument master changed: tag prefixes are rebuilt with the new symbols. */
+  symbolsChanged(): void {
+    this.builder.symbolsChanged();
   }
 
   /** Hot path: called synchronously for every decoded frame. */
@@ -301,7 +291,7 @@ export class WritePath {
     this.o.report({
       type: 'WRITE_FAILED',
       outcome: outcome.kind,
-      code: CODES[outcome.kind] ?? 'INFLUX_UNAVAILABLE',
+      code: CODES[outcome.kind],
       message: outcome.message,
       ...(outcome.kind === 'unavailable' && outcome.retryAfterS !== undefined ? { retryAfterS: outcome.retryAfterS } : {}),
     });

@@ -9,6 +9,7 @@
  * test/unit/codec.test.ts checks this walker against protobufjs's reflection decoder.
  */
 import protobuf from 'protobufjs/minimal.js';
+import { segmentOf as segmentFromKey } from '../../machines/rules/instrument-key.js';
 import { FrameDecodeError } from '../errors.js';
 import { type Candle, type DecodedFrame, FeedKind, type FrameType, type Greeks, MARKET_STATUS_NAMES, TickUpdate } from './feed-types.js';
 
@@ -59,12 +60,11 @@ export function decodeFrame(bytes: Uint8Array): DecodedFrame {
   }
 }
 
-/** The instrument key's segment (`NSE_EQ|INE...` → `NSE_EQ`), cached: keys repeat every frame. */
+/** The instrument key's segment (machines/rules/instrument-key.ts), cached: keys repeat every frame. */
 export function segmentOf(key: string): string {
   let seg = segmentCache.get(key);
   if (seg === undefined) {
-    const bar = key.indexOf('|');
-    seg = bar < 0 ? key : key.slice(0, bar);
+    seg = segmentFromKey(key);
     if (segmentCache.size < 100_000) segmentCache.set(key, seg);
   }
   return seg;

@@ -24,6 +24,8 @@ export function connectionInput(c: Config['upstox']): ConnectionInput {
     tokenRefreshIst: c.tokenRefreshIst,
     connectTimeoutMs: c.httpTimeoutMs,
     tokenRejectedRetryMs: 60_000,
+    now: Date.now,
+    random: Math.random,
   };
 }
 
@@ -35,6 +37,7 @@ export interface ConnectionDeps {
   logger: Logger;
 }
 
+/** The connection machine with its I/O: instruments, token, authorize, the feed socket. */
 export function provideConnection(deps: ConnectionDeps) {
   const { config, tokenSource, logger } = deps;
   return connectionMachine.provide({

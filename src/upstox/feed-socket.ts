@@ -7,7 +7,7 @@
 import { randomUUID } from 'node:crypto';
 import WebSocket from 'ws';
 import { fromCallback } from 'xstate';
-import type { FeedSocketInput, SocketCommand, SocketEvent } from '../../machines/connection.js';
+import type { FeedSocketInput, SocketCommand, SocketEvent } from '../../machines/events.js';
 import { FrameDecodeError, describeError } from '../errors.js';
 import { type Logger, RateLimitedLog } from '../logger.js';
 import type { Stats } from '../stats.js';

@@ -1,5 +1,5 @@
 /** INSTRUMENTS_URL: GET → {"instruments": [...]}, validated like INSTRUMENTS. */
-import { invalidInstrumentKeys } from '../config.js';
+import { invalidInstrumentKeys } from '../../machines/rules/instrument-key.js';
 import { TickpipeError, TransientHttpError } from '../errors.js';
 
 export async function fetchInstruments(url: string, timeoutMs: number): Promise<string[]> {

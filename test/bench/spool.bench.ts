@@ -14,7 +14,8 @@ import { LineProtocolBuilder, PointBatch } from '../../src/influx/line-protocol.
 import { createLogger } from '../../src/logger.js';
 import { Spool } from '../../src/spool/spool.js';
 import { Stats } from '../../src/stats.js';
-import { type DrainProgress, WritePath } from '../../src/storage/write-path.js';
+import type { DrainProgress } from '../../machines/events.js';
+import { WritePath } from '../../src/storage/write-path.js';
 import { until } from '../helpers/poll.js';
 import { startVictoria } from '../helpers/victoria.js';
 import { table } from './bench-util.js';

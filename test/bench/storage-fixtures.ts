@@ -8,11 +8,12 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setImmediate as yieldToLoop } from 'node:timers/promises';
 import { Point } from '@influxdata/influxdb-client';
-import { type Actor, createActor, fromCallback } from 'xstate';
+import { type Actor, createActor } from 'xstate';
 import { pipelineMachine } from '../../machines/pipeline.js';
 import { createLogger } from '../../src/logger.js';
 import { Stats } from '../../src/stats.js';
-import { type Storage, createStorage } from '../../src/storage/storage.js';
+import { type Storage, drainerInput, openStorage, provideDrainer, provideWriter, writerInput } from '../../src/storage/storage.js';
+import { pipelineTestInput, quietConnection, recordingNotifier } from '../helpers/pipeline-fakes.js';
 import { decodeFrame } from '../../src/upstox/codec.js';
 import { type DecodedFrame, FeedKind, type TickUpdate } from '../../src/upstox/feed-types.js';
 import { encodeFeedResponse } from '../../src/upstox/proto-schema.js';
@@ -157,38 +158,40 @@ export interface TickpipeStorage {
 }
 
 /**
- * tickpipe's storage as the service composes it (src/service.ts): createStorage with the default
+ * tickpipe's storage as the service composes it (src/service.ts): openStorage with the default
  * configuration values, the real writer and drainer machines under the pipeline root, outcomes
- * routed to them. The feed and the notifier are inert stand-ins.
+ * routed to them by the root. The feed never starts; the notifier is disabled.
  */
 export function startTickpipeStorage(opts: { url: string | undefined; spoolPath: string; run: string }): TickpipeStorage {
   const stats = new Stats();
   const logger = createLogger(process.env['BENCH_LOG_LEVEL'] ?? 'error');
-  let root: Actor<typeof pipelineMachine> | undefined;
-  const storage = createStorage({
-    config: {
-      influx: {
-        url: opts.url,
-        token: undefined,
-        org: 'bench',
-        bucket: 'bench',
-        batchMaxPoints: 5000,
-        flushIntervalMs: 1000,
-        writeTimeoutMs: 10_000,
-        probeBaseMs: 500,
-        probeMaxMs: 15_000,
-        extraTags: { run: opts.run },
-      },
-      spool: { path: opts.spoolPath, maxBytes: 2048 * 1024 * 1024, fullPolicy: 'drop-oldest', drainChunkPoints: 20_000 },
+  let root: Actor<typeof pipelineMachine> | undefined = undefined;
+  const config = {
+    influx: {
+      url: opts.url,
+      token: undefined,
+      org: 'bench',
+      bucket: 'bench',
+      batchMaxPoints: 5000,
+      flushIntervalMs: 1000,
+      writeTimeoutMs: 10_000,
+      probeBaseMs: 500,
+      probeMaxMs: 15_000,
+      extraTags: { run: opts.run },
     },
-    stats,
-    logger,
-    report: (event) => root?.system.get(event.type === 'SPOOLED' ? 'drainer' : 'writer')?.send(event),
-  });
-  const inert = fromCallback(() => () => {});
+    spool: { path: opts.spoolPath, maxBytes: 2048 * 1024 * 1024, fullPolicy: 'drop-oldest' as const, drainChunkPoints: 20_000 },
+  };
+  const storage = openStorage({ config, stats, logger, report: (event) => root?.send(event) });
   root = createActor(
-    pipelineMachine.provide({ actors: { connection: inert, writer: storage.writer, drainer: storage.drainer, notifier: inert } }),
-    { input: { connection: {}, writer: storage.writerInput, drainer: storage.drainerInput, notifier: {} } },
+    pipelineMachine.provide({
+      actors: {
+        connection: quietConnection,
+        writer: provideWriter({ writePath: storage.writePath, logger: logger.child({ actor: 'writer' }) }),
+        drainer: provideDrainer({ writePath: storage.writePath, logger: logger.child({ actor: 'drainer' }) }),
+        notifier: recordingNotifier(),
+      },
+    }),
+    { input: pipelineTestInput({ writer: writerInput(config), drainer: drainerInput(config) }) },
   );
   root.start();
   const r = root;

@@ -1,8 +1,9 @@
 /**
- * The storage layer as the service runs it, without the feed: createStorage (spool, write path,
- * writer and drainer machines) under the real pipeline root machine, which routes the writer's
- * INFLUX_UP/INFLUX_DOWN to the drainer exactly as in production. The connection and notifier are
- * stand-ins (the feed only starts on START_FEED, which is never sent; LANDED events are recorded).
+ * The storage layer as the service runs it, without the feed: openStorage (spool, write path)
+ * and the writer and drainer machines provided with it, under the real pipeline root machine,
+ * which routes the data plane's reports and the writer's INFLUX_UP/INFLUX_DOWN exactly as in
+ * production. The feed never starts (no START_FEED); the notifier is disabled, and the LANDED
+ * events the root routes to it are recorded.
  * Frames are built directly as DecodedFrame objects with distinct timestamps, so every point can
  * be counted back in VictoriaMetrics.
  */
@@ -11,14 +12,15 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before } from 'node:test';
-import { type AnyActorRef, type StateValue, createActor, fromCallback } from 'xstate';
+import { type AnyActorRef, type StateValue, createActor } from 'xstate';
 import type { Config } from '../../src/config.js';
 import { createLogger } from '../../src/logger.js';
 import { Stats } from '../../src/stats.js';
-import { type Storage, createStorage } from '../../src/storage/storage.js';
+import { type Storage, drainerInput, openStorage, provideDrainer, provideWriter, writerInput } from '../../src/storage/storage.js';
 import { type DecodedFrame, FeedKind, FrameType, TickUpdate } from '../../src/upstox/feed-types.js';
 import type { LandedEvent } from '../../machines/events.js';
 import { pipelineMachine } from '../../machines/pipeline.js';
+import { pipelineTestInput, quietConnection, recordingNotifier } from './pipeline-fakes.js';
 import { until } from './poll.js';
 import { type InfluxGate, startInfluxGate } from './influx-gate.js';
 import { type TestStore, startTestStore } from './test-store.js';
@@ -85,30 +87,25 @@ export function startStorage(o: StorageFixtureOptions): StorageFixture {
     },
     spool: { path: o.spoolPath, maxBytes: 64 * 1024 * 1024, fullPolicy: 'drop-oldest', drainChunkPoints: 200, ...o.spool },
   };
-  let root: ReturnType<typeof createActor<typeof pipelineMachine>> | undefined;
-  const storage = createStorage({
-    config,
-    stats,
-    logger,
-    // As src/service.ts routes the data plane's reports.
-    report: (event) => root?.system.get(event.type === 'SPOOLED' ? 'drainer' : 'writer')?.send(event),
-  });
-  const idle = fromCallback(() => () => {});
+  let root: ReturnType<typeof createActor<typeof pipelineMachine>> | undefined = undefined;
+  // As src/service.ts does: the data plane reports to the root, which routes.
+  const storage = openStorage({ config, stats, logger, report: (event) => root?.send(event) });
   root = createActor(
     pipelineMachine.provide({
       actors: {
-        connection: idle,
-        writer: storage.writer,
-        drainer: storage.drainer,
-        notifier: fromCallback(({ receive }) => {
-          receive((e) => {
-            if (e.type === 'LANDED') landed.push(e as LandedEvent);
-          });
-          return () => {};
-        }),
+        connection: quietConnection,
+        writer: provideWriter({ writePath: storage.writePath, logger: logger.child({ actor: 'writer' }) }),
+        drainer: provideDrainer({ writePath: storage.writePath, logger: logger.child({ actor: 'drainer' }) }),
+        notifier: recordingNotifier(),
       },
     }),
-    { input: { connection: null, writer: storage.writerInput, drainer: storage.drainerInput, notifier: null } },
+    {
+      input: pipelineTestInput({ writer: writerInput(config), drainer: drainerInput(config) }),
+      inspect: (ev) => {
+        if (ev.type === '@xstate.event' && (ev.actorRef as AnyActorRef).id === 'notifier' && ev.event.type === 'LANDED')
+          landed.push(ev.event as LandedEvent);
+      },
+    },
   );
   root.start();
   const get = (id: string): AnyActorRef => {
@@ -273,7 +270,7 @@ export async function expectLanded(
     const counts = [...sent.keys()]
       .map((k) => `${k}: sent ${sent.get(k)!.length}, in VictoriaMetrics ${got.get(k)?.length ?? 0}`)
       .join('; ');
-    throw new Error(`${(err as Error).message}\n${counts}`);
+    throw new Error(`${(err as Error).message}\n${counts}`, { cause: err });
   }
   for (const k of sent.keys()) assert.deepEqual(got.get(k), want(k), `${what}: ${k}`);
   for (const k of absent) assert.equal(got.get(k), undefined, `${what}: ${k} must not be in VictoriaMetrics`);

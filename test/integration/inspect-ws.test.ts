@@ -7,7 +7,6 @@ import { PLANTED_CODE, PLANTED_SECRET, startInspectedSystem, type InspectedSyste
 import { startInspectorServer, type InspectorServer } from '../helpers/inspector/server.js';
 import { until } from '../helpers/poll.js';
 
-const NAMED = ['connection', 'writer', 'drainer', 'notifier'];
 const has = (v: unknown, s: string) => String(JSON.stringify(v)).includes(s);
 
 describe('WS /inspect', () => {
@@ -30,22 +29,25 @@ describe('WS /inspect', () => {
 
   it('replays the current actors and snapshots to a client that connects late, then streams live', async () => {
     const { sys, ws } = await setup_();
-    await until('the system is up', () => sys.hub.actorsNow().length === 5 && has(sys.hub.actorsNow()[1]?.snapshot.value, 'streaming'));
+    await until('the system is up', () => has(sys.hub.actorsNow().find((a) => a.systemId === 'connection')?.snapshot.value, 'streaming'));
+    await until('the writer is up', () => has(sys.hub.actorsNow().find((a) => a.systemId === 'writer')?.snapshot.value, 'influxUp'));
     sys.setWriterDown(true);
     await until('writer down in the hub', () =>
       has(sys.hub.actorsNow().find((a) => a.systemId === 'writer')?.snapshot.value, 'influxDown'),
     );
 
     const client = await connect(ws);
-    await client.until('the replay', () => client.messages.length >= 5);
-    const first = client.messages.slice(0, 5);
+    const live = sys.hub.actorsNow().length;
+    await client.until('the replay', () => client.messages.length >= live);
+    const first = client.messages.slice(0, live);
     assert.ok(
       first.every((m) => m.type === '@xstate.actor'),
       'registrations first',
     );
     assert.deepEqual(
       first.map((m) => (m.type === '@xstate.actor' ? (m.systemId ?? m.name) : '')),
-      ['pipeline', ...NAMED],
+      // Started in this order; the feed socket is the connection's live child.
+      ['pipeline', 'writer', 'drainer', 'notifier', 'connection', 'socket'],
     );
     assert.ok(has(client.actor('writer')?.snapshot.value, 'influxDown'), 'the late client sees the writer down at once');
     assert.ok(has(client.actor('connection')?.snapshot.value, 'streaming'));

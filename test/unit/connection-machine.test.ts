@@ -1,13 +1,8 @@
 import assert from 'node:assert/strict';
-import { afterEach, beforeEach, describe, it, mock } from 'node:test';
+import { describe, it } from 'node:test';
 import { SimulatedClock, fromCallback, fromPromise, waitFor } from 'xstate';
-import {
-  type ConnectionInput,
-  type FeedSocketInput,
-  type SocketCommand,
-  type SocketEvent,
-  connectionMachine,
-} from '../../machines/connection.js';
+import { type ConnectionInput, connectionMachine } from '../../machines/connection.js';
+import type { FeedSocketInput, SocketCommand, SocketEvent } from '../../machines/events.js';
 import type { SubscriptionLimits } from '../../src/config.js';
 import { harness } from '../helpers/parent-harness.js';
 
@@ -35,6 +30,9 @@ function input(over: Partial<ConnectionInput> = {}): ConnectionInput {
     tokenRefreshIst: '03:35',
     connectTimeoutMs: 2000,
     tokenRejectedRetryMs: 30_000,
+    now: Date.now,
+    // Full jitter draws from this: pinned to the top of the range so delays are exact.
+    random: () => 0.999,
     ...over,
   };
 }
@@ -103,12 +101,6 @@ function start(over: Partial<ConnectionInput> = {}, arrange: (f: ReturnType<type
 }
 
 describe('connection machine', () => {
-  beforeEach(() => {
-    // Full jitter draws from Math.random: pin it to the top of the range so delays are exact.
-    mock.method(Math, 'random', () => 0.999);
-  });
-  afterEach(() => mock.restoreAll());
-
   it('authorizes, connects, subscribes every key in its mode, streams, and tells the parent', async () => {
     const t = start();
     await t.stream();

@@ -1,7 +1,8 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { SimulatedClock, createActor, fromPromise, waitFor } from 'xstate';
-import { type DrainProgress, drainerMachine } from '../../machines/drainer.js';
+import { drainerMachine } from '../../machines/drainer.js';
+import type { DrainProgress } from '../../machines/events.js';
 
 const RETRY_MS = 2000;
 
@@ -26,7 +27,7 @@ function start() {
         endDrain: () => void calls.push('endDrain'),
       },
     }),
-    { clock, input: { retryMs: RETRY_MS } },
+    { clock, input: { retryMs: RETRY_MS, now: Date.now } },
   );
   actor.start();
   const snap = () => actor.getSnapshot();

@@ -64,17 +64,22 @@ describe('InspectionHub', () => {
     await until('the connection streams', () => streaming(events));
     const writer = actorsIn(events).find((a) => a.systemId === 'writer')!;
     const drainer = actorsIn(events).find((a) => a.systemId === 'drainer')!;
+    await until('writer influxUp', () => snapshotsOf(events, writer.sessionId).at(-1)?.snapshot.value === 'influxUp');
     sys.setWriterDown(true);
-    await until('writer influxDown', () =>
-      snapshotsOf(events, writer.sessionId).some((s) => String(JSON.stringify(s.snapshot.value)).includes('influxDown')),
+    await until('writer influxDown', () => snapshotsOf(events, writer.sessionId).some((s) => s.event.type === 'WRITE_FAILED'));
+    const down = snapshotsOf(events, writer.sessionId).find((s) => s.event.type === 'WRITE_FAILED')!;
+    assert.deepEqual(down.snapshot.value, { influxDown: 'waiting' });
+    const ctx = down.snapshot.context as { reason: string; code: string; lastFailure: { code: string } };
+    assert.match(ctx.reason, /ECONNREFUSED/);
+    assert.equal(ctx.code, 'INFLUX_UNAVAILABLE', 'stable error codes survive the secret filter');
+    assert.equal(ctx.lastFailure.code, 'INFLUX_UNAVAILABLE');
+    const sent = events.find(
+      (e) =>
+        e.type === '@xstate.event' &&
+        e.event.type === 'INFLUX_DOWN' &&
+        e.sourceId === writer.sessionId &&
+        String((e.event as { reason?: unknown }).reason).includes('ECONNREFUSED'),
     );
-    const down = snapshotsOf(events, writer.sessionId).find((s) => String(JSON.stringify(s.snapshot.value)).includes('influxDown'))!;
-    assert.deepEqual(down.snapshot.value, { influxDown: 'spooling' });
-    assert.equal(down.event.type, 'INFLUX_FAIL');
-    const ctx = down.snapshot.context as { reason: string; lastError: { code: string } };
-    assert.match(ctx.reason, /unreachable/);
-    assert.equal(ctx.lastError.code, 'INFLUX_UNAVAILABLE', 'stable error codes survive the secret filter');
-    const sent = events.find((e) => e.type === '@xstate.event' && e.event.type === 'INFLUX_DOWN' && e.sourceId === writer.sessionId);
     assert.ok(sent, 'INFLUX_DOWN from the writer to its parent is inspected');
     await until('drainer paused', () => snapshotsOf(events, drainer.sessionId).some((s) => s.snapshot.value === 'paused'));
     sys.setWriterDown(false);
@@ -92,15 +97,15 @@ describe('InspectionHub', () => {
     assert.ok(!all.includes(PLANTED_CODE), 'the one-time redirect code is not sent');
     const conn = actorsIn(events).find((a) => a.systemId === 'connection')!;
     const last = snapshotsOf(events, conn.sessionId).at(-1)!;
-    const ctx = last.snapshot.context as { accessToken: string; subscribed: string[]; connects: number };
-    assert.equal(ctx.accessToken, '[redacted]');
-    assert.equal(ctx.subscribed.length, 6);
-    assert.equal(ctx.subscribed[5], '… 1995 more (2000 in all)');
-    assert.equal(ctx.connects, 1);
+    const ctx = last.snapshot.context as { instruments: string[]; subscription: Record<string, string>; reconnects: number };
+    assert.equal(ctx.instruments.length, 6, 'a long list is cut');
+    assert.equal(ctx.instruments[5], '… 1995 more (2000 in all)');
+    assert.ok(Object.keys(ctx.subscription).length <= 16, 'a large object is cut');
+    assert.equal(ctx.reconnects, 0);
     const outputs = events
       .filter((e) => e.type === '@xstate.event' && e.sessionId === conn.sessionId && e.event.type.startsWith('xstate.done.actor'))
       .map((e) => (e as { event: { output?: unknown } }).event.output);
-    assert.deepEqual(outputs, ['[redacted]', { authorizedRedirectUri: '[redacted]' }], 'I/O results reach the inspector sanitised');
+    assert.deepEqual(outputs, ['[redacted]', '[redacted]'], 'I/O results (token, redirect URI) reach the inspector sanitised');
     // Every message stays small: no event carries a subscription list or a frame.
     for (const text of json) assert.ok(text.length < 20_000, `event of ${text.length} chars`);
   });
@@ -108,25 +113,27 @@ describe('InspectionHub', () => {
   it('replays live actors with their latest snapshots to a late client, and forgets finished ones', async () => {
     const { sys, hub, events } = start(new InspectionHub({ historySize: 5 }));
     await until('the connection streams', () => streaming(events));
+    await until('writer influxUp', () =>
+      events.some((e) => e.type === '@xstate.snapshot' && e.snapshot.value === 'influxUp' && e.event.type !== 'WRITE_FAILED'),
+    );
     sys.setWriterDown(true);
     sys.land(10);
-    await until('writer down seen', () =>
-      events.some((e) => e.type === '@xstate.snapshot' && String(JSON.stringify(e.snapshot.value)).includes('influxDown')),
-    );
+    await until('writer down seen', () => events.some((e) => e.type === '@xstate.snapshot' && e.event.type === 'WRITE_FAILED'));
     const replay = hub.replay();
     const regs = actorsIn(replay);
     assert.deepEqual(
       regs.map((a) => a.systemId ?? a.name),
-      ['pipeline', ...NAMED],
-      'only live machines; finished promise actors are gone',
+      // Started in this order; the feed socket is the connection's live child.
+      ['pipeline', 'writer', 'drainer', 'notifier', 'connection', 'socket'],
+      'only live actors; finished promise actors are gone',
     );
     assert.ok(
-      replay.slice(0, 5).every((e) => e.type === '@xstate.actor'),
+      replay.slice(0, regs.length).every((e) => e.type === '@xstate.actor'),
       'registrations come first',
     );
     const writer = regs.find((a) => a.systemId === 'writer')!;
-    assert.deepEqual(writer.snapshot.value, { influxDown: 'spooling' }, 'registration carries the latest snapshot');
-    assert.ok(replay.length <= 5 + 5 + 5, 'history is bounded');
+    assert.deepEqual(writer.snapshot.value, { influxDown: 'waiting' }, 'registration carries the latest snapshot');
+    assert.ok(replay.length <= regs.length + 5 + 5, 'history is bounded');
     for (const a of regs) {
       const last = snapshotsOf(replay, a.sessionId).at(-1);
       if (last) assert.deepEqual(last.snapshot.value, a.snapshot.value, `${a.name}: the last word is the current state`);

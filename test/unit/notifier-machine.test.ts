@@ -1,7 +1,8 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { SimulatedClock, createActor, fromPromise, waitFor } from 'xstate';
-import { type Landed, notifierMachine } from '../../machines/notifier.js';
+import type { LandedSummary as Landed } from '../../machines/events.js';
+import { notifierMachine } from '../../machines/notifier.js';
 
 const landed = (points: number, firstTs: number, lastTs: number, keys: string[]) =>
   ({ type: 'LANDED', points, firstTs, lastTs, keys }) as const;
@@ -31,7 +32,7 @@ function start(enabled = true) {
       actors: { notify: endpoint.logic },
       actions: { reportPermanentFailure: (_, p) => errors.push(p.error.message) },
     }),
-    { clock, input: { enabled, intervalMs: 60_000, retryMs: 50_000 } },
+    { clock, input: { enabled, intervalMs: 60_000, retryMs: 50_000, now: Date.now } },
   );
   actor.start();
   return { clock, endpoint, actor, errors };

@@ -1,63 +1,84 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { type AnyEventObject, assign, createActor, sendParent, setup } from 'xstate';
+import { type AnyActorRef, createActor, fromPromise } from 'xstate';
+import { drainerMachine } from '../../machines/drainer.js';
+import type { PipelineEvent } from '../../machines/events.js';
 import { pipelineMachine } from '../../machines/pipeline.js';
+import { writerMachine } from '../../machines/writer.js';
+import { pipelineTestInput, quietConnection, recordingNotifier } from '../helpers/pipeline-fakes.js';
 
-/** A stand-in child that records what it receives and sends to its parent what it is told to. */
-function standIn(log: Array<[string, string]>, name: string) {
-  return setup({ types: {} }).createMachine({
-    context: { n: 0 },
-    on: {
-      EMIT: { actions: sendParent(({ event }) => event['payload'] as AnyEventObject) },
-      '*': { actions: [assign({ n: ({ context }) => context.n + 1 }), ({ event }) => log.push([name, event.type])] },
-    },
-  });
-}
-
+/** The real root and children, with I/O that never answers; records which child received what. */
 function start() {
   const log: Array<[string, string]> = [];
+  const never = <T>() => fromPromise(() => new Promise<T>(() => {}));
+  // The root's own sends to its children (routing), told apart from a child's sends by the source.
+  let root: AnyActorRef | undefined = undefined;
   const actor = createActor(
     pipelineMachine.provide({
       actors: {
-        connection: standIn(log, 'connection'),
-        writer: standIn(log, 'writer'),
-        drainer: standIn(log, 'drainer'),
-        notifier: standIn(log, 'notifier'),
+        connection: quietConnection,
+        writer: writerMachine.provide({ actors: { probe: never<void>() } }),
+        drainer: drainerMachine.provide({ actors: { drainChunk: never() } }),
+        notifier: recordingNotifier(),
       },
     }),
-    { input: { connection: {}, writer: {}, drainer: {}, notifier: {} } },
+    {
+      input: pipelineTestInput(),
+      inspect: (ev) => {
+        if (ev.type === '@xstate.event' && ev.sourceRef !== undefined && ev.sourceRef === root && ev.actorRef !== root) {
+          log.push([(ev.actorRef as AnyActorRef).id, ev.event.type]);
+        }
+      },
+    },
   );
+  root = actor;
   actor.start();
-  return { actor, log, get: (id: string) => actor.system.get(id) };
+  return { actor, log, children: () => actor.getSnapshot().children };
 }
 
 describe('pipeline root machine', () => {
   it('starts storage first and the feed only on START_FEED, with stable systemIds', () => {
-    const { actor, get } = start();
-    assert.ok(get('writer') && get('drainer') && get('notifier'));
-    assert.equal(get('connection'), undefined);
+    const { actor, children } = start();
+    assert.ok(children().writer && children().drainer && children().notifier);
+    assert.equal(actor.system.get('writer'), children().writer, 'systemId matches the child id');
+    assert.equal(children().connection, undefined);
     actor.send({ type: 'START_FEED' });
-    assert.ok(get('connection'));
+    assert.ok(children().connection);
+    assert.ok(actor.system.get('connection'));
     actor.send({ type: 'STOP_FEED' });
-    assert.equal(get('connection'), undefined, 'stopping the feed stops the connection actor');
+    assert.equal(children().connection, undefined, 'stopping the feed stops the connection actor');
+    actor.stop();
   });
 
-  it('routes every event to its receiver', () => {
-    const { actor, log, get } = start();
+  it('routes every event of the catalogue to its receiver', () => {
+    const { actor, log } = start();
     actor.send({ type: 'START_FEED' });
-    const emit = (from: string, payload: AnyEventObject) => get(from).send({ type: 'EMIT', payload });
-    emit('connection', { type: 'FEED_UP' });
-    emit('connection', { type: 'FEED_DOWN', reason: 'socket closed' });
-    emit('writer', { type: 'INFLUX_DOWN', reason: 'x', code: 'INFLUX_UNAVAILABLE' });
-    emit('writer', { type: 'INFLUX_UP' });
-    emit('writer', { type: 'LANDED', points: 3, firstTs: 1, lastTs: 2, keys: ['A'] });
-    const received = log.filter(([, type]) => type !== 'EMIT');
-    assert.deepEqual(received, [
+    const events: PipelineEvent[] = [
+      { type: 'FEED_UP' },
+      { type: 'FEED_DOWN', reason: 'socket closed' },
+      { type: 'INFLUX_DOWN', reason: 'x', code: 'INFLUX_UNAVAILABLE' },
+      { type: 'INFLUX_UP' },
+      { type: 'LANDED', points: 3, firstTs: 1, lastTs: 2, keys: ['A'] },
+      { type: 'WRITE_OK', points: 3, firstTs: 1, lastTs: 2, keys: ['A'] },
+      { type: 'WRITE_FAILED', outcome: 'unavailable', code: 'INFLUX_UNAVAILABLE', message: 'down' },
+      { type: 'SPOOLED', pending: 10 },
+      { type: 'SET_SUBSCRIPTION', subscription: { 'NSE_EQ|INE002A01018': 'full' } },
+    ];
+    log.length = 0; // the unconfigured writer's INFLUX_DOWN at start
+    for (const e of events) actor.send(e);
+    const routed = log.filter(([, type]) => events.some((e) => e.type === type));
+    assert.deepEqual(routed, [
       ['writer', 'FEED_UP'],
       ['writer', 'FEED_DOWN'],
       ['drainer', 'INFLUX_DOWN'],
       ['drainer', 'INFLUX_UP'],
       ['notifier', 'LANDED'],
+      ['writer', 'WRITE_OK'],
+      // The writer's own LANDED (from WRITE_OK) goes back through the root to the notifier.
+      ['notifier', 'LANDED'],
+      ['writer', 'WRITE_FAILED'],
+      ['drainer', 'SPOOLED'],
+      ['connection', 'SET_SUBSCRIPTION'],
     ]);
     actor.stop();
   });

@@ -1,8 +1,8 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import type { SubscriptionLimits } from '../../src/config.js';
-import { planSubscriptionChange, subscriptionDiff } from '../../src/upstox/subscriptions.js';
-import { allSubscribedClosed, backoffDelay, msUntilIst } from '../../src/upstox/timing.js';
+import { equalJitterDelay, fullJitterDelay } from '../../machines/rules/backoff.js';
+import { allSubscribedClosed, msUntilIst } from '../../machines/rules/market-time.js';
+import { type SubscriptionLimits, planSubscriptionChange, subscriptionDiff } from '../../machines/rules/subscriptions.js';
 
 const LIMITS: SubscriptionLimits = {
   ltpc: { alone: 5, combined: 2 },
@@ -61,10 +61,14 @@ describe('subscription planner', () => {
 
 describe('connection timing rules', () => {
   it('full jitter stays within the capped exponential ceiling', () => {
-    assert.equal(backoffDelay(0, 500, 30_000, 0.999999), 499);
-    assert.equal(backoffDelay(3, 500, 30_000, 0.5), 2000);
-    assert.equal(backoffDelay(20, 500, 30_000, 0.999999), 29_999);
-    assert.equal(backoffDelay(5, 500, 30_000, 0), 0);
+    assert.equal(fullJitterDelay(0, 500, 30_000, 0.999999), 499);
+    assert.equal(fullJitterDelay(3, 500, 30_000, 0.5), 2000);
+    assert.equal(fullJitterDelay(20, 500, 30_000, 0.999999), 29_999);
+    assert.equal(fullJitterDelay(5, 500, 30_000, 0), 0);
+    // Equal jitter (the InfluxDB probe): never below half the ceiling.
+    assert.equal(equalJitterDelay(3, 500, 30_000, 0), 2000);
+    assert.equal(equalJitterDelay(3, 500, 30_000, 0.999999), 3999);
+    assert.equal(equalJitterDelay(20, 500, 30_000, 0), 15_000);
   });
 
   it('computes the wait until the next HH:MM in IST', () => {

@@ -1,7 +1,8 @@
 import assert from 'node:assert/strict';
-import { afterEach, describe, it, mock } from 'node:test';
+import { describe, it } from 'node:test';
 import { SimulatedClock, fromPromise, waitFor } from 'xstate';
-import { type WriterEvent, type WriterInput, writerMachine } from '../../machines/writer.js';
+import type { WriterEvent } from '../../machines/events.js';
+import { type WriterInput, writerMachine } from '../../machines/writer.js';
 import { harness } from '../helpers/parent-harness.js';
 
 const BASE = 100;
@@ -32,7 +33,11 @@ function start(over: Partial<WriterInput> = {}) {
       alert: (_, p) => void alerts.push(p.message),
     },
   });
-  const h = harness(logic, { configured: true, probeBaseMs: BASE, probeMaxMs: MAX, ...over }, { clock, systemId: 'writer' });
+  const h = harness(
+    logic,
+    { configured: true, probeBaseMs: BASE, probeMaxMs: MAX, now: Date.now, random: Math.random, ...over },
+    { clock, systemId: 'writer' },
+  );
   const child = () => h.child();
   const snap = () => child().getSnapshot();
   const send = (e: WriterEvent) => child().send(e);
@@ -64,8 +69,6 @@ const unavailable = (message = 'InfluxDB unavailable: 503', retryAfterS?: number
 });
 
 describe('writer machine', () => {
-  afterEach(() => mock.restoreAll());
-
   it('starts in influxDown.probing when configured, with the route closed', () => {
     const t = start();
     assert.deepEqual(t.snap().value, { influxDown: 'probing' });
@@ -178,17 +181,15 @@ describe('writer machine', () => {
       [0, [100, 200, 400, 500]],
       [0.9999999, [199, 399, 799, 999]],
     ] as const) {
-      mock.method(Math, 'random', () => random);
-      const t = start();
+      const t = start({ random: () => random });
       const delays: number[] = [];
       for (let i = 0; i < 4; i++) {
         t.lastProbe().fail('down');
         await waitFor(t.child(), (s) => s.matches({ influxDown: 'waiting' }));
         delays.push(t.untilNextProbe(MAX));
       }
-      assert.deepEqual(delays, expected, `Math.random() = ${random}`);
+      assert.deepEqual(delays, expected, `random() = ${random}`);
       t.h.stop();
-      mock.restoreAll();
     }
   });
 

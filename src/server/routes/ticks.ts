@@ -9,7 +9,7 @@ import type { JsonSchemaToTsProvider } from '@fastify/type-provider-json-schema-
 import type { FastifyPluginAsync } from 'fastify';
 import type { RawData } from 'ws';
 import type { Fanout, TicksClient } from '../../fanout/fanout.js';
-import type { RefusedKey } from '../../upstox/subscription-types.js';
+import type { RefusedKey } from '../../../machines/rules/subscriptions.js';
 import { requireToken } from '../auth.js';
 
 const MAX_MESSAGE_BYTES = 256 * 1024;

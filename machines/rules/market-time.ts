@@ -1,10 +1,5 @@
-/** Pure timing rules of the connection: backoff with full jitter, the daily IST refresh time, market hours. */
-
-/** Full jitter: uniform in [0, min(max, base·2^attempt)] (AWS architecture blog's recommendation). */
-export function backoffDelay(attempt: number, baseMs: number, maxMs: number, random: number): number {
-  const ceiling = Math.min(maxMs, baseMs * 2 ** Math.min(attempt, 30));
-  return Math.floor(random * ceiling);
-}
+/** Pure timing rules of the connection: the daily IST refresh time and market hours. */
+import { segmentOf } from './instrument-key.js';
 
 const IST_OFFSET_MS = 5.5 * 3600 * 1000;
 const DAY_MS = 86_400_000;
@@ -33,8 +28,7 @@ export function allSubscribedClosed(subscription: Record<string, unknown>, marke
   const keys = Object.keys(subscription);
   if (keys.length === 0) return false;
   for (const key of keys) {
-    const bar = key.indexOf('|');
-    if (!isClosedStatus(marketStatus[bar < 0 ? key : key.slice(0, bar)])) return false;
+    if (!isClosedStatus(marketStatus[segmentOf(key)])) return false;
   }
   return true;
 }

@@ -1,13 +1,55 @@
 /**
  * The subscription planner: applies a change request to the current subscription within the V3
- * limits, deciding per key. Pure, so the API answers exactly what the connection will send.
+ * limits, deciding per key. Pure, so the API answers exactly what the connection will send. The
+ * shapes of a change are shared by the connection actor (which owns the live subscription), this
+ * planner and `POST /subscriptions`.
  *
  * Limits (README, `SUB_LIMIT_*` in Configuration): when every key is in one mode, that mode's
  * `alone` limit applies; when modes are mixed, each mode's `combined` limit applies to its own
  * keys.
  */
-import { type FeedMode, type SubscriptionLimits, invalidInstrumentKeys } from '../config.js';
-import type { RefusedKey, SubscriptionChangeRequest, SubscriptionChangeResult } from './subscription-types.js';
+import { INSTRUMENT_KEY_HINT, invalidInstrumentKeys } from './instrument-key.js';
+
+export const FEED_MODES = ['ltpc', 'full', 'option_greeks', 'full_d30'] as const;
+export type FeedMode = (typeof FEED_MODES)[number];
+
+/** V3 subscription limits per mode: `alone` when every key is in one mode, `combined` otherwise. */
+export interface ModeLimit {
+  alone: number;
+  combined: number;
+}
+export type SubscriptionLimits = Record<FeedMode, ModeLimit>;
+
+/** Instrument key → the mode it is subscribed in. */
+export type Subscription = Record<string, FeedMode>;
+
+export interface SubscriptionChangeRequest {
+  add?: string[];
+  remove?: string[];
+  /** Mode for the added keys; when given without `add`, every current key moves to it. */
+  mode?: FeedMode;
+}
+
+export interface RefusedKey {
+  key: string;
+  /** Why, in words a user can act on (e.g. "over the full-mode limit of 2000 keys"). */
+  reason: string;
+}
+
+export interface SubscriptionChangeResult {
+  /** The whole subscription after the change: key → mode. */
+  subscription: Subscription;
+  accepted: string[];
+  removed: string[];
+  refused: RefusedKey[];
+}
+
+/** One request the socket sends to move between subscriptions. */
+export interface SubscriptionRequest {
+  method: 'sub' | 'unsub' | 'change_mode';
+  mode?: FeedMode;
+  keys: string[];
+}
 
 type Counts = Record<FeedMode, number>;
 
@@ -76,7 +118,7 @@ export function planSubscriptionChange(
   const invalid = new Set(invalidInstrumentKeys(adds));
   for (const key of adds) {
     if (invalid.has(key)) {
-      refused.push({ key, reason: 'not an instrument key: expected SEGMENT|id, e.g. NSE_EQ|INE002A01018' });
+      refused.push({ key, reason: `not an instrument key: ${INSTRUMENT_KEY_HINT}` });
       continue;
     }
     const problem = tryPut(key, mode);
@@ -87,10 +129,7 @@ export function planSubscriptionChange(
 }
 
 /** Requests the socket must send to go from `from` to `to`: unsub, sub by mode, change_mode by mode. */
-export function subscriptionDiff(
-  from: Readonly<Record<string, FeedMode>>,
-  to: Readonly<Record<string, FeedMode>>,
-): Array<{ method: 'sub' | 'unsub' | 'change_mode'; mode?: FeedMode; keys: string[] }> {
+export function subscriptionDiff(from: Readonly<Record<string, FeedMode>>, to: Readonly<Record<string, FeedMode>>): SubscriptionRequest[] {
   const unsub = Object.keys(from).filter((k) => !(k in to));
   const sub = new Map<FeedMode, string[]>();
   const change = new Map<FeedMode, string[]>();
@@ -101,7 +140,7 @@ export function subscriptionDiff(
     list.push(k);
     target.set(m, list);
   }
-  const out: Array<{ method: 'sub' | 'unsub' | 'change_mode'; mode?: FeedMode; keys: string[] }> = [];
+  const out: SubscriptionRequest[] = [];
   if (unsub.length) out.push({ method: 'unsub', keys: unsub });
   for (const [m, keys] of sub) out.push({ method: 'sub', mode: m, keys });
   for (const [m, keys] of change) out.push({ method: 'change_mode', mode: m, keys });

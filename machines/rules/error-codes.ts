@@ -1,0 +1,68 @@
+/**
+ * The stable error codes: every code that reaches /state, the logs or the metrics is one of
+ * these, so the compiler refuses a typo or an undocumented code. Users alert on them; the
+ * README's troubleshooting table explains each.
+ */
+export type ErrorCode =
+  | 'CONFIG_INVALID'
+  | 'FRAME_MALFORMED'
+  | 'TOKEN_REJECTED'
+  | 'TOKEN_FETCH_FAILED'
+  | 'AUTHORIZE_FAILED'
+  | 'FEED_SOCKET'
+  | 'FEED_STALE'
+  | 'SUBSCRIPTION_REFUSED'
+  | 'INSTRUMENTS_FETCH_FAILED'
+  | 'MASTER_FETCH_FAILED'
+  | 'MASTER_INVALID'
+  | 'CHAIN_INVALID'
+  | 'INFLUX_NOT_CONFIGURED'
+  | 'INFLUX_UNAUTHORIZED'
+  | 'INFLUX_FORBIDDEN'
+  | 'INFLUX_BUCKET_NOT_FOUND'
+  | 'INFLUX_UNAVAILABLE'
+  | 'INFLUX_BAD_REQUEST'
+  | 'SPOOL_FAILED'
+  | 'NOTIFY_FAILED'
+  | 'INSPECTOR_ASSETS_MISSING'
+  | 'INSPECTOR_ASSET_NOT_FOUND'
+  | 'ROUTE_NOT_FOUND'
+  | 'API_TOKEN_MISSING'
+  | 'API_TOKEN_WRONG'
+  | 'REMOTE_MUTATION_FORBIDDEN'
+  /** Something failed without saying which of the above it is (a bug to report). */
+  | 'UNEXPECTED';
+
+const CODES: ReadonlySet<string> = new Set<ErrorCode>([
+  'CONFIG_INVALID',
+  'FRAME_MALFORMED',
+  'TOKEN_REJECTED',
+  'TOKEN_FETCH_FAILED',
+  'AUTHORIZE_FAILED',
+  'FEED_SOCKET',
+  'FEED_STALE',
+  'SUBSCRIPTION_REFUSED',
+  'INSTRUMENTS_FETCH_FAILED',
+  'MASTER_FETCH_FAILED',
+  'MASTER_INVALID',
+  'CHAIN_INVALID',
+  'INFLUX_NOT_CONFIGURED',
+  'INFLUX_UNAUTHORIZED',
+  'INFLUX_FORBIDDEN',
+  'INFLUX_BUCKET_NOT_FOUND',
+  'INFLUX_UNAVAILABLE',
+  'INFLUX_BAD_REQUEST',
+  'SPOOL_FAILED',
+  'NOTIFY_FAILED',
+  'INSPECTOR_ASSETS_MISSING',
+  'INSPECTOR_ASSET_NOT_FOUND',
+  'ROUTE_NOT_FOUND',
+  'API_TOKEN_MISSING',
+  'API_TOKEN_WRONG',
+  'REMOTE_MUTATION_FORBIDDEN',
+  'UNEXPECTED',
+]);
+
+export function isErrorCode(value: unknown): value is ErrorCode {
+  return typeof value === 'string' && CODES.has(value);
+}
