@@ -2,6 +2,8 @@
  * The underlyings' last prices, taken from the data plane for the chains actor. Per update it
  * costs one Set lookup (only watched keys are stored); the actor hears a PRICE event at most once
  * per `intervalMs` per chain, and only when the price changed: ticks never become events.
+ * A PRICE carries the frame's `currentTs` (the exchange's time) as `at`, so expiry and roll
+ * decisions follow market time; the local clock only when a frame has none.
  */
 import { fromCallback } from 'xstate';
 import type { ChainEvent } from '../../machines/events.js';
@@ -21,20 +23,22 @@ const realTimers: Timers = {
 
 export class LastPrices {
   private readonly watched = new Set<string>();
-  private readonly prices = new Map<string, number>();
+  private readonly prices = new Map<string, { ltp: number; at: number }>();
 
   /** Data plane: called for every frame (cheap when nothing is watched). */
-  observe(frame: DecodedFrame): void {
+  observe(frame: DecodedFrame, now: () => number = Date.now): void {
     if (this.watched.size === 0) return;
     const updates = frame.updates;
     for (let i = 0; i < updates.length; i++) {
       const u = updates[i];
-      if (this.watched.has(u.key) && Number.isFinite(u.ltp) && u.ltp > 0) this.prices.set(u.key, u.ltp);
+      if (this.watched.has(u.key) && Number.isFinite(u.ltp) && u.ltp > 0) {
+        this.prices.set(u.key, { ltp: u.ltp, at: frame.ts > 0 ? frame.ts : now() });
+      }
     }
   }
 
   get(key: string): number | undefined {
-    return this.prices.get(key);
+    return this.prices.get(key)?.ltp;
   }
 
   watch(key: string): void {
@@ -48,9 +52,9 @@ export class LastPrices {
       let last: number | undefined;
       const tick = () => {
         const p = this.prices.get(input.key);
-        if (p === undefined || p === last) return;
-        last = p;
-        sendBack({ type: 'PRICE', ltp: p, at: timers.now() });
+        if (p === undefined || p.ltp === last) return;
+        last = p.ltp;
+        sendBack({ type: 'PRICE', ltp: p.ltp, at: p.at });
       };
       tick();
       const h = timers.setInterval(tick, intervalMs);
