@@ -9,7 +9,7 @@ import type { Spool } from './spool/spool.js';
 import type { Stats } from './stats.js';
 import type { WritePath } from './storage/write-path.js';
 
-export const ACTOR_IDS = ['connection', 'writer', 'drainer', 'notifier'] as const;
+export const ACTOR_IDS = ['connection', 'writer', 'drainer', 'notifier', 'chains'] as const;
 
 /** Context fields that are configuration echoes, bulky, or injected functions, left out of /state. */
 const OMIT = new Set(['instruments', 'limits', 'now', 'random']);
@@ -63,6 +63,7 @@ export function buildStateDocument(src: {
       writer: actorState(children.writer, 'stopped'),
       drainer: actorState(children.drainer, 'stopped'),
       notifier: actorState(children.notifier, 'stopped'),
+      chains: actorState(children.chains, 'stopped'),
     },
     spool: {
       pendingPoints: src.spool.pendingPoints(),
