@@ -17,7 +17,7 @@ import type { ChainChange, ChainEvent, ChainPlanRequest, ChainSubscriptionChange
 import type { FeedMode } from './rules/subscriptions.js';
 import { type ChainPlan, type ChainSpec, expiryCutoff, needsRecentre } from './rules/option-chain.js';
 
-export type { ChainChange, ChainEvent, ChainPlanRequest, ChainSubscriptionChange, ChangeKind };
+export type { ChainChange, ChainEvent, ChainPlanRequest, ChainSubscriptionChange };
 
 export interface ChainInput {
   spec: ChainSpec;

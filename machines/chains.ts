@@ -42,7 +42,7 @@ function unexpected(error: unknown): MasterReport {
   return { state: 'unavailable', fetchedAt: null, instruments: 0, lastError: { code: 'UNEXPECTED', message }, at: 0 };
 }
 
-export const chainIdOf = (spec: ChainSpec): string => `chain:${spec.underlying}`;
+const chainIdOf = (spec: ChainSpec): string => `chain:${spec.underlying}`;
 
 export const chainsMachine = setup({
   types: {

@@ -135,7 +135,7 @@ export interface PriceEvent {
   at: number;
 }
 /** The chains actor tells each chain that a new instrument master is in use. */
-export interface MasterUpdatedEvent {
+interface MasterUpdatedEvent {
   type: 'MASTER_UPDATED';
   at: number;
 }

@@ -92,7 +92,7 @@ export interface Config {
   };
 }
 
-export const DEFAULT_INSTRUMENT_MASTER_URL = 'https://assets.upstox.com/market-quote/instruments/exchange/complete.json.gz';
+const DEFAULT_INSTRUMENT_MASTER_URL = 'https://assets.upstox.com/market-quote/instruments/exchange/complete.json.gz';
 
 type Env = Record<string, string | undefined>;
 

@@ -4,7 +4,7 @@
  * re-centre (hysteresis), and when an expiry has passed. The chains actor applies them.
  */
 
-export type OptionSide = 'CE' | 'PE';
+type OptionSide = 'CE' | 'PE';
 
 /** One option of the instrument master, as the chain rules need it. */
 export interface OptionRow {
@@ -78,7 +78,7 @@ export function selectExpiry(all: readonly number[], spec: ExpirySpec, now: numb
 }
 
 /** Distinct strikes of one expiry, ascending. */
-export function strikesOf(options: readonly OptionRow[], expiry: number): number[] {
+function strikesOf(options: readonly OptionRow[], expiry: number): number[] {
   return [...new Set(options.filter((o) => o.expiry === expiry).map((o) => o.strike))].sort((a, b) => a - b);
 }
 
@@ -90,7 +90,7 @@ export function atmIndex(strikes: readonly number[], price: number): number {
 }
 
 /** The strike spacing around index i (NIFTY's spacing widens away from the money). */
-export function localStep(strikes: readonly number[], i: number): number {
+function localStep(strikes: readonly number[], i: number): number {
   const lo = strikes[Math.max(0, i - 1)];
   const hi = strikes[Math.min(strikes.length - 1, i + 1)];
   const span = Math.min(strikes.length - 1, i + 1) - Math.max(0, i - 1);

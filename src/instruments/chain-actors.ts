@@ -13,7 +13,7 @@ import type { MasterIndex } from './master-index.js';
 import { editDistance } from './names.js';
 
 /** The underlying key of a chain's symbol: exactly one underlying with options, or why not. */
-export function underlyingKeyOf(master: MasterIndex | undefined, symbol: string): string {
+function underlyingKeyOf(master: MasterIndex | undefined, symbol: string): string {
   if (!master) throw new TickpipeError('CHAIN_INVALID', `OPTION_CHAINS ${symbol}: the instrument master is not loaded`);
   const found = master.underlyings(symbol);
   if (found.length === 1) return found[0].key;
@@ -33,7 +33,7 @@ export function underlyingKeyOf(master: MasterIndex | undefined, symbol: string)
   );
 }
 
-export function planFromMaster(master: MasterIndex | undefined, req: ChainPlanRequest): ChainPlan {
+function planFromMaster(master: MasterIndex | undefined, req: ChainPlanRequest): ChainPlan {
   const u = master?.underlyings(req.spec.underlying).find((x) => x.key === req.underlyingKey);
   if (!u)
     throw new TickpipeError('CHAIN_INVALID', `OPTION_CHAINS ${req.spec.underlying}: ${req.underlyingKey} has no options in the master`);

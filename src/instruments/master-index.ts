@@ -55,7 +55,7 @@ export function pickInstrument(o: Record<string, unknown>): Instrument | null {
 }
 
 /** The lookup name of an instrument: `SEGMENT:TRADING_SYMBOL`, upper-cased (names match case-insensitively). */
-export function nameOf(segment: string, symbol: string): string {
+function nameOf(segment: string, symbol: string): string {
   return `${segment}:${symbol}`.toUpperCase();
 }
 

@@ -13,7 +13,7 @@ import { TickpipeError, describeError } from '../errors.js';
 import type { MasterIndex } from './master-index.js';
 import { parseMasterFile } from './master-parse.js';
 
-export type MasterState = 'loading' | 'fresh' | 'stale' | 'unavailable';
+type MasterState = 'loading' | 'fresh' | 'stale' | 'unavailable';
 
 export interface MasterStatus {
   state: MasterState;
@@ -37,7 +37,7 @@ export interface MasterStoreOptions {
 
 const IST_OFFSET_MS = 5.5 * 3600 * 1000;
 /** The IST calendar day of an instant, as a day number (so "today" means today in India). */
-export function istDay(ms: number): number {
+function istDay(ms: number): number {
   return Math.floor((ms + IST_OFFSET_MS) / 86_400_000);
 }
 
