@@ -1,7 +1,7 @@
 /**
- * The composition of the instrument-master feature for the service: loads the master (at start
- * only when INSTRUMENTS uses names or OPTION_CHAINS is set; otherwise in the background, so the
- * symbol tag never delays start-up), resolves names, and builds the `chains` actor's logic with
+ * The composition of the instrument-master feature for the service: loads the master (waited for
+ * at start only when INSTRUMENTS uses names; otherwise in the background, so neither the symbol
+ * tag nor the chains delay start-up), resolves names, and builds the `chains` actor's logic with
  * its I/O provided. /state and /ready read `status()` and `chainsState()`.
  */
 import { tmpdir } from 'node:os';
@@ -63,7 +63,7 @@ export class Instruments {
     this.instruments = config.upstox.instruments ? [...config.upstox.instruments] : undefined;
   }
 
-  /** True when start-up cannot go on without the master. */
+  /** True when names or chains depend on the master (/ready says so while there is none). */
   get needed(): boolean {
     return (this.opts.config.upstox.instruments ?? []).some(isInstrumentName) || this.opts.config.chains.specs.length > 0;
   }
@@ -74,7 +74,9 @@ export class Instruments {
    */
   async start(): Promise<void> {
     this.started = this.store.start().finally(() => this.emitSwap());
-    if (!this.needed) {
+    // Only names in INSTRUMENTS hold the start (the first subscription needs their keys); the
+    // chains actor waits for the master itself, so OPTION_CHAINS never delays the server.
+    if (!(this.opts.config.upstox.instruments ?? []).some(isInstrumentName)) {
       void this.started;
       return;
     }

@@ -125,6 +125,7 @@ describe('instruments composition (master, names at start, the chains actor wire
     const sample = () => intervals.forEach((fn) => fn());
     const i = new Instruments({ config: config({ OPTION_CHAINS: 'NIFTY:3' }), logger: logger(), timers });
     await i.start();
+    assert.equal(i.status().state, 'loading', 'chains alone do not hold the start');
     let sub: Record<string, FeedMode> = {};
     const actor = createActor(i.chainsLogic({ get: () => sub, set: (next) => (sub = next) }), { input: i.chainsInput(), clock });
     actor.start();
