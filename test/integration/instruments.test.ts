@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import WebSocket from 'ws';
-import { ManualClock, type Simulator, startSimulator } from '../../src/sim/index.js';
+import { type Simulator, startSimulator } from '../../src/sim/index.js';
 import { startMasterServer } from '../helpers/master-server.js';
 import { until } from '../helpers/poll.js';
 import { freePort } from '../helpers/ports.js';
@@ -274,14 +274,14 @@ describe('option chains (service + simulator)', () => {
     }
   });
 
-  it('rolls to the next expiry at 15:30 IST on expiry day (the simulator clock set to 15:29:55)', async () => {
-    // The market clock (frames' currentTs) stands at 15:29:55 IST on the next Tuesday, an expiry day.
+  it('rolls to the next expiry at 15:30 IST on expiry day (the simulator clock started at 15:29:52)', async () => {
+    // The market clock (frames' currentTs) runs from 15:29:52 IST on the next Tuesday, an expiry day.
     const now = Date.now();
     const day = new Date(Math.floor((now + IST) / 86_400_000) * 86_400_000);
     while (day.getUTCDay() !== 2) day.setUTCDate(day.getUTCDate() + 1);
     const expiryDay = day.toISOString().slice(0, 10);
-    const clock = new ManualClock(Date.parse(`${expiryDay}T15:29:55+05:30`));
-    const sim = await startSimulator({ updatesPerSecond: 200, frameIntervalMs: 50, pingIntervalMs: 500, seed: 19, clock });
+    const startAt = Date.parse(`${expiryDay}T15:29:52+05:30`);
+    const sim = await startSimulator({ updatesPerSecond: 200, frameIntervalMs: 50, pingIntervalMs: 500, seed: 19, startAt });
     const dir = mkdtempSync(join(tmpdir(), 'tickpipe-chain-'));
     const svc = await service(sim, dir, { OPTION_CHAINS: 'NIFTY:1' });
     try {
@@ -295,9 +295,20 @@ describe('option chains (service + simulator)', () => {
       );
       const next = new Date(Date.parse(`${expiryDay}T00:00:00Z`) + 7 * 86_400_000).toISOString().slice(0, 10);
       assert.equal(rolled.expiry, next);
-      const lines = logLines(svc, 'chain NIFTY');
+      // The random walk may re-centre the chain before 15:30; exactly one roll, from this week to the next.
+      const lines = await until('the roll logged', () => {
+        const l = logLines(svc, 'chain NIFTY');
+        return l.some((x) => x.msg.includes(' rolled: ')) ? l : null;
+      });
       assert.match(lines[0].msg, new RegExp(`^chain NIFTY centred: \\d+ \\(${expiryDay}\\)$`));
-      assert.match(lines[1].msg, new RegExp(`^chain NIFTY rolled: \\d+ \\(${expiryDay}\\) -> \\d+ \\(${next}\\)$`));
+      const rolls = lines.filter((l) => l.msg.includes(' rolled: '));
+      assert.equal(rolls.length, 1);
+      assert.match(rolls[0].msg, new RegExp(`^chain NIFTY rolled: \\d+ \\(${expiryDay}\\) -> \\d+ \\(${next}\\)$`));
+      const beforeRoll = lines.slice(0, lines.indexOf(rolls[0]));
+      assert.ok(
+        beforeRoll.every((l) => l.msg.endsWith(`(${expiryDay})`)),
+        'nothing rolled before 15:30',
+      );
       const sub = await subscription(svc);
       const expiring = sim
         .instrumentFile()
