@@ -274,13 +274,13 @@ describe('option chains (service + simulator)', () => {
     }
   });
 
-  it('rolls to the next expiry at 15:30 IST on expiry day (the simulator clock started at 15:29:52)', async () => {
-    // The market clock (frames' currentTs) runs from 15:29:52 IST on the next Tuesday, an expiry day.
+  it('rolls to the next expiry at 15:30 IST on expiry day (the simulator clock started at 15:29:40)', async () => {
+    // The market clock (frames' currentTs) runs from 15:29:40 IST (time for a slow start) on the next Tuesday, an expiry day.
     const now = Date.now();
     const day = new Date(Math.floor((now + IST) / 86_400_000) * 86_400_000);
     while (day.getUTCDay() !== 2) day.setUTCDate(day.getUTCDate() + 1);
     const expiryDay = day.toISOString().slice(0, 10);
-    const startAt = Date.parse(`${expiryDay}T15:29:52+05:30`);
+    const startAt = Date.parse(`${expiryDay}T15:29:40+05:30`);
     const sim = await startSimulator({ updatesPerSecond: 200, frameIntervalMs: 50, pingIntervalMs: 500, seed: 19, startAt });
     const dir = mkdtempSync(join(tmpdir(), 'tickpipe-chain-'));
     const svc = await service(sim, dir, { OPTION_CHAINS: 'NIFTY:1' });
