@@ -8,16 +8,27 @@
  *
  * Every reconnect authorizes again (the redirect URI is single-use). The socket is a spawned
  * callback actor (`feedSocket`) that hands frames to the data plane itself and sends this
- * machine only lifecycle events: SOCKET_OPEN/CLOSED/ERROR, FEED_ALIVE (at most about once a
- * second, on frames or server pings) and MARKET_STATUS. A feed is stale when FEED_ALIVE stops for
- * `staleFeedMs`, or `staleFeedClosedMs` while every subscribed segment is closed (nights are
- * quiet, not dead). States are flat so that `value` is exactly 'streaming' while ticks flow.
+ * machine only lifecycle events: SOCKET_OPEN/CLOSED/ERROR, FEED_ALIVE (a frame decoded; at most
+ * about once a second), FEED_GARBAGE (frames that did not decode; as often), FEED_PONG (a pong
+ * or a server ping) and MARKET_STATUS.
+ *
+ * Two watchdogs:
+ * - The socket: once open, the machine pings it every `pingIntervalMs`; when nothing at all comes
+ *   back (no pong, frame or ping) within `pongTimeoutMs` of a ping, the socket is dead
+ *   (FEED_PONG_TIMEOUT) and is replaced. Upstox answers pings whether or not anything trades, so
+ *   this finds a dead socket within interval + timeout (10 s by default), day or night.
+ * - The data: while a subscribed segment is open, no frame that decodes for `staleFeedMs` means
+ *   the stream is stale (FEED_STALE): garbage, or a subscription Upstox no longer serves. Frames
+ *   that fail to decode and pings are no sign of data. While every subscribed segment is closed
+ *   (nights are quiet, not dead) the limit is `staleFeedClosedMs` and pings and pongs count too,
+ *   so a closed market never causes a reconnect loop.
+ * States are flat so that `value` is exactly 'streaming' while ticks flow.
  */
 import { assign, cancel, enqueueActions, fromCallback, fromPromise, raise, setup, spawnChild, stopChild } from 'xstate';
 import type { ConnectionEvent, FeedSocketInput, SocketCommand } from './events.js';
 import { fullJitterDelay } from './rules/backoff.js';
-import type { ErrorCode } from './rules/error-codes.js';
-import { errorCode, errorMessage } from './rules/error-info.js';
+import { type ErrorInfo, closedError, describeRefused, errorInfo, pongTimeoutError, staleError } from './connection-errors.js';
+import { errorCode } from './rules/error-info.js';
 import { allSubscribedClosed, msUntilIst } from './rules/market-time.js';
 import {
   type FeedMode,
@@ -44,14 +55,13 @@ export interface ConnectionInput {
   connectTimeoutMs: number;
   /** Without a token URL, a rejected token is tried again this often (it may be fixed upstream). */
   tokenRejectedRetryMs: number;
+  /** Once the socket is open, it is pinged this often... */
+  pingIntervalMs: number;
+  /** ...and is dead when nothing comes back within this long of a ping. */
+  pongTimeoutMs: number;
   /** The wall clock (ms) and a random number in [0, 1): injected so tests are reproducible. */
   now: () => number;
   random: () => number;
-}
-
-export interface ErrorInfo {
-  code: ErrorCode;
-  message: string;
 }
 
 interface ConnectionContext extends ConnectionInput {
@@ -68,17 +78,12 @@ interface ConnectionContext extends ConnectionInput {
   since: number;
   /** Retry-After from the last 429, honoured by the next delay. */
   retryAfterMs: number | null;
+  /** When the last frame that decoded arrived. */
   lastActivityAt: number | null;
-}
-
-/** What a failed promise actor rejected with, reduced to what the machine needs. */
-function errorInfo(error: unknown): ErrorInfo & { retryAfterS?: number } {
-  const retryAfterS = (error as { retryAfterS?: unknown } | null | undefined)?.retryAfterS;
-  return {
-    code: errorCode(error),
-    message: errorMessage(error),
-    ...(typeof retryAfterS === 'number' ? { retryAfterS } : {}),
-  };
+  /** A ping is out and nothing has come back yet. */
+  awaitingPong: boolean;
+  /** Frames arrived since the last one that decoded, and none of them decoded. */
+  undecodedSinceFrame: boolean;
 }
 
 const base = setup({
@@ -120,6 +125,8 @@ const base = setup({
     /** Refused, a token URL is set, and no fresh token was fetched since the last good authorize. */
     isTokenRejectedFirstTime: ({ context }, params: { error: unknown }) =>
       errorCode(params.error) === 'TOKEN_REJECTED' && context.hasTokenUrl && context.tokenAttempt === 0,
+    /** Every subscribed segment is closed (market_info said so): no data is expected. */
+    allSubscribedClosed: ({ context }) => allSubscribedClosed(context.subscription, context.marketStatus),
     /** Refused again although a fresh token came from the token URL. */
     isFreshTokenRejected: ({ context }, params: { error: unknown }) => errorCode(params.error) === 'TOKEN_REJECTED' && context.hasTokenUrl,
   },
@@ -132,6 +139,8 @@ const base = setup({
     staleTimeout: ({ context }) =>
       allSubscribedClosed(context.subscription, context.marketStatus) ? context.staleFeedClosedMs : context.staleFeedMs,
     stableAfter: ({ context }) => context.stableAfterMs,
+    pingInterval: ({ context }) => context.pingIntervalMs,
+    pongTimeout: ({ context }) => context.pongTimeoutMs,
     connectTimeout: ({ context }) => context.connectTimeoutMs,
     tokenRejectedRetry: ({ context }) => context.tokenRejectedRetryMs,
     tokenRefreshDelay: ({ context }) => msUntilIst(context.tokenRefreshIst, context.now()),
@@ -162,6 +171,31 @@ const connectionSetup = base.extend({
       enqueue.sendParent({ type: 'FEED_UP' });
       enqueue.raise({ type: 'STABLE' }, { delay: 'stableAfter', id: 'stable' });
     }),
+    /** The socket watchdog: a ping every pingInterval from now on (see the header). */
+    startPinging: base.enqueueActions(({ enqueue }) => {
+      enqueue.cancel('ping');
+      enqueue.raise({ type: 'PING_DUE' }, { delay: 'pingInterval', id: 'ping' });
+    }),
+    /** Pings, unless a ping is still unanswered (its deadline stands), and schedules the next. */
+    ping: base.enqueueActions(({ context, enqueue }) => {
+      if (!context.awaitingPong) {
+        enqueue.sendTo('socket', { type: 'PING' } satisfies SocketCommand);
+        enqueue.raise({ type: 'PONG_OVERDUE' }, { delay: 'pongTimeout', id: 'pongDeadline' });
+        enqueue.assign({ awaitingPong: true });
+      }
+      enqueue.raise({ type: 'PING_DUE' }, { delay: 'pingInterval', id: 'ping' });
+    }),
+    /** Anything from the socket (pong, ping, frame) proves it alive: the ping is answered. */
+    socketAlive: base.enqueueActions(({ context, enqueue }) => {
+      if (!context.awaitingPong) return;
+      enqueue.cancel('pongDeadline');
+      enqueue.assign({ awaitingPong: false });
+    }),
+    stopPinging: base.enqueueActions(({ enqueue }) => {
+      enqueue.cancel('ping');
+      enqueue.cancel('pongDeadline');
+      enqueue.assign({ awaitingPong: false, undecodedSinceFrame: false });
+    }),
     scheduleTokenRefresh: base.enqueueActions(({ context, enqueue }) => {
       if (context.hasTokenUrl) enqueue.raise({ type: 'TOKEN_REFRESH_DUE' }, { delay: 'tokenRefreshDelay', id: 'tokenRefresh' });
     }),
@@ -184,6 +218,8 @@ export const connectionMachine = connectionSetup.createMachine({
       since: input.now(),
       retryAfterMs: null,
       lastActivityAt: null,
+      awaitingPong: false,
+      undecodedSinceFrame: false,
     };
   },
   // Too many instruments for the V3 limits: say so loudly, and stream the ones that fit.
@@ -212,6 +248,11 @@ export const connectionMachine = connectionSetup.createMachine({
     },
     // Only meaningful in `streaming`; elsewhere a late one is ignored.
     STABLE: {},
+    // Only meaningful while a socket is open (subscribing, streaming); elsewhere ignored.
+    FEED_PONG: {},
+    FEED_GARBAGE: {},
+    PING_DUE: {},
+    PONG_OVERDUE: {},
     // The daily refresh failed: the next rejection will fetch again; keep it visible meanwhile.
     'xstate.error.actor.dailyTokenRefresh': {
       actions: assign({
@@ -361,12 +402,21 @@ export const connectionMachine = connectionSetup.createMachine({
       entry: [
         { type: 'enter', params: ({ context: c }) => ({ reason: `subscribing ${Object.keys(c.subscription).length} keys` }) },
         'resubscribeAll',
+        'startPinging',
       ],
       on: {
         FEED_ALIVE: {
           target: 'streaming',
-          actions: [assign({ lastActivityAt: ({ context }) => context.now(), lastError: null }), 'announceUp'],
+          actions: [
+            'socketAlive',
+            assign({ lastActivityAt: ({ context }) => context.now(), lastError: null, undecodedSinceFrame: false }),
+            'announceUp',
+          ],
         },
+        FEED_PONG: { actions: 'socketAlive' },
+        FEED_GARBAGE: { actions: ['socketAlive', assign({ undecodedSinceFrame: true })] },
+        PING_DUE: { actions: 'ping' },
+        PONG_OVERDUE: { target: 'backoff', actions: assign({ lastError: ({ context }) => pongTimeoutError(context) }) },
         SET_SUBSCRIPTION: { actions: ['sendDiff', assign({ subscription: ({ event }) => event.subscription })] },
         SOCKET_CLOSED: { target: 'backoff', actions: assign({ lastError: ({ event }) => closedError(event) }) },
         SOCKET_ERROR: {
@@ -378,7 +428,7 @@ export const connectionMachine = connectionSetup.createMachine({
         staleTimeout: {
           target: 'backoff',
           actions: assign({
-            lastError: ({ context }) => ({ code: 'FEED_STALE', message: `nothing received ${context.staleFeedMs} ms after subscribing` }),
+            lastError: ({ context }) => ({ code: 'FEED_STALE', message: `no frame decoded ${context.staleFeedMs} ms after subscribing` }),
           }),
         },
       },
@@ -387,7 +437,19 @@ export const connectionMachine = connectionSetup.createMachine({
       entry: { type: 'enter', params: ({ context: c }) => ({ reason: `streaming ${Object.keys(c.subscription).length} keys` }) },
       on: {
         // Re-entering restarts the stale timer; nothing else is re-run (no entry side effects).
-        FEED_ALIVE: { target: 'streaming', reenter: true, actions: assign({ lastActivityAt: ({ context }) => context.now() }) },
+        FEED_ALIVE: {
+          target: 'streaming',
+          reenter: true,
+          actions: ['socketAlive', assign({ lastActivityAt: ({ context }) => context.now(), undecodedSinceFrame: false })],
+        },
+        FEED_PONG: [
+          // A closed market sends no data: there, the socket being alive is all there is to check.
+          { guard: 'allSubscribedClosed', target: 'streaming', reenter: true, actions: 'socketAlive' },
+          { actions: 'socketAlive' },
+        ],
+        FEED_GARBAGE: { actions: ['socketAlive', assign({ undecodedSinceFrame: true })] },
+        PING_DUE: { actions: 'ping' },
+        PONG_OVERDUE: { target: 'backoff', actions: [assign({ lastError: ({ context }) => pongTimeoutError(context) }), 'leaveStreaming'] },
         STABLE: { actions: assign({ attempt: 0 }) },
         SET_SUBSCRIPTION: { actions: ['sendDiff', assign({ subscription: ({ event }) => event.subscription })] },
         SOCKET_CLOSED: {
@@ -403,21 +465,14 @@ export const connectionMachine = connectionSetup.createMachine({
       after: {
         staleTimeout: {
           target: 'backoff',
-          actions: [
-            assign({
-              lastError: ({ context }) => ({
-                code: 'FEED_STALE',
-                message: `no frame and no ping for ${allSubscribedClosed(context.subscription, context.marketStatus) ? context.staleFeedClosedMs : context.staleFeedMs} ms`,
-              }),
-            }),
-            'leaveStreaming',
-          ],
+          actions: [assign({ lastError: ({ context }) => staleError(context) }), 'leaveStreaming'],
         },
       },
     },
     backoff: {
       entry: [
         stopChild('socket'),
+        'stopPinging',
         assign({ attempt: ({ context }) => context.attempt + 1, reconnects: ({ context }) => context.reconnects + 1 }),
         'countReconnect',
         { type: 'enter', params: ({ context: c }) => ({ reason: `reconnecting after: ${c.lastError?.message ?? 'connection lost'}` }) },
@@ -427,7 +482,13 @@ export const connectionMachine = connectionSetup.createMachine({
     },
     stopped: {
       type: 'final',
-      entry: [stopChild('socket'), cancel('tokenRefresh'), cancel('stable'), { type: 'enter', params: { reason: 'stopped' } }],
+      entry: [
+        stopChild('socket'),
+        'stopPinging',
+        cancel('tokenRefresh'),
+        cancel('stable'),
+        { type: 'enter', params: { reason: 'stopped' } },
+      ],
     },
   },
 });
@@ -440,15 +501,4 @@ function withInstruments(context: ConnectionContext, keys: string[]): Partial<Co
     attempt: 0,
     lastError: plan.refused.length > 0 ? { code: 'SUBSCRIPTION_REFUSED', message: describeRefused(plan.refused) } : null,
   };
-}
-
-function describeRefused(refused: Array<{ key: string; reason: string }>): string {
-  return `${refused.length} instrument key(s) refused: ${refused
-    .slice(0, 3)
-    .map((r) => `${r.key} (${r.reason})`)
-    .join(', ')}${refused.length > 3 ? ', ...' : ''}`;
-}
-
-function closedError(event: { code: number; reason: string }): ErrorInfo {
-  return { code: 'FEED_SOCKET', message: `socket closed (${event.code}${event.reason ? ` ${event.reason}` : ''})` };
 }

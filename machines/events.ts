@@ -17,8 +17,9 @@
  *   service       SET_SUBSCRIPTION  connection      POST /subscriptions (or a chain) changed the subscription
  *   service       START_FEED        root            the server listens: start the connection
  *   service       STOP_FEED         root            shutdown: stop the connection first
- *   feed socket   SOCKET_*, FEED_ALIVE, MARKET_STATUS   connection (its own child, not routed)
- *   connection    SEND              feed socket     a subscription request to send upstream
+ *   feed socket   SOCKET_*, FEED_ALIVE, FEED_PONG, FEED_GARBAGE, MARKET_STATUS
+ *                                   connection      (its own child, not routed)
+ *   connection    SEND, PING        feed socket     a subscription request; a websocket ping
  *   price watch   PRICE             chain:<U>       the underlying's last price (its own child, not routed)
  *   chains        MASTER_UPDATED    chain:<U>       a new instrument master: plan again
  */
@@ -107,7 +108,7 @@ export interface StopFeedEvent {
 
 export interface FeedSocketInput {
   url: string;
-  /** FEED_ALIVE is sent at most this often. */
+  /** FEED_ALIVE and FEED_GARBAGE are each sent at most this often. */
   aliveIntervalMs: number;
   connectTimeoutMs: number;
 }
@@ -116,14 +117,21 @@ export type SocketEvent =
   | { type: 'SOCKET_OPEN' }
   | { type: 'SOCKET_CLOSED'; code: number; reason: string }
   | { type: 'SOCKET_ERROR'; message: string }
+  /** A frame decoded (data flows). Rate-limited. */
   | { type: 'FEED_ALIVE' }
+  /** The socket is alive but says nothing useful: a pong, or a server ping. */
+  | { type: 'FEED_PONG' }
+  /** Frames arrived that did not decode (counted in stats.decodeErrors). Rate-limited. */
+  | { type: 'FEED_GARBAGE' }
   | { type: 'MARKET_STATUS'; segments: Record<string, string> };
 
-/** Commands to the socket actor. */
-export interface SocketCommand extends SubscriptionRequest {
+/** Send a subscription request upstream. */
+export interface SendCommand extends SubscriptionRequest {
   type: 'SEND';
   mode?: FeedMode;
 }
+/** Commands to the socket actor: a subscription request, or a websocket ping (answered by a pong). */
+export type SocketCommand = SendCommand | { type: 'PING' };
 
 // ── the chains actor ↔ the data plane (prices) and the composition (master, subscription) ─────
 
@@ -180,7 +188,11 @@ export type ConnectionEvent =
   /** Internal: streaming long enough resets the backoff. */
   | { type: 'STABLE' }
   /** Internal: the daily token refresh is due. */
-  | { type: 'TOKEN_REFRESH_DUE' };
+  | { type: 'TOKEN_REFRESH_DUE' }
+  /** Internal: time to ping the socket. */
+  | { type: 'PING_DUE' }
+  /** Internal: a ping went unanswered for the pong timeout. */
+  | { type: 'PONG_OVERDUE' };
 
 /** What children send the root. */
 export type ChildReport = FeedUpEvent | FeedDownEvent | InfluxUpEvent | InfluxDownEvent | LandedEvent;

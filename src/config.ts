@@ -36,6 +36,10 @@ export interface Config {
     staleFeedMs: number;
     /** The same when every subscribed segment is closed (nights, holidays): pings still must come. */
     staleFeedClosedMs: number;
+    /** The client pings the feed socket this often... */
+    pingIntervalMs: number;
+    /** ...and a socket that has sent nothing (no pong, frame or ping) this long after a ping is dead. */
+    pongTimeoutMs: number;
     /** HH:MM in IST at which a token from UPSTOX_TOKEN_URL is refreshed ahead of the daily expiry. */
     tokenRefreshIst: string;
     /** Timeout of one authorize / token / instruments request. */
@@ -287,6 +291,8 @@ export function loadConfig(env: Env): Config {
       stableAfterMs: r.int('RECONNECT_STABLE_MS', [], 60_000, 100),
       staleFeedMs: r.int('STALE_FEED_MS', [], 30_000, 100),
       staleFeedClosedMs: r.int('STALE_FEED_CLOSED_MS', [], 120_000, 100),
+      pingIntervalMs: r.int('FEED_PING_INTERVAL_MS', [], 5000, 100),
+      pongTimeoutMs: r.int('FEED_PONG_TIMEOUT_MS', [], 5000, 100),
       tokenRefreshIst,
       httpTimeoutMs: r.int('UPSTOX_HTTP_TIMEOUT_MS', [], 10_000, 100),
     },

@@ -71,4 +71,3 @@ export class AccessDeniedError extends TickpipeError {
     super(code, message);
   }
 }
-

@@ -130,6 +130,7 @@ export async function startService(config: Config, opts: { logger: Logger }): Pr
   root.start();
   logger.info('writer, drainer and notifier started');
 
+  const instrumentsConfigured = config.upstox.instruments !== undefined || config.upstox.instrumentsUrl !== undefined;
   const state = () => ({
     ...buildStateDocument({ root: root, stats, spool: storage.spool, writePath: storage.writePath, startedAt, fanout }),
     master: instruments.status(),
@@ -172,7 +173,7 @@ export async function startService(config: Config, opts: { logger: Logger }): Pr
       stats,
       state,
       readiness: () => {
-        const r = buildReadiness(state());
+        const r = buildReadiness(state(), { instrumentsConfigured });
         const master = instruments.notReadyReason();
         return master ? { ready: false, reasons: [...r.reasons, master] } : r;
       },

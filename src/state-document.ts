@@ -3,13 +3,15 @@
  */
 import type { Actor, AnyActorRef } from 'xstate';
 import type { pipelineMachine } from '../machines/pipeline.js';
+import { segmentOf } from '../machines/rules/instrument-key.js';
+import { isClosedStatus } from '../machines/rules/market-time.js';
 import type { Fanout } from './fanout/fanout.js';
 import { stateText } from './logging/transition-logger.js';
 import type { Spool } from './spool/spool.js';
 import type { Stats } from './stats.js';
 import type { WritePath } from './storage/write-path.js';
 
-export const ACTOR_IDS = ['connection', 'writer', 'drainer', 'notifier', 'chains'] as const;
+export const ACTOR_IDS = ['connection', 'writer', 'drainer', 'notifier'] as const;
 
 /** Context fields that are configuration echoes, bulky, or injected functions, left out of /state. */
 const OMIT = new Set(['instruments', 'limits', 'now', 'random']);
@@ -21,7 +23,8 @@ export interface ActorState {
 }
 
 export interface StateDocument {
-  actors: Record<(typeof ACTOR_IDS)[number], ActorState>;
+  /** The four of the contract, and `chains` (the instrument master and option chains). */
+  actors: Record<(typeof ACTOR_IDS)[number], ActorState> & { chains?: ActorState };
   spool: {
     pendingPoints: number;
     pendingBatches: number;
@@ -80,13 +83,43 @@ export function buildStateDocument(src: {
   };
 }
 
-/** Ready: the feed streams, and every point is either written or safely spooled. */
-export function buildReadiness(state: StateDocument): { ready: boolean; reasons: string[] } {
+/** The connection context fields readiness reads (see machines/connection.ts). */
+interface FeedView {
+  subscription?: Record<string, string>;
+  marketStatus?: Record<string, string>;
+  staleFeedMs?: number;
+  lastActivityAt?: number | null;
+}
+
+/**
+ * Ready: the feed streams real data, and every point is either written or safely spooled.
+ * Streaming is not enough: a socket that answers pings but has sent no frame that decodes for the
+ * stale limit while a subscribed segment is open (garbage, or a subscription Upstox dropped) is
+ * not ready, and neither is an empty subscription when instruments are configured.
+ */
+export function buildReadiness(
+  state: StateDocument,
+  opts: { instrumentsConfigured: boolean; now?: number },
+): { ready: boolean; reasons: string[] } {
   const reasons: string[] = [];
   const conn = state.actors.connection;
+  const feed = conn.context as FeedView;
   if (conn.value !== 'streaming') {
     const why = typeof conn.context['reason'] === 'string' ? `: ${conn.context['reason']}` : '';
     reasons.push(`feed is not streaming (connection is ${stateText(conn.value)}${why})`);
+  } else {
+    const keys = Object.keys(feed.subscription ?? {});
+    if (keys.length === 0 && opts.instrumentsConfigured) {
+      reasons.push('the subscription is empty although instruments are configured: add keys with POST /subscriptions, or restart');
+    }
+    const silentMs = (opts.now ?? Date.now()) - (feed.lastActivityAt ?? 0);
+    const open = openSegments(keys, feed.marketStatus ?? {});
+    if (feed.staleFeedMs !== undefined && silentMs > feed.staleFeedMs && open.length > 0) {
+      reasons.push(
+        `no valid frame for ${Math.round(silentMs / 1000)} s while ${open.join(', ')} ${open.length === 1 ? 'is' : 'are'} open ` +
+          `(STALE_FEED_MS ${feed.staleFeedMs}; decodeErrors ${state.stats['decodeErrors'] ?? 0})`,
+      );
+    }
   }
   if (state.spool.error) reasons.push(`points cannot be spooled: ${state.spool.error}`);
   const writer = state.actors.writer;
@@ -95,4 +128,14 @@ export function buildReadiness(state: StateDocument): { ready: boolean; reasons:
     reasons.push(`InfluxDB is down (${why}) and the spool fails: points are being lost`);
   }
   return { ready: reasons.length === 0, reasons };
+}
+
+/** The subscribed segments not known to be closed (a segment without a status counts as open). */
+function openSegments(keys: readonly string[], marketStatus: Record<string, string>): string[] {
+  const open = new Set<string>();
+  for (const key of keys) {
+    const segment = segmentOf(key);
+    if (!isClosedStatus(marketStatus[segment])) open.add(segment);
+  }
+  return [...open].sort();
 }

@@ -21,6 +21,8 @@ export function connectionInput(c: Config['upstox']): ConnectionInput {
     stableAfterMs: c.stableAfterMs,
     staleFeedMs: c.staleFeedMs,
     staleFeedClosedMs: c.staleFeedClosedMs,
+    pingIntervalMs: c.pingIntervalMs,
+    pongTimeoutMs: c.pongTimeoutMs,
     tokenRefreshIst: c.tokenRefreshIst,
     connectTimeoutMs: c.httpTimeoutMs,
     tokenRejectedRetryMs: 60_000,

@@ -1,7 +1,9 @@
 /**
  * The feed websocket, as a `fromCallback` actor of the connection machine. The data plane lives
  * here: every binary message is decoded and handed to the sink synchronously, counted in Stats;
- * the machine only hears lifecycle events, and FEED_ALIVE at most once per `aliveIntervalMs`.
+ * the machine only hears lifecycle events: FEED_ALIVE (a frame decoded) and FEED_GARBAGE (frames
+ * did not decode) each at most once per `aliveIntervalMs`, FEED_PONG for a pong or a server ping.
+ * It pings the server when the machine says PING (the machine owns the deadline).
  * TLS certificates are verified (ws's default; never turned off).
  */
 import { randomUUID } from 'node:crypto';
@@ -32,26 +34,17 @@ export function feedSocketLogic(deps: FeedSocketDeps) {
     const ws = new WebSocket(input.url, { handshakeTimeout: input.connectTimeoutMs, perMessageDeflate: false });
     const send = (e: SocketEvent) => sendBack(e);
     let closed = false;
-    let lastAliveSent = 0;
-    let activitySinceAlive = false;
     const segments: Record<string, string> = {};
 
-    // FEED_ALIVE: immediately on the first activity, then at most once per interval.
+    // FEED_ALIVE and FEED_GARBAGE: immediately the first time, then at most once per interval, so
+    // that a busy feed (or a flood of garbage) costs the machine a few events per second.
+    const alive = rateLimited(() => send({ type: 'FEED_ALIVE' }));
+    const garbage = rateLimited(() => send({ type: 'FEED_GARBAGE' }));
     const aliveTimer = setInterval(() => {
-      if (activitySinceAlive) {
-        activitySinceAlive = false;
-        lastAliveSent = Date.now();
-        send({ type: 'FEED_ALIVE' });
-      }
+      alive.tick();
+      garbage.tick();
     }, input.aliveIntervalMs);
-    const markAlive = () => {
-      if (lastAliveSent === 0) {
-        lastAliveSent = Date.now();
-        send({ type: 'FEED_ALIVE' });
-      } else {
-        activitySinceAlive = true;
-      }
-    };
+    const markAlive = () => alive.mark();
 
     ws.on('message', (data: Buffer, isBinary: boolean) => {
       stats.framesReceived++;
@@ -63,7 +56,8 @@ export function feedSocketLogic(deps: FeedSocketDeps) {
         if (!(err instanceof FrameDecodeError)) throw err;
         stats.decodeErrors++;
         decodeLog.warn({ err: err.message, bytes: data.length, decodeErrors: stats.decodeErrors }, 'malformed frame skipped');
-        markAlive();
+        // Not a sign of data: a socket that only sends garbage goes stale (the machine decides).
+        garbage.mark();
         return;
       }
       stats.updatesReceived += frame.updates.length;
@@ -85,7 +79,9 @@ export function feedSocketLogic(deps: FeedSocketDeps) {
       }
       markAlive();
     });
-    ws.on('ping', markAlive);
+    // The transport is alive; neither says anything about the data.
+    ws.on('ping', () => send({ type: 'FEED_PONG' }));
+    ws.on('pong', () => send({ type: 'FEED_PONG' }));
     ws.on('open', () => send({ type: 'SOCKET_OPEN' }));
     ws.on('unexpected-response', (_req, res) => {
       send({ type: 'SOCKET_ERROR', message: `websocket upgrade refused with HTTP ${res.statusCode}` });
@@ -101,7 +97,11 @@ export function feedSocketLogic(deps: FeedSocketDeps) {
     });
 
     receive((cmd) => {
-      if (cmd.type !== 'SEND' || ws.readyState !== WebSocket.OPEN) return;
+      if (ws.readyState !== WebSocket.OPEN) return;
+      if (cmd.type === 'PING') {
+        ws.ping();
+        return;
+      }
       const body = { guid: randomUUID(), method: cmd.method, data: { ...(cmd.mode ? { mode: cmd.mode } : {}), instrumentKeys: cmd.keys } };
       // V3 wants binary frames holding UTF-8 JSON.
       ws.send(Buffer.from(JSON.stringify(body), 'utf8'), { binary: true });
@@ -121,4 +121,26 @@ export function feedSocketLogic(deps: FeedSocketDeps) {
       else ws.terminate();
     };
   });
+}
+
+/** Calls `emit` at once on the first mark, then at most once per tick for the marks in between. */
+function rateLimited(emit: () => void): { mark(): void; tick(): void } {
+  let started = false;
+  let pending = false;
+  return {
+    mark() {
+      if (!started) {
+        started = true;
+        emit();
+      } else {
+        pending = true;
+      }
+    },
+    tick() {
+      if (pending) {
+        pending = false;
+        emit();
+      }
+    },
+  };
 }

@@ -353,7 +353,7 @@ async function latencyPart(clients: ClientProcess, shapes: Shape[]): Promise<voi
     name: 'baseline',
     url: base.url,
     clientCount: () => base.wss.clients.size,
-    publish: base.publish,
+    publish: (frame) => base.publish(frame),
     conflated: () => 0,
   };
   const rows: Array<Record<string, string | number>> = [];

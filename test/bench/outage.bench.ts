@@ -107,7 +107,7 @@ async function child(side: string, url: string): Promise<ChildResult> {
         `${removed.toLocaleString('en-US')} oldest lines dropped from its retry buffer; ${failures.toLocaleString('en-US')} failure log lines`,
     );
   } finally {
-    await api.dispose();
+    api.dispose();
   }
 }
 

@@ -61,7 +61,7 @@ describe('the /inspector page on the real service, VictoriaMetrics killed and re
     await page.waitForSelector(active('writer', 'influxUp'));
     const states = await page.$$eval(`${card('writer')} .chart .state`, (els) => els.map((e) => e.getAttribute('data-path')));
     for (const s of ['influxUp', 'influxDown', 'influxDown.probing', 'influxDown.waiting', 'influxDown.refused', 'influxDown.unconfigured'])
-      assert.ok(states.includes(s), `writer chart lacks ${s}: ${states}`);
+      assert.ok(states.includes(s), `writer chart lacks ${s}: ${states.join(', ')}`);
     assert.match((await page.textContent(card('writer'))) ?? '', /WRITE_FAILED/, 'transitions are labelled with their events');
     await page.screenshot({ path: join(ARTIFACTS, 'live-inspector-up.png') });
   });

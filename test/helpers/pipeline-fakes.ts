@@ -30,6 +30,8 @@ export function connectionTestInput(over: Partial<ConnectionInput> = {}): Connec
     stableAfterMs: 5000,
     staleFeedMs: 3000,
     staleFeedClosedMs: 60_000,
+    pingIntervalMs: 5000,
+    pongTimeoutMs: 5000,
     tokenRefreshIst: '03:35',
     connectTimeoutMs: 2000,
     tokenRejectedRetryMs: 30_000,

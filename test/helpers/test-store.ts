@@ -128,12 +128,16 @@ function splitCsv(line: string): string[] {
   for (let i = 0; i < line.length; i++) {
     const c = line[i];
     if (quoted) {
-      if (c === '"' && line[i + 1] === '"') ((cur += '"'), i++);
-      else if (c === '"') quoted = false;
+      if (c === '"' && line[i + 1] === '"') {
+        cur += '"';
+        i++;
+      } else if (c === '"') quoted = false;
       else cur += c;
     } else if (c === '"') quoted = true;
-    else if (c === ',') (out.push(cur), (cur = ''));
-    else cur += c;
+    else if (c === ',') {
+      out.push(cur);
+      cur = '';
+    } else cur += c;
   }
   out.push(cur);
   return out;
@@ -180,7 +184,10 @@ async function startTcpGate(
     },
     hold(on) {
       holding = on;
-      for (const s of sockets) on ? s.pause() : s.resume();
+      for (const s of sockets) {
+        if (on) s.pause();
+        else s.resume();
+      }
     },
   };
 }

@@ -116,7 +116,7 @@ export async function startVictoria(): Promise<Victoria> {
         .filter(Boolean)
         .map((l) => JSON.parse(l) as ExportedSeries);
     },
-    timestampsByKey: (metric, extraMatch) => timestampsByKey(vm.exportSeries, metric, extraMatch),
+    timestampsByKey: (metric, extraMatch) => timestampsByKey((m) => vm.exportSeries(m), metric, extraMatch),
     async close() {
       await vm.stop();
       rmSync(dataPath, { recursive: true, force: true });

@@ -33,6 +33,24 @@ describe('config', () => {
     assert.equal(c.influx.url, undefined);
     assert.deepEqual(c.upstox.limits.full, { alone: 2000, combined: 1500 });
     assert.ok(Object.isFrozen(c.upstox.limits.full), 'config is frozen all the way down');
+    // A dead socket is found within ping interval + pong timeout: 10 s, under the 15 s promised.
+    assert.equal(c.upstox.pingIntervalMs, 5000);
+    assert.equal(c.upstox.pongTimeoutMs, 5000);
+  });
+
+  it('takes the feed ping settings, and refuses nonsense', () => {
+    const c = loadConfig({ ...minimal, FEED_PING_INTERVAL_MS: '2000', FEED_PONG_TIMEOUT_MS: '3000' });
+    assert.equal(c.upstox.pingIntervalMs, 2000);
+    assert.equal(c.upstox.pongTimeoutMs, 3000);
+    const p = problems({ ...minimal, FEED_PING_INTERVAL_MS: 'often', FEED_PONG_TIMEOUT_MS: '5' });
+    assert.ok(
+      p.some((m) => m.startsWith('FEED_PING_INTERVAL_MS="often"')),
+      p.join('\n'),
+    );
+    assert.ok(
+      p.some((m) => m.startsWith('FEED_PONG_TIMEOUT_MS="5"')),
+      p.join('\n'),
+    );
   });
 
   it('accepts every TradeDataFeed name as an alias', () => {

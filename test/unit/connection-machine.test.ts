@@ -27,6 +27,8 @@ function input(over: Partial<ConnectionInput> = {}): ConnectionInput {
     stableAfterMs: 5000,
     staleFeedMs: 3000,
     staleFeedClosedMs: 60_000,
+    pingIntervalMs: 5000,
+    pongTimeoutMs: 5000,
     tokenRefreshIst: '03:35',
     connectTimeoutMs: 2000,
     tokenRejectedRetryMs: 30_000,
@@ -189,15 +191,99 @@ describe('connection machine', () => {
     assert.ok(t.f.sockets[0].stopped, 'the dead socket is closed');
   });
 
-  it('waits longer before calling a closed market dead', async () => {
+  /**
+   * Advances the clock in steps (timers set while a big jump is flushed would be scheduled from its
+   * end), calling `each` after every step.
+   */
+  function advance(t: ReturnType<typeof start>, ms: number, each: () => void = () => {}, step = 100) {
+    for (let done = 0; done < ms; done += step) {
+      t.clock.increment(Math.min(step, ms - done));
+      each();
+    }
+  }
+  /** A socket that answers every ping it has not answered yet with a pong. */
+  function answerPings(t: ReturnType<typeof start>) {
+    let answered = 0;
+    return () => {
+      const pings = t.socket().commands.filter((c) => c.type === 'PING').length;
+      for (; answered < pings; answered++) t.socket().emit({ type: 'FEED_PONG' });
+    };
+  }
+  const pings = (t: ReturnType<typeof start>) => t.socket().commands.filter((c) => c.type === 'PING').length;
+
+  it('waits longer before calling a closed market stale, and answered pings keep a quiet night going', async () => {
     const t = start();
     await t.stream();
     t.socket().emit({ type: 'MARKET_STATUS', segments: { NSE_EQ: 'NORMAL_CLOSE', NSE_INDEX: 'CLOSING_END' } });
     t.socket().emit({ type: 'FEED_ALIVE' });
-    t.clock.increment(59_999);
-    assert.equal(t.value(), 'streaming', 'quiet night: STALE_FEED_CLOSED_MS applies');
-    t.clock.increment(1);
-    assert.equal(t.value(), 'backoff', 'but a socket without even pings is still dead');
+    // Ten minutes without a frame: the pings are answered, so the socket is alive and stays.
+    advance(t, 600_000, answerPings(t), 1000);
+    assert.equal(t.value(), 'streaming', 'no reconnect loop at night');
+    assert.equal(t.f.sockets.length, 1);
+    assert.equal(pings(t), 120, 'a ping every FEED_PING_INTERVAL_MS');
+  });
+
+  it('finds a dead socket (no pong, frame or ping) within interval + timeout, day or night', async () => {
+    for (const closed of [false, true]) {
+      const t = start({ staleFeedMs: 60_000, staleFeedClosedMs: 600_000 });
+      await t.stream();
+      if (closed) t.socket().emit({ type: 'MARKET_STATUS', segments: { NSE_EQ: 'NORMAL_CLOSE', NSE_INDEX: 'NORMAL_CLOSE' } });
+      // Streaming began at t=0 (the ping timer starts when the socket opens): the first ping goes
+      // out at 5 s, its deadline passes at 10 s.
+      advance(t, 4900);
+      assert.equal(pings(t), 0);
+      advance(t, 100);
+      assert.equal(pings(t), 1);
+      advance(t, 4900);
+      assert.equal(t.value(), 'streaming');
+      advance(t, 100);
+      assert.equal(t.value(), 'backoff', closed ? 'at night too' : 'in market hours');
+      assert.equal(t.ctx().lastError?.code, 'FEED_PONG_TIMEOUT');
+      assert.match(t.ctx().lastError?.message ?? '', /no answer to a ping within 5000 ms/);
+      assert.ok(t.f.sockets[0].stopped, 'the dead socket is closed');
+      assert.deepEqual(t.h.sent().at(-1), { type: 'FEED_DOWN', reason: t.ctx().lastError?.message });
+      t.h.stop();
+    }
+  });
+
+  it('counts anything from the socket as an answer, and ignores pongs while the market is open', async () => {
+    const t = start({ staleFeedMs: 60_000 });
+    await t.stream();
+    // Data frames every second: the pings go out and are answered by the data itself.
+    advance(t, 30_000, () => t.socket().emit({ type: 'FEED_ALIVE' }), 1000);
+    assert.equal(t.value(), 'streaming');
+    assert.equal(pings(t), 6);
+    // Only pongs now, segment open: the socket is alive but no data comes; stale at STALE_FEED_MS.
+    const answer = answerPings(t);
+    answer();
+    advance(t, 59_000, answer, 1000);
+    assert.equal(t.value(), 'streaming');
+    advance(t, 1000, answer, 1000);
+    assert.equal(t.value(), 'backoff');
+    assert.equal(t.ctx().lastError?.code, 'FEED_STALE');
+  });
+
+  it('a socket sending only frames that do not decode goes stale while the market is open', async () => {
+    const t = start();
+    await t.stream();
+    const answer = answerPings(t);
+    advance(
+      t,
+      2900,
+      () => {
+        t.socket().emit({ type: 'FEED_GARBAGE' });
+        answer();
+      },
+      100,
+    );
+    assert.equal(t.value(), 'streaming');
+    advance(t, 100);
+    assert.equal(t.value(), 'backoff');
+    assert.equal(t.ctx().lastError?.code, 'FEED_STALE');
+    assert.match(
+      t.ctx().lastError?.message ?? '',
+      /no frame decoded for 3000 ms while a subscribed segment is open \(frames arrive, but none decodes\)/,
+    );
   });
 
   it('one open segment keeps the short timeout', async () => {

@@ -14,7 +14,7 @@
 import { createActor, fromCallback, fromPromise } from 'xstate';
 import { connectionMachine } from '../../../machines/connection.js';
 import { drainerMachine } from '../../../machines/drainer.js';
-import type { DrainProgress, SocketEvent } from '../../../machines/events.js';
+import type { DrainProgress, FeedSocketInput, SocketCommand, SocketEvent } from '../../../machines/events.js';
 import { pipelineMachine } from '../../../machines/pipeline.js';
 import { writerMachine } from '../../../machines/writer.js';
 import { TickpipeError } from '../../../src/errors.js';
@@ -44,9 +44,12 @@ export function startInspectedSystem(options: { hub?: InspectionHub } = {}): Ins
       // A careless token source would resolve with the token: the inspector must not show it.
       fetchToken: fromPromise(async () => PLANTED_SECRET as unknown as void),
       authorize: fromPromise(async () => `ws://127.0.0.1:1/feed?code=${PLANTED_CODE}`),
-      // A socket that opens and streams at once, and stays quiet (the stale limit is an hour).
-      feedSocket: fromCallback(({ sendBack }) => {
+      // A socket that opens and streams at once, answers pings, and stays quiet (the stale limit is an hour).
+      feedSocket: fromCallback<SocketCommand, FeedSocketInput>(({ sendBack, receive }) => {
         const send = (e: SocketEvent) => sendBack(e);
+        receive((c) => {
+          if (c.type === 'PING') send({ type: 'FEED_PONG' });
+        });
         const t = setTimeout(() => {
           send({ type: 'SOCKET_OPEN' });
           send({ type: 'FEED_ALIVE' });
