@@ -14,6 +14,8 @@
  *   write path    WRITE_OK          writer          points landed (aggregated, about once a second)
  *   write path    WRITE_FAILED      writer          a write failed: InfluxDB is down or refuses us
  *   write path    SPOOLED           drainer         a backlog waits in the spool
+ *   write path    SPOOL_FAILED      writer          the spool cannot be written; points wait in memory
+ *   write path    SPOOL_OK          writer          the spool takes writes again
  *   service       SET_SUBSCRIPTION  connection      POST /subscriptions (or a chain) changed the subscription
  *   service       START_FEED        root            the server listens: start the connection
  *   service       STOP_FEED         root            shutdown: stop the connection first
@@ -66,7 +68,13 @@ export interface WriteOkEvent extends LandedSummary {
   type: 'WRITE_OK';
 }
 /** How a write failed in a way that stops writing (bad lines are dead-lettered instead). */
-export type WriteFailure = 'unavailable' | 'unauthorized' | 'forbidden' | 'bucketNotFound';
+export type WriteFailure =
+  | 'unavailable'
+  | 'unauthorized'
+  | 'forbidden'
+  | 'bucketNotFound'
+  /** A 400 about the request itself, not its lines (no org, a bad bucket id): issue 11. */
+  | 'badRequest';
 export interface WriteFailedEvent {
   type: 'WRITE_FAILED';
   outcome: WriteFailure;
@@ -80,8 +88,17 @@ export interface SpooledEvent {
   /** Points waiting in the spool. */
   pending: number;
 }
+/** The spool cannot be written (full disk, locked, read-only): points wait in memory. Said once per change. */
+export interface SpoolFailedEvent {
+  type: 'SPOOL_FAILED';
+  message: string;
+}
+/** The spool takes writes again. */
+export interface SpoolOkEvent {
+  type: 'SPOOL_OK';
+}
 /** What the data plane reports about storage. */
-export type StorageReport = WriteOkEvent | WriteFailedEvent | SpooledEvent;
+export type StorageReport = WriteOkEvent | WriteFailedEvent | SpooledEvent | SpoolFailedEvent | SpoolOkEvent;
 
 /** The drainer's `drainChunk` result: one chunk of replay, about a second's worth. */
 export interface DrainProgress {
@@ -178,7 +195,7 @@ export interface ChainChange {
 
 // ── what each actor receives ─────────────────────────────────────────────────────────────────
 
-export type WriterEvent = WriteOkEvent | WriteFailedEvent | FeedUpEvent | FeedDownEvent;
+export type WriterEvent = WriteOkEvent | WriteFailedEvent | FeedUpEvent | FeedDownEvent | SpoolFailedEvent | SpoolOkEvent;
 export type DrainerEvent = InfluxUpEvent | InfluxDownEvent | SpooledEvent;
 export type NotifierEvent = LandedEvent | { type: 'STOP' };
 export type ConnectionEvent =

@@ -86,5 +86,7 @@ export const pipelineMachine = setup({
     WRITE_OK: { actions: forwardTo('writer') },
     WRITE_FAILED: { actions: forwardTo('writer') },
     SPOOLED: { actions: forwardTo('drainer') },
+    SPOOL_FAILED: { actions: forwardTo('writer') },
+    SPOOL_OK: { actions: forwardTo('writer') },
   },
 });

@@ -33,10 +33,15 @@ interface WriterContext extends WriterInput {
   pointsLanded: number;
   lastLandedAt: number | null;
   lastFailure: { code: ErrorCode; message: string; at: number } | null;
+  /** Why the spool cannot be written, while it cannot (issue 11). */
+  spoolError: string | null;
 }
 
-/** Failures no probe can clear: the token, a permission or the bucket is wrong. */
-const AUTH_OUTCOMES: ReadonlySet<WriteFailure> = new Set(['unauthorized', 'forbidden', 'bucketNotFound']);
+/**
+ * Failures no probe can clear: the token, a permission or the bucket is wrong, or (issue 11,
+ * badRequest) InfluxDB refuses the request itself (a 400 about no line, e.g. no org).
+ */
+const AUTH_OUTCOMES: ReadonlySet<WriteFailure> = new Set(['unauthorized', 'forbidden', 'bucketNotFound', 'badRequest']);
 
 const base = setup({
   types: {
@@ -98,6 +103,7 @@ export const writerMachine = writerSetup.createMachine({
     pointsLanded: 0,
     lastLandedAt: null,
     lastFailure: null,
+    spoolError: null,
   }),
   initial: 'influxDown',
   on: {
@@ -109,6 +115,8 @@ export const writerMachine = writerSetup.createMachine({
       ],
     },
     FEED_DOWN: { actions: 'flushNow' },
+    SPOOL_FAILED: { actions: assign({ spoolError: ({ event }) => event.message }) },
+    SPOOL_OK: { actions: assign({ spoolError: null }) },
   },
   states: {
     influxUp: {

@@ -60,12 +60,20 @@ export interface Config {
     probeMaxMs: number;
     /** Extra tags on every point, e.g. `source=simulator` in the demo. */
     extraTags: Readonly<Record<string, string>>;
+    /** A batch failing with 5xx this many times while /health passes is split to isolate what InfluxDB cannot take. */
+    split5xxAfter: number;
   };
   spool: {
     path: string;
     maxBytes: number;
     fullPolicy: SpoolFullPolicy;
     drainChunkPoints: number;
+    /** Points kept in memory while the spool cannot be written (full disk); past it the oldest are dropped, counted. */
+    memoryMaxPoints: number;
+    /** How long a locked, busy or unwritable spool is retried at start before exiting. */
+    lockTimeoutMs: number;
+    /** Dead letters kept at most; the oldest are deleted past it (counted). */
+    deadLetterMax: number;
   };
   notify: {
     url: string | undefined;
@@ -231,9 +239,34 @@ function parseTags(r: Reader): Record<string, string> {
       );
       continue;
     }
+    // InfluxDB refuses these tag names for the whole request (a 400 about no line in particular).
+    if (m[1] === 'time' || m[1].startsWith('_')) {
+      r.problems.push(
+        `INFLUX_EXTRA_TAGS tag name ${JSON.stringify(m[1])} is reserved by InfluxDB (time, and every name starting with _ such as _field, _measurement); choose another name`,
+      );
+      continue;
+    }
     tags[m[1]] = m[2]!;
   }
   return tags;
+}
+
+/**
+ * Issue 11: InfluxDB answers a write without org or bucket with a 400 for the whole request; caught
+ * here, at start, rather than as every point failing at run time.
+ */
+function checkInflux(r: Reader, influx: Config['influx']): void {
+  if (!influx.url) return;
+  const missing = [
+    ['INFLUX_ORG', 'INFLUX_DB_ORG', influx.org],
+    ['INFLUX_BUCKET', 'INFLUX_BUCKET_NAME', influx.bucket],
+    ['INFLUX_TOKEN', 'INFLUX_DB_TOKEN', influx.token ?? ''],
+  ].filter(([, , v]) => v === '');
+  for (const [name, alias] of missing) {
+    r.problems.push(
+      `INFLUX_URL is set but ${name} (alias ${alias}) is not: InfluxDB refuses every write without it; set it (for VictoriaMetrics or InfluxDB 1.x any non-empty value works) or unset INFLUX_URL`,
+    );
+  }
 }
 
 function parseLimits(r: Reader): SubscriptionLimits {
@@ -307,12 +340,16 @@ export function loadConfig(env: Env): Config {
       probeBaseMs: r.int('INFLUX_PROBE_BASE_MS', [], 500, 10),
       probeMaxMs: r.int('INFLUX_PROBE_MAX_MS', [], 15_000, 100),
       extraTags: parseTags(r),
+      split5xxAfter: r.int('INFLUX_5XX_SPLIT_AFTER', [], 3, 1, 1000),
     },
     spool: {
       path: r.str('SPOOL_PATH') ?? './data/spool.db',
       maxBytes: r.int('SPOOL_MAX_MB', [], 2048, 1) * 1024 * 1024,
       fullPolicy: r.oneOf('SPOOL_FULL_POLICY', SPOOL_FULL_POLICIES, 'drop-oldest'),
       drainChunkPoints: r.int('DRAIN_CHUNK_POINTS', [], 20_000, 1),
+      memoryMaxPoints: r.int('SPOOL_MEMORY_MAX_POINTS', [], 500_000, 1),
+      lockTimeoutMs: r.int('SPOOL_LOCK_TIMEOUT_S', [], 30, 0, 3600) * 1000,
+      deadLetterMax: r.int('DEAD_LETTER_MAX', [], 100_000, 1),
     },
     notify: {
       url: r.url('NOTIFY_URL', ['DATA_FEED_UPDATE_URL'], ['http', 'https']),
@@ -338,6 +375,7 @@ export function loadConfig(env: Env): Config {
       mode: r.oneOf('OPTION_CHAIN_MODE', FEED_MODES, 'option_greeks'),
     },
   };
+  checkInflux(r, config.influx);
   if (config.upstox.reconnectMaxMs < config.upstox.reconnectBaseMs) {
     r.problems.push('RECONNECT_MAX_MS must be at least RECONNECT_BASE_MS');
   }

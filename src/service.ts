@@ -36,6 +36,12 @@ export interface Service {
 
 /** Time the storage gets on shutdown to write what is buffered (the rest stays spooled). */
 const STORAGE_SHUTDOWN_MS = 6000;
+/** A /ticks client that has not answered the close handshake by then is cut. */
+const CLIENT_CLOSE_GRACE_MS = 1000;
+/** app.close() is not awaited longer than this (main.ts exits non-zero at 10 s). */
+const SERVER_CLOSE_MS = 2000;
+/** The whole stop, so that main.ts's 10 s deadline is never reached. */
+const STOP_BUDGET_MS = 8000;
 
 export async function startService(config: Config, opts: { logger: Logger }): Promise<Service> {
   const { logger } = opts;
@@ -201,12 +207,21 @@ export async function startService(config: Config, opts: { logger: Logger }): Pr
   let stopped: Promise<void> | undefined;
   const stop = () =>
     (stopped ??= (async () => {
+      // issue 11: the order that makes shutdown always finish. The batch being built goes to the
+      // spool first (durable whatever happens next); clients that do not read are cut after a
+      // grace; InfluxDB gets what time is left; nothing here waits without a bound.
+      const t0 = Date.now();
+      storage.writePath.flush();
       root.send({ type: 'STOP_FEED' });
-      logger.info('feed stopped');
-      await app.close();
-      logger.info('server closed');
-      await storage.close(STORAGE_SHUTDOWN_MS);
-      logger.info({ pendingPoints: storage.spool.pendingPoints() }, 'storage flushed and spool closed');
+      logger.info('batch flushed to the spool; feed stopped');
+      fanout.closeAll(1001, 'tickpipe is shutting down', CLIENT_CLOSE_GRACE_MS);
+      const closed = await Promise.race([
+        app.close().then(() => true),
+        new Promise<false>((r) => setTimeout(() => r(false), SERVER_CLOSE_MS).unref()),
+      ]);
+      if (closed) logger.info('server closed');
+      else logger.warn(`server did not close within ${SERVER_CLOSE_MS} ms; going on with storage`);
+      await storage.close(Math.max(0, Math.min(STORAGE_SHUTDOWN_MS, STOP_BUDGET_MS - (Date.now() - t0))));
       root.stop();
       hub.stop();
       instruments.close();

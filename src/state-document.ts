@@ -32,6 +32,8 @@ export interface StateDocument {
     oldestAgeS: number | null;
     deadLetters: number;
     error: string | null;
+    /** Points waiting in memory because the spool cannot be written (issue 11; always set by buildStateDocument). */
+    memoryPoints?: number;
   };
   stats: Record<string, number>;
   ticks: { clients: number };
@@ -75,6 +77,7 @@ export function buildStateDocument(src: {
       oldestAgeS: oldest === null ? null : Math.round((Date.now() - oldest) / 1000),
       deadLetters: src.spool.deadLetterCount(),
       error: src.writePath.spoolError,
+      memoryPoints: src.writePath.memoryPoints(),
     },
     stats: src.stats.toJSON(),
     ticks: { clients: src.fanout.clientCount },
@@ -82,6 +85,8 @@ export function buildStateDocument(src: {
     uptimeS: Math.round((Date.now() - src.startedAt) / 1000),
   };
 }
+
+const writer0 = (state: StateDocument): unknown => state.actors.writer.value;
 
 /** The connection context fields readiness reads (see machines/connection.ts). */
 interface FeedView {
@@ -121,7 +126,13 @@ export function buildReadiness(
       );
     }
   }
-  if (state.spool.error) reasons.push(`points cannot be spooled: ${state.spool.error}`);
+  if (state.spool.error)
+    reasons.push(`points cannot be spooled: ${state.spool.error} (${state.spool.memoryPoints ?? 0} points wait in memory)`);
+  // issue 11: InfluxDB refusing the request itself (400) or the token/bucket: points wait, a person must act.
+  if (stateText(writer0(state)).startsWith('influxDown.refused'))
+    reasons.push(
+      `InfluxDB refuses writes: ${typeof state.actors.writer.context['reason'] === 'string' ? state.actors.writer.context['reason'] : ''}; points wait in the spool`,
+    );
   const writer = state.actors.writer;
   if (stateText(writer.value).startsWith('influxDown') && state.spool.error) {
     const why = typeof writer.context['reason'] === 'string' ? writer.context['reason'] : '';

@@ -19,6 +19,23 @@ export class Stats {
   pointsDeadLettered = 0;
   /** Points removed from a full spool by the spool's size policy (never silently). */
   pointsDroppedSpoolFull = 0;
+
+  // The conservation law (CONTRACT.md): whenever no write is in flight,
+  // pointsBuilt = pointsLanded + pointsBuffered + spool.pendingPoints + pointsDeadLettered + Σ pointsDropped*.
+  /** Points built from the feed, plus those found waiting in the spool at start (built by an earlier run). */
+  pointsBuilt = 0;
+  /** Of pointsBuilt, the points found in the spool when it was opened. */
+  pointsRecoveredAtStart = 0;
+  /** Points InfluxDB acknowledged, each once: counted when their spool row (or memory batch) is retired. */
+  pointsLanded = 0;
+  /** Points in memory, not yet in the spool: the batch being built and batches the spool could not take (a gauge). */
+  pointsBuffered = 0;
+  /** Points dropped because the spool could not be written (disk full, read-only) and the memory bound was reached. */
+  pointsDroppedDiskFull = 0;
+  /** Points still in memory (the spool unwritable) when the process stopped. */
+  pointsDroppedShutdown = 0;
+  /** Dead letters deleted to keep the table within DEAD_LETTER_MAX (the points were already counted as dead-lettered). */
+  deadLettersPruned = 0;
   /** Feed reconnects after a lost socket, stale feed or rejected token. */
   reconnects = 0;
   /** Messages to /ticks clients skipped by conflation or lost when a slow client was dropped. */
@@ -28,5 +45,15 @@ export class Stats {
 
   toJSON(): Record<string, number> {
     return { ...this } as unknown as Record<string, number>;
+  }
+
+  /** Σ pointsDropped<Reason>: every named drop counter. */
+  droppedTotal(): number {
+    return this.pointsDroppedSpoolFull + this.pointsDroppedDiskFull + this.pointsDroppedShutdown;
+  }
+
+  /** pointsBuilt minus where every point is: 0 when the law holds (and no write is in flight). */
+  unaccounted(pendingPoints: number): number {
+    return this.pointsBuilt - (this.pointsLanded + this.pointsBuffered + pendingPoints + this.pointsDeadLettered + this.droppedTotal());
   }
 }

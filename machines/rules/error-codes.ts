@@ -24,6 +24,8 @@ export type ErrorCode =
   | 'INFLUX_UNAVAILABLE'
   | 'INFLUX_BAD_REQUEST'
   | 'SPOOL_FAILED'
+  /** The spool is held by another process (a second instance, an open sqlite3 transaction). */
+  | 'SPOOL_LOCKED'
   | 'NOTIFY_FAILED'
   | 'INSPECTOR_ASSETS_MISSING'
   | 'INSPECTOR_ASSET_NOT_FOUND'
@@ -55,6 +57,7 @@ const CODES: ReadonlySet<string> = new Set<ErrorCode>([
   'INFLUX_UNAVAILABLE',
   'INFLUX_BAD_REQUEST',
   'SPOOL_FAILED',
+  'SPOOL_LOCKED',
   'NOTIFY_FAILED',
   'INSPECTOR_ASSETS_MISSING',
   'INSPECTOR_ASSET_NOT_FOUND',

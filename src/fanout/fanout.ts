@@ -375,11 +375,12 @@ export class Fanout {
     setTimeout(() => c.socket.terminate(), 1000).unref();
   }
 
-  /** Closes every client (server shutdown). */
-  closeAll(code = 1001, reason = 'tickpipe is shutting down'): void {
+  /** Closes every client (server shutdown); one that does not answer the close handshake within `graceMs` is cut (issue 11). */
+  closeAll(code = 1001, reason = 'tickpipe is shutting down', graceMs = 1000): void {
     for (const c of [...this.clients]) {
       this.remove(c);
       c.socket.close(code, reason);
+      setTimeout(() => c.socket.terminate(), graceMs).unref();
     }
     if (this.timer) clearInterval(this.timer);
     this.timer = undefined;

@@ -1,5 +1,12 @@
 /**
- * Decoded frames → InfluxDB line protocol (README "The InfluxDB schema", precision ms).
+ * Decoded frames → InfluxDB line protocol (README "The InfluxDB schema").
+ *
+ * Timestamps are written in microseconds (the write client asks for precision=us): the frame's
+ * `currentTs` in ms × 1000, plus an in-millisecond sequence per series. Two updates of one key
+ * in the same millisecond are then two points (at ts·1000 and ts·1000+1) instead of the second
+ * silently replacing the first, and read at ms precision both show the frame's `currentTs`. A
+ * candle keeps ts·1000 exactly: its updates are meant to replace each other. The sequence is in
+ * the line text, which the spool stores, so a replay writes the same points again (idempotent).
  * Hot path: plain loops and string concatenation; the per-key tag prefix is cached because keys
  * repeat every frame. Non-finite numbers are skipped (InfluxDB rejects NaN/Infinity), integers
  * carry the `i` suffix, floats never do.
@@ -41,8 +48,32 @@ export class PointBatch {
   }
 }
 
+/** Up to 1000 points of one series per millisecond stay distinct; beyond that they share the last slot. */
+const PER_MS = 1000;
+
+interface Series {
+  prefix: string;
+  /** The last timestamp written for the series, in microseconds (-1: none yet). */
+  lastUs: number;
+}
+
+/**
+ * The microsecond timestamp of the next point of `series` at `ms`: ms·1000, or one more than the
+ * series' previous point if that was in the same millisecond.
+ */
+function nextUs(series: Series, ms: number): number {
+  const base = ms * 1000;
+  const last = series.lastUs;
+  const us = last >= base && last < base + PER_MS ? Math.min(last + 1, base + PER_MS - 1) : base;
+  series.lastUs = us;
+  return us;
+}
+
 export class LineProtocolBuilder {
-  private readonly tickPrefix = new Map<string, string>();
+  /** Per instrument key: its tick tag prefix and the last microsecond timestamp written (one lookup per point). */
+  private readonly tickSeries = new Map<string, Series>();
+  /** The same per market_status segment prefix. */
+  private readonly statusSeries = new Map<string, Series>();
   private readonly candlePrefix = new Map<string, string>();
   private readonly extra: string;
 
@@ -61,9 +92,12 @@ export class LineProtocolBuilder {
       .join('');
   }
 
-  /** The instrument master changed: prefixes are rebuilt with the new symbols. */
+  /**
+   * The instrument master changed: tick prefixes are rebuilt with the new symbols, keeping each
+   * series' last timestamp (points within one millisecond stay distinct across the change).
+   */
   symbolsChanged(): void {
-    this.tickPrefix.clear();
+    for (const [key, series] of this.tickSeries) series.prefix = this.tickPrefix(key, key.slice(0, Math.max(0, key.indexOf('|'))));
     this.candlePrefix.clear();
   }
 
@@ -72,23 +106,35 @@ export class LineProtocolBuilder {
     return symbol === undefined ? '' : `,symbol=${escapeTag(symbol)}`;
   }
 
-  /** Appends every point of `frame` to `batch`; returns how many were added. */
-  appendFrame(frame: DecodedFrame, batch: PointBatch, now = Date.now()): number {
-    const ts = frame.ts > 0 ? frame.ts : now;
+  private tickPrefix(key: string, segment: string): string {
+    return `tick,instrument_key=${escapeTag(key)},segment=${escapeTag(segment)}${this.symbolTag(key)}${this.extra}`;
+  }
+
+  /**
+   * Appends every point of `frame` to `batch`; returns how many were added. `receivedAt` (the
+   * frame's receive time) stands in for a missing `currentTs`.
+   */
+  appendFrame(frame: DecodedFrame, batch: PointBatch, receivedAt = Date.now()): number {
+    const ts = frame.ts > 0 ? frame.ts : receivedAt;
     const before = batch.lines.length;
     if (frame.marketStatus) {
       for (const segment in frame.marketStatus) {
-        batch.add(
-          `market_status,segment=${escapeTag(segment)}${this.extra} status="${escapeStringField(frame.marketStatus[segment])}" ${ts}`,
-          ts,
-        );
+        let st = this.statusSeries.get(segment);
+        if (st === undefined) {
+          st = { prefix: `market_status,segment=${escapeTag(segment)}${this.extra}`, lastUs: -1 };
+          if (this.statusSeries.size < 1000) this.statusSeries.set(segment, st);
+        }
+        batch.add(`${st.prefix} status="${escapeStringField(frame.marketStatus[segment])}" ${nextUs(st, ts)}`, ts);
       }
     }
     const updates = frame.updates;
     for (let i = 0; i < updates.length; i++) {
       const u = updates[i];
       const fields = tickFields(u);
-      if (fields !== '') batch.add(`${this.tickTags(u)} ${fields} ${ts}`, ts);
+      if (fields !== '') {
+        const series = this.tickTags(u);
+        batch.add(`${series.prefix} ${fields} ${nextUs(series, ts)}`, ts);
+      }
       batch.keys.add(u.key);
       const candles = u.candles;
       if (candles !== null) {
@@ -101,18 +147,18 @@ export class LineProtocolBuilder {
           if (Number.isFinite(k.close)) f += `${f ? ',' : ''}close=${k.close}`;
           if (Number.isFinite(k.volume)) f += `${f ? ',' : ''}volume=${Math.trunc(k.volume)}i`;
           if (f === '' || !(k.ts > 0)) continue;
-          batch.add(`${this.candleTags(u, k.interval)} ${f} ${k.ts}`, k.ts);
+          batch.add(`${this.candleTags(u, k.interval)} ${f} ${k.ts * 1000}`, k.ts);
         }
       }
     }
     return batch.lines.length - before;
   }
 
-  private tickTags(u: TickUpdate): string {
-    let p = this.tickPrefix.get(u.key);
+  private tickTags(u: TickUpdate): Series {
+    let p = this.tickSeries.get(u.key);
     if (p === undefined) {
-      p = `tick,instrument_key=${escapeTag(u.key)},segment=${escapeTag(u.segment)}${this.symbolTag(u.key)}${this.extra}`;
-      if (this.tickPrefix.size < 100_000) this.tickPrefix.set(u.key, p);
+      p = { prefix: this.tickPrefix(u.key, u.segment), lastUs: -1 };
+      if (this.tickSeries.size < 100_000) this.tickSeries.set(u.key, p);
     }
     return p;
   }

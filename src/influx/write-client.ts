@@ -17,8 +17,29 @@ export type WriteOutcome =
   | { kind: 'unavailable'; status?: number; retryAfterS?: number; message: string }
   /** 401/403/404: token, permission or bucket; retrying will not help until someone fixes it. */
   | { kind: 'unauthorized' | 'forbidden' | 'bucketNotFound'; status: number; message: string }
+  /** 400 about the request, not its lines (no org, unknown bucket id, bad precision): nothing a split can fix. */
+  | { kind: 'badRequest'; status: number; message: string }
   /** 400/422: some lines were rejected; 413: too large. The caller splits. */
   | { kind: 'rejected' | 'tooLarge'; status: number; message: string };
+
+/** What the write path needs of a client (a fake in the property tests). */
+export interface WriteClient {
+  write(body: string): Promise<WriteOutcome>;
+  probe(): Promise<void>;
+  close(): void;
+}
+
+/**
+ * A 400 whose message is about lines (InfluxDB 1.x, 2.x and 3 wordings). Any other 400 is about
+ * the request: splitting it would dead-letter every valid point (INFLUX_ORG missing answers
+ * `400 Please provide either orgID or org` to every write), so it stops the writer instead.
+ */
+const LINE_ERROR =
+  /unable to parse|failed to parse|parse error|parsing failed|partial write|field type conflict|conflicting field|invalid (field|tag|measurement|timestamp|number|boolean|line)|missing (field|tag|measurement)|beyond retention|line \d+|max-values-per-tag|timestamp out of range/i;
+
+export function isLineError(message: string): boolean {
+  return LINE_ERROR.test(message);
+}
 
 export interface InfluxTarget {
   url: string;
@@ -28,7 +49,7 @@ export interface InfluxTarget {
   timeoutMs: number;
 }
 
-export class InfluxWriteClient {
+export class InfluxWriteClient implements WriteClient {
   private readonly transport: Transport;
   private readonly writePath: string;
   private readonly agent: HttpAgent;
@@ -44,7 +65,8 @@ export class InfluxWriteClient {
       transportOptions: { agent: this.agent },
     });
     this.transport = influx.transport;
-    const q = new URLSearchParams({ org: target.org, bucket: target.bucket, precision: 'ms' });
+    // Microseconds: ms timestamps plus an in-millisecond sequence (see line-protocol.ts).
+    const q = new URLSearchParams({ org: target.org, bucket: target.bucket, precision: 'us' });
     this.writePath = `/api/v2/write?${q.toString()}`;
   }
 
@@ -90,7 +112,9 @@ function describe(err: unknown, timeoutMs: number): Error {
 }
 
 function serverMessage(err: HttpError): string {
-  const fromJson = (err.json as { message?: unknown } | undefined)?.message;
+  const json = err.json as { message?: unknown; error?: unknown } | undefined;
+  // InfluxDB 2 and 3 say `message`; InfluxDB 1.x says `error`.
+  const fromJson = json?.message ?? json?.error;
   const text = typeof fromJson === 'string' ? fromJson : (err.body ?? err.statusMessage ?? '');
   return text.slice(0, 1000);
 }
@@ -110,7 +134,14 @@ export function classify(err: unknown, timeoutMs: number): WriteOutcome {
       };
     if (status === 404)
       return { kind: 'bucketNotFound', status, message: `InfluxDB says not found (404): ${msg}; check INFLUX_ORG and INFLUX_BUCKET` };
-    if (status === 400 || status === 422) return { kind: 'rejected', status, message: msg || `InfluxDB answered ${status}` };
+    if (status === 422 || (status === 400 && isLineError(msg)))
+      return { kind: 'rejected', status, message: msg || `InfluxDB answered ${status}` };
+    if (status === 400)
+      return {
+        kind: 'badRequest',
+        status,
+        message: `InfluxDB refused the write request itself (400): ${msg || 'no message'}; check INFLUX_ORG, INFLUX_BUCKET and INFLUX_EXTRA_TAGS`,
+      };
     if (status === 413) return { kind: 'tooLarge', status, message: msg || 'request too large' };
     return {
       kind: 'unavailable',

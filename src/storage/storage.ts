@@ -27,7 +27,7 @@ export interface StorageDeps {
 export interface Storage {
   spool: Spool;
   writePath: WritePath;
-  /** Flush to the spool, give the lane `timeoutMs` to write, close the client and the database. */
+  /** Flush to the spool, give the lane `timeoutMs` to write, close the client and the database. Never rejects. */
   close(timeoutMs: number): Promise<void>;
 }
 
@@ -38,6 +38,8 @@ export function openStorage(deps: StorageDeps): Storage {
     path: config.spool.path,
     maxBytes: config.spool.maxBytes,
     fullPolicy: config.spool.fullPolicy,
+    lockTimeoutMs: config.spool.lockTimeoutMs,
+    deadLetterMax: config.spool.deadLetterMax,
     stats,
     logger: logger.child({ component: 'spool' }),
   });
@@ -59,6 +61,8 @@ export function openStorage(deps: StorageDeps): Storage {
     flushIntervalMs: config.influx.flushIntervalMs,
     drainChunkPoints: config.spool.drainChunkPoints,
     extraTags: config.influx.extraTags,
+    memoryMaxPoints: config.spool.memoryMaxPoints,
+    split5xxAfter: config.influx.split5xxAfter,
     ...(deps.symbolOf ? { symbolOf: deps.symbolOf } : {}),
     report: (event) => deps.report(event),
     ...(deps.observeWriteLatency ? { observeWriteLatency: deps.observeWriteLatency } : {}),
@@ -69,10 +73,19 @@ export function openStorage(deps: StorageDeps): Storage {
     async close(timeoutMs) {
       try {
         await writePath.flushAndClose(timeoutMs);
+      } catch (err) {
+        // Whatever failed, the spool still closes: what it holds is replayed at the next start.
+        logger.error({ err }, `storage flush at shutdown failed: ${(err as Error).message}`);
       } finally {
         client?.close();
         spool.close();
       }
+      const left = spool.pendingPoints();
+      const lost = stats.droppedTotal();
+      logger.info(
+        { pendingPoints: left, dropped: lost, deadLettered: stats.pointsDeadLettered, landed: stats.pointsLanded },
+        `storage closed: ${left} point(s) stay spooled for the next start${lost > 0 ? `; ${lost} point(s) were dropped this run (see the pointsDropped* counters and the errors logged)` : ''}`,
+      );
     },
   };
 }

@@ -9,25 +9,40 @@
  * it is flushed, so SIGKILL loses at most what was still being batched (one flush interval).
  * Why live data waits behind a backlog: replay is strictly in `seq` order, so a spooled older
  * value can never overwrite a newer one.
+ *
+ * When the spool cannot be written (full disk, lock, read-only), batches wait in memory, in order,
+ * up to `memoryMaxPoints` (src/storage/memory-queue.ts); they are spooled again as soon as the
+ * spool takes writes, or sent straight from memory when nothing older waits in the spool.
+ *
+ * Conservation (CONTRACT.md): a point is counted in stats.pointsBuilt when built, sits in
+ * stats.pointsBuffered (memory) or the spool, and leaves them exactly once: landed, dead-lettered
+ * (both when its spool row is retired, in one transaction) or a named drop.
  */
-import type { DrainProgress, StorageReport, WriteFailure } from '../../machines/events.js';
-import type { InfluxWriteClient, WriteOutcome } from '../influx/write-client.js';
+import type { DrainProgress, StorageReport } from '../../machines/events.js';
 import { LineProtocolBuilder, PointBatch } from '../influx/line-protocol.js';
-import { type ErrorCode, TickpipeError, describeError } from '../errors.js';
+import type { WriteClient } from '../influx/write-client.js';
+import { TickpipeError, describeError } from '../errors.js';
 import type { Logger } from '../logger.js';
-import type { Spool, SpoolRow } from '../spool/spool.js';
+import type { Spool } from '../spool/spool.js';
 import type { Stats } from '../stats.js';
 import type { DecodedFrame } from '../upstox/feed-types.js';
+import { Delivery } from './delivery.js';
+import { DropLog } from './drop-log.js';
+import { MemoryQueue } from './memory-queue.js';
 
 export interface WritePathOptions {
   spool: Spool;
-  client: InfluxWriteClient | null;
+  client: WriteClient | null;
   stats: Stats;
   logger: Logger;
   batchMaxPoints: number;
   flushIntervalMs: number;
   drainChunkPoints: number;
   extraTags: Readonly<Record<string, string>>;
+  /** Points kept in memory while the spool cannot be written; past it the oldest are dropped, counted. */
+  memoryMaxPoints?: number;
+  /** A batch failing with 5xx this many times while InfluxDB's health is fine is split to isolate what it cannot take. */
+  split5xxAfter?: number;
   /** Trading symbol of a key (instrument master), for the `symbol` tag. */
   symbolOf?: (key: string) => string | undefined;
   /** Delivers outcomes to the actors (the composition root sends them to the root machine). */
@@ -35,34 +50,8 @@ export interface WritePathOptions {
   observeWriteLatency?: (seconds: number, outcome: string) => void;
 }
 
-type Failure = Extract<WriteOutcome, { kind: WriteFailure }>;
-
-/**
- * A split of a batch with bad lines (400/422) stops after this many requests; the rest is
- * dead-lettered whole. A 413 split is not bounded by it: every half is smaller, and dead-lettering
- * points only because a chunk was too large would keep valid points from InfluxDB.
- */
-const MAX_SPLIT_REQUESTS = 64;
-
-interface SplitBudget {
-  requests: number;
-  /**
-   * Lines InfluxDB rejected in this send (not written, so neither counted nor reported as
-   * landed), with the server's answer: dead-lettered only once the whole send is through. If
-   * InfluxDB becomes unavailable half-way, the batch stays spooled whole and is judged again when
-   * replayed, so a rejected line is never dead-lettered twice.
-   */
-  rejected: Array<{ lines: string[]; why: string; status: number; message: string }>;
-}
-
-const newBudget = (): SplitBudget => ({ requests: 0, rejected: [] });
-
-const CODES: Record<WriteFailure, ErrorCode> = {
-  unavailable: 'INFLUX_UNAVAILABLE',
-  unauthorized: 'INFLUX_UNAUTHORIZED',
-  forbidden: 'INFLUX_FORBIDDEN',
-  bucketNotFound: 'INFLUX_BUCKET_NOT_FOUND',
-};
+/** How often a spool that failed is tried again while batches wait in memory. */
+const SPOOL_RETRY_MS = 1000;
 
 export class WritePath {
   private readonly builder: LineProtocolBuilder;
@@ -75,18 +64,31 @@ export class WritePath {
   /** The one request lane: a promise chain. */
   private lane: Promise<unknown> = Promise.resolve();
   private laneBusy = false;
-  private landed = { points: 0, firstTs: Infinity, lastTs: -Infinity, keys: new Set<string>() };
   private readonly reportTimer: NodeJS.Timeout;
   private lastSpooledReport = 0;
   private closed = false;
+  /** Why the spool cannot be written, while it cannot (shown in /state and /ready). */
   spoolError: string | null = null;
-  /** Batches (by seq) already counted in stats.pointsSpooled, so a batch that waits and then fails a live write counts once. */
-  private readonly spooledCounted = new Set<number>();
+  private spoolRetry: NodeJS.Timeout | undefined;
+  private readonly memory: MemoryQueue;
+  private readonly drops: DropLog;
+  private readonly delivery: Delivery;
 
   constructor(private readonly o: WritePathOptions) {
     this.builder = new LineProtocolBuilder(o.extraTags, o.symbolOf);
     this.reportTimer = setInterval(() => this.reportLanded(), 1000);
     this.reportTimer.unref();
+    this.drops = new DropLog(o.logger);
+    this.memory = new MemoryQueue(o.memoryMaxPoints ?? 500_000, o.stats, this.drops);
+    this.delivery = new Delivery({
+      ...o,
+      memory: this.memory,
+      drops: this.drops,
+      spoolFailed: (err) => this.spoolFailed(err),
+      afterRetire: () => {
+        if (this.spoolError !== null) this.spoolMemory();
+      },
+    });
   }
 
   /** The instrument master changed: tag prefixes are rebuilt with the new symbols. */
@@ -94,19 +96,24 @@ export class WritePath {
     this.builder.symbolsChanged();
   }
 
-  /** Hot path: called synchronously for every decoded frame. */
-  pushFrame(frame: DecodedFrame): void {
+  /**
+   * Hot path: called synchronously for every decoded frame. `receivedAt` (default: now, which is
+   * the receive time when called from the socket handler) stamps points of a frame without currentTs.
+   */
+  pushFrame(frame: DecodedFrame, receivedAt = Date.now()): void {
     if (this.closed) return;
     const batch = this.batch;
-    if (batch.lines.length === 0) batch.startedAt = Date.now();
-    this.builder.appendFrame(frame, batch);
+    if (batch.lines.length === 0) batch.startedAt = receivedAt;
+    const added = this.builder.appendFrame(frame, batch, receivedAt);
+    this.o.stats.pointsBuilt += added;
+    this.o.stats.pointsBuffered += added;
     if (batch.lines.length >= this.o.batchMaxPoints) this.flush();
     else if (this.flushTimer === undefined && batch.lines.length > 0) {
       this.flushTimer = setTimeout(() => this.flush(), this.o.flushIntervalMs);
     }
   }
 
-  /** Moves the batch being built into the spool and, when nothing older waits, sends it. */
+  /** Moves the batch being built into the spool (or memory, behind older ones) and, when nothing older waits, sends it. */
   flush(): void {
     clearTimeout(this.flushTimer);
     this.flushTimer = undefined;
@@ -114,52 +121,105 @@ export class WritePath {
     if (batch.lines.length === 0) return;
     this.batch = new PointBatch();
     const { spool } = this.o;
-    const willWaitBehind = !this.routeOpen || this.draining || spool.pendingBatches() > 0;
-    let seq: number;
-    try {
-      seq = spool.takeSeq();
-      if (!spool.append(seq, batch.lines, batch.firstTs, batch.lastTs, batch.keys)) return;
-      this.spoolError = null;
-    } catch (err) {
-      // Disk full or unwritable: the points can only be saved by writing them now.
-      this.spoolError = describeError(err);
-      this.o.logger.error({ err }, `spool write failed: ${this.spoolError}; writing the batch directly`);
-      this.enqueue(() => this.writeUnspooled(batch));
-      return;
+    const willWaitBehind = !this.routeOpen || this.draining || spool.pendingBatches() > 0 || this.memory.size > 0;
+    this.memory.push({ seq: spool.takeSeq(), batch, waits: willWaitBehind });
+    // While the spool fails, only the retry timer tries it (each try may block up to the busy timeout).
+    if (this.spoolError === null) this.spoolMemory();
+    this.kick();
+  }
+
+  /** Appends what waits in memory to the spool, oldest first, until one append fails. */
+  private spoolMemory(): void {
+    const { spool, stats } = this.o;
+    for (let e = this.memory.head(); e !== undefined; e = this.memory.head()) {
+      if (e.inFlight) return;
+      const { seq, batch } = e;
+      let kept: boolean;
+      try {
+        kept = spool.append(seq, batch.lines, batch.firstTs, batch.lastTs, batch.keys);
+      } catch (err) {
+        this.spoolFailed(err);
+        return;
+      }
+      this.memory.shift();
+      stats.pointsBuffered -= batch.lines.length;
+      if (kept && e.waits) this.delivery.countSpooled(seq, batch.lines.length);
     }
-    if (willWaitBehind) this.countSpooled(seq, batch.lines.length);
-    if (!this.routeOpen) return;
-    if (this.draining) return;
-    if (spool.pendingPoints() > this.o.batchMaxPoints * 3) {
+    this.spoolRecovered();
+  }
+
+  private spoolFailed(err: unknown): void {
+    const message = describeError(err);
+    if (this.spoolError === null) {
+      this.o.logger.error(
+        { err, waitingInMemory: this.memory.points },
+        `the spool cannot be written (${message}); batches wait in memory (at most ${this.memory.maxPoints} points, then the oldest are dropped and counted) and it is tried again every ${SPOOL_RETRY_MS / 1000} s`,
+      );
+      this.o.report({ type: 'SPOOL_FAILED', message });
+    }
+    this.spoolError = message;
+    if (this.closed) return; // shutdown retries by itself
+    this.spoolRetry ??= setInterval(() => {
+      if (!this.laneBusy) this.delivery.retireDelivered();
+      this.spoolMemory();
+      this.kick();
+    }, SPOOL_RETRY_MS);
+    this.spoolRetry.unref();
+  }
+
+  private spoolRecovered(): void {
+    if (this.spoolError === null || this.delivery.hasDelivered()) return;
+    this.o.logger.info(`the spool takes writes again (was: ${this.spoolError})`);
+    this.spoolError = null;
+    clearInterval(this.spoolRetry);
+    this.spoolRetry = undefined;
+    this.o.report({ type: 'SPOOL_OK' });
+  }
+
+  /** Starts sending what waits, or tells the drainer, as the route allows. */
+  private kick(): void {
+    if (!this.routeOpen || this.draining || this.closed) return;
+    if (this.o.spool.pendingPoints() - this.delivery.deliveredPoints() > this.o.batchMaxPoints * 3) {
       this.tellDrainer();
       return;
     }
-    if (!this.laneBusy) this.enqueue(() => this.pumpLive());
+    if (!this.laneBusy && (this.o.spool.pendingBatches() > 0 || this.memory.size > 0)) {
+      this.enqueue(() => this.pumpLive()).catch((err: unknown) => {
+        // Reading the spool failed: logged here, tried again at the next flush or route change.
+        this.o.logger.error({ err }, `live write stopped: ${describeError(err)}`);
+      });
+    }
   }
 
   /** The writer's route: open while influxUp. Opening resumes sending what waits. */
   setRoute(open: boolean): void {
     this.routeOpen = open && this.o.client !== null;
-    if (this.routeOpen && !this.draining && this.o.spool.pendingPoints() > 0) {
-      if (this.o.spool.pendingPoints() > this.o.batchMaxPoints * 3) this.tellDrainer(true);
-      else if (!this.laneBusy) this.enqueue(() => this.pumpLive());
-    }
+    if (this.routeOpen && this.o.spool.pendingPoints() - this.delivery.deliveredPoints() > this.o.batchMaxPoints * 3 && !this.draining)
+      this.tellDrainer(true);
+    else this.kick();
   }
 
   setDraining(on: boolean): void {
     this.draining = on;
+    if (!on) this.kick();
   }
 
-  /** Live writes: the few newest batches, while no backlog needs the drainer. */
+  /** Live writes: the few newest batches, while no backlog needs the drainer; then memory, when nothing older waits. */
   private async pumpLive(): Promise<void> {
     const { spool } = this.o;
-    while (this.routeOpen && !this.draining && spool.pendingBatches() > 0) {
-      if (spool.pendingPoints() > this.o.batchMaxPoints * 3) {
-        this.tellDrainer(true);
-        return;
-      }
-      const rows = spool.oldest(this.o.batchMaxPoints * 2);
-      if (!(await this.writeRows(rows, false))) return;
+    while (this.routeOpen && !this.draining) {
+      this.delivery.retireDelivered();
+      const rows = this.delivery.nextRows(this.o.batchMaxPoints * 2);
+      if (rows.length > 0) {
+        if (spool.pendingPoints() - this.delivery.deliveredPoints() > this.o.batchMaxPoints * 3) {
+          this.tellDrainer(true);
+          return;
+        }
+        if ((await this.delivery.writeRows(rows, false)) === false) return;
+      } else if (this.memory.size > 0) {
+        // Nothing older waits unsent: the oldest memory batch may go straight to InfluxDB.
+        if ((await this.delivery.writeFromMemory()) === false) return;
+      } else return;
     }
   }
 
@@ -172,17 +232,26 @@ export class WritePath {
       const { spool } = this.o;
       const start = Date.now();
       let drained = 0;
-      while (this.routeOpen && spool.pendingBatches() > 0 && Date.now() - start < maxMs) {
-        const rows = spool.oldest(this.o.drainChunkPoints);
-        const points = rows.reduce((n, r) => n + r.points, 0);
-        if (!(await this.writeRows(rows, true)))
-          throw new TickpipeError('INFLUX_UNAVAILABLE', 'a replayed chunk did not land; it stays spooled');
-        drained += points;
+      while (this.routeOpen && Date.now() - start < maxMs) {
+        this.delivery.retireDelivered();
+        const rows = this.delivery.nextRows(this.o.drainChunkPoints);
+        // Progress is what InfluxDB took (not what it rejected), whether or not a full disk let the
+        // rows be deleted yet.
+        let took: number | false;
+        if (rows.length > 0) {
+          took = await this.delivery.writeRows(rows, true);
+          if (took === false) throw new TickpipeError('INFLUX_UNAVAILABLE', 'a replayed chunk did not land; it stays spooled');
+        } else if (this.memory.size > 0) {
+          took = await this.delivery.writeFromMemory();
+          if (took === false) throw new TickpipeError('INFLUX_UNAVAILABLE', 'a batch waiting in memory did not land; it keeps waiting');
+        } else break;
+        drained += took;
       }
       const elapsed = Math.max(1, Date.now() - start);
       return {
         drained,
-        pending: spool.pendingPoints(),
+        // What still has to be sent: delivered rows only wait to be deleted.
+        pending: spool.pendingPoints() - this.delivery.deliveredPoints() + this.memory.points,
         oldestAt: spool.oldestCreatedAt(),
         ratePerS: Math.round((drained * 1000) / elapsed),
       };
@@ -203,108 +272,6 @@ export class WritePath {
     return p;
   }
 
-  /** Writes spooled rows; deletes them on success. False when InfluxDB is unavailable. */
-  private async writeRows(rows: SpoolRow[], drained: boolean): Promise<boolean> {
-    if (rows.length === 0) return true;
-    const lines = rows.length === 1 ? rows[0].lines.split('\n') : rows.flatMap((r) => r.lines.split('\n'));
-    const budget = newBudget();
-    const failure = await this.send(lines, budget);
-    if (failure) {
-      if (!drained) for (const r of rows) this.countSpooled(r.seq, r.points);
-      this.fail(failure);
-      return false;
-    }
-    const dead = this.deadLetter(budget);
-    this.o.spool.remove(rows);
-    for (const r of rows) this.spooledCounted.delete(r.seq);
-    let points = 0;
-    for (const r of rows) {
-      points += r.points;
-      this.noteLanded(r.points, r.firstTs, r.lastTs, r.keys);
-    }
-    points -= dead;
-    this.landed.points -= dead;
-    this.o.stats.pointsWritten += points;
-    if (drained) this.o.stats.pointsDrained += points;
-    return true;
-  }
-
-  /** Used only when the spool cannot be written: a last chance for the batch. */
-  private async writeUnspooled(batch: PointBatch): Promise<void> {
-    if (!this.routeOpen) {
-      this.o.logger.error({ points: batch.lines.length }, 'InfluxDB is down and the spool cannot be written: these points are lost');
-      return;
-    }
-    const budget = newBudget();
-    const failure = await this.send(batch.lines, budget);
-    // This batch has no spool row to come back to: keep what was rejected, whatever happens next.
-    const dead = this.deadLetter(budget);
-    if (failure) {
-      this.o.logger.error(
-        { points: batch.lines.length, reason: failure.message },
-        'the spool cannot be written and InfluxDB refused the batch: these points are lost',
-      );
-      this.fail(failure);
-      return;
-    }
-    this.o.stats.pointsWritten += batch.lines.length - dead;
-    this.noteLanded(batch.lines.length - dead, batch.firstTs, batch.lastTs, [...batch.keys]);
-  }
-
-  /**
-   * Sends lines; on 400/422 (bad points) or 413 (too large) splits in halves until the bad lines
-   * are isolated and dead-lettered with the server's message. Returns the failure that stopped it,
-   * or null when every line either landed or was dead-lettered.
-   */
-  private async send(lines: string[], budget: SplitBudget): Promise<Failure | null> {
-    const client = this.o.client!;
-    const started = performance.now();
-    const outcome = await client.write(lines.join('\n'));
-    budget.requests++;
-    this.o.observeWriteLatency?.((performance.now() - started) / 1000, outcome.kind);
-    if (outcome.kind === 'ok') return null;
-    if (outcome.kind !== 'rejected' && outcome.kind !== 'tooLarge') return outcome as Failure;
-    if (lines.length === 1 || (outcome.kind === 'rejected' && budget.requests >= MAX_SPLIT_REQUESTS)) {
-      const why = `InfluxDB ${outcome.status}: ${outcome.message}${lines.length > 1 ? ` (split budget spent; ${lines.length} lines kept together)` : ''}`;
-      budget.rejected.push({ lines, why, status: outcome.status, message: outcome.message });
-      return null;
-    }
-    const mid = Math.ceil(lines.length / 2);
-    return (await this.send(lines.slice(0, mid), budget)) ?? (await this.send(lines.slice(mid), budget));
-  }
-
-  /** Stores what a send had rejected; returns how many lines that was. */
-  private deadLetter(budget: SplitBudget): number {
-    let n = 0;
-    for (const r of budget.rejected) {
-      this.o.spool.deadLetter(r.lines, r.why);
-      this.o.logger.error(
-        { points: r.lines.length, status: r.status },
-        `dead-lettered ${r.lines.length} point(s) InfluxDB rejected: ${r.message}`,
-      );
-      n += r.lines.length;
-    }
-    return n;
-  }
-
-  private fail(outcome: Failure): void {
-    this.o.report({
-      type: 'WRITE_FAILED',
-      outcome: outcome.kind,
-      code: CODES[outcome.kind],
-      message: outcome.message,
-      ...(outcome.kind === 'unavailable' && outcome.retryAfterS !== undefined ? { retryAfterS: outcome.retryAfterS } : {}),
-    });
-  }
-
-  private countSpooled(seq: number, points: number): void {
-    if (this.spooledCounted.has(seq)) return;
-    this.spooledCounted.add(seq);
-    this.o.stats.pointsSpooled += points;
-    // Bounded: entries leave when their batch lands; batches a full spool dropped are the rare rest.
-    if (this.spooledCounted.size > 100_000) this.spooledCounted.clear();
-  }
-
   private tellDrainer(force = false): void {
     const now = Date.now();
     if (!force && now - this.lastSpooledReport < 1000) return;
@@ -312,19 +279,14 @@ export class WritePath {
     this.o.report({ type: 'SPOOLED', pending: this.o.spool.pendingPoints() });
   }
 
-  private noteLanded(points: number, firstTs: number, lastTs: number, keys: Iterable<string>): void {
-    const l = this.landed;
-    l.points += points;
-    if (firstTs < l.firstTs) l.firstTs = firstTs;
-    if (lastTs > l.lastTs) l.lastTs = lastTs;
-    for (const k of keys) l.keys.add(k);
+  private reportLanded(): void {
+    const l = this.delivery.takeLanded();
+    if (l) this.o.report({ type: 'WRITE_OK', ...l });
   }
 
-  private reportLanded(): void {
-    const l = this.landed;
-    if (l.points === 0) return;
-    this.landed = { points: 0, firstTs: Infinity, lastTs: -Infinity, keys: new Set() };
-    this.o.report({ type: 'WRITE_OK', points: l.points, firstTs: l.firstTs, lastTs: l.lastTs, keys: [...l.keys].sort() });
+  /** Points waiting in memory because the spool cannot be written (not counting the batch being built). */
+  memoryPoints(): number {
+    return this.memory.points;
   }
 
   /** Probe used by the writer machine while influxDown. */
@@ -334,25 +296,54 @@ export class WritePath {
   }
 
   /**
+   * Stops at once, as a crash would: no flush, nothing more sent, timers cleared; the batch being
+   * built is lost (it was never durable) and the spool is left as it is. For tests and a worker
+   * being terminated.
+   */
+  abort(): void {
+    this.closed = true;
+    this.routeOpen = false;
+    clearTimeout(this.flushTimer);
+    clearInterval(this.reportTimer);
+    clearInterval(this.spoolRetry);
+  }
+
+  /**
    * Shutdown: what is being batched goes to the spool (durable at once), then the lane gets up to
-   * `timeoutMs` to write what waits; whatever is left stays spooled for the next start.
+   * `timeoutMs` to write what waits; whatever is left stays spooled for the next start. What only
+   * memory held (the spool unwritable) and could not be written is counted as dropped and said.
    */
   async flushAndClose(timeoutMs: number): Promise<void> {
     if (this.closed) return;
     this.flush();
     this.closed = true;
     const deadline = Date.now() + timeoutMs;
-    if (this.routeOpen && this.o.spool.pendingBatches() > 0) {
+    const timeLeft = () =>
+      new Promise((r) => {
+        setTimeout(r, Math.max(0, deadline - Date.now())).unref();
+      });
+    if (this.routeOpen && (this.delivery.nextRows(1).length > 0 || this.memory.size > 0)) {
       const work = this.enqueue(async () => {
-        while (this.routeOpen && this.o.spool.pendingBatches() > 0 && Date.now() < deadline) {
-          if (!(await this.writeRows(this.o.spool.oldest(this.o.drainChunkPoints), true))) break;
+        while (this.routeOpen && Date.now() < deadline) {
+          this.delivery.retireDelivered();
+          this.spoolMemory();
+          const rows = this.delivery.nextRows(this.o.drainChunkPoints);
+          if (rows.length > 0) {
+            if ((await this.delivery.writeRows(rows, true)) === false) break;
+          } else if (this.memory.size > 0) {
+            if ((await this.delivery.writeFromMemory()) === false) break;
+          } else break;
         }
       });
-      await Promise.race([work.catch(() => undefined), new Promise((r) => setTimeout(r, Math.max(0, deadline - Date.now())).unref())]);
+      await Promise.race([work.catch(() => undefined), timeLeft()]);
     }
-    await Promise.race([this.lane, new Promise((r) => setTimeout(r, Math.max(0, deadline - Date.now())).unref())]);
+    await Promise.race([this.lane, timeLeft()]);
     this.routeOpen = false;
     clearInterval(this.reportTimer);
+    clearInterval(this.spoolRetry);
+    this.spoolMemory();
+    this.memory.dropAll('Shutdown');
+    this.drops.flush();
     this.reportLanded();
   }
 }

@@ -178,8 +178,17 @@ export function startTickpipeStorage(opts: { url: string | undefined; spoolPath:
       probeBaseMs: 500,
       probeMaxMs: 15_000,
       extraTags: { run: opts.run },
+      split5xxAfter: 3,
     },
-    spool: { path: opts.spoolPath, maxBytes: 2048 * 1024 * 1024, fullPolicy: 'drop-oldest' as const, drainChunkPoints: 20_000 },
+    spool: {
+      path: opts.spoolPath,
+      maxBytes: 2048 * 1024 * 1024,
+      fullPolicy: 'drop-oldest' as const,
+      drainChunkPoints: 20_000,
+      memoryMaxPoints: 500_000,
+      lockTimeoutMs: 30_000,
+      deadLetterMax: 100_000,
+    },
   };
   const storage = openStorage({ config, stats, logger, report: (event) => root?.send(event) });
   root = createActor(

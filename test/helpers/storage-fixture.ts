@@ -58,6 +58,11 @@ export interface StorageFixture {
   waitSpoolEmpty(timeoutMs?: number): Promise<void>;
   /** storage.close then the actors, in the service's order. Idempotent. */
   close(timeoutMs?: number): Promise<void>;
+  /**
+   * The conservation law (CONTRACT.md): pointsBuilt = landed + buffered + spool pending +
+   * dead-lettered + every drop counter. Holds at any moment (in-flight points are still spooled).
+   */
+  assertConserved(what?: string): void;
 }
 
 export function stateString(v: StateValue): string {
@@ -83,9 +88,19 @@ export function startStorage(o: StorageFixtureOptions): StorageFixture {
       probeBaseMs: 50,
       probeMaxMs: 200,
       extraTags: {},
+      split5xxAfter: 3,
       ...o.influx,
     },
-    spool: { path: o.spoolPath, maxBytes: 64 * 1024 * 1024, fullPolicy: 'drop-oldest', drainChunkPoints: 200, ...o.spool },
+    spool: {
+      path: o.spoolPath,
+      maxBytes: 64 * 1024 * 1024,
+      fullPolicy: 'drop-oldest',
+      drainChunkPoints: 200,
+      memoryMaxPoints: 100_000,
+      lockTimeoutMs: 2000,
+      deadLetterMax: 100_000,
+      ...o.spool,
+    },
   };
   let root: ReturnType<typeof createActor<typeof pipelineMachine>> | undefined = undefined;
   // As src/service.ts does: the data plane reports to the root, which routes.
@@ -146,6 +161,15 @@ export function startStorage(o: StorageFixtureOptions): StorageFixture {
         },
       );
     },
+    assertConserved(what = 'conservation') {
+      const s = stats;
+      const pending = storage.spool.pendingPoints();
+      assert.equal(
+        s.unaccounted(pending),
+        0,
+        `${what}: built ${s.pointsBuilt} != landed ${s.pointsLanded} + buffered ${s.pointsBuffered} + pending ${pending} + dead ${s.pointsDeadLettered} + dropped ${s.droppedTotal()}`,
+      );
+    },
     close(timeoutMs = 1000) {
       return (closed ??= (async () => {
         try {
@@ -156,6 +180,18 @@ export function startStorage(o: StorageFixtureOptions): StorageFixture {
       })());
     },
   };
+}
+
+/**
+ * The contract's conservation law, read from a `/state` document: pointsBuilt = pointsLanded +
+ * pointsBuffered + spool.pendingPoints + pointsDeadLettered + Σ pointsDropped<Reason>.
+ */
+export function assertStateConserved(state: { stats: Record<string, number>; spool: { pendingPoints: number } }, what: string): void {
+  const s = state.stats;
+  let dropped = 0;
+  for (const [k, v] of Object.entries(s)) if (k.startsWith('pointsDropped')) dropped += v;
+  const accounted = s['pointsLanded'] + s['pointsBuffered'] + state.spool.pendingPoints + s['pointsDeadLettered'] + dropped;
+  assert.equal(s['pointsBuilt'], accounted, `${what}: conservation law (${JSON.stringify(s)}, pending ${state.spool.pendingPoints})`);
 }
 
 /** One `tick` point per key (and optionally one candle point) at frame time `ts`. */
@@ -323,6 +359,9 @@ export function storageSuite(tmpPrefix: string): StorageSuite {
       });
       try {
         await body(fx, gate);
+        fx.assertConserved(`${name}: conservation at the end`);
+        await fx.close(200);
+        fx.assertConserved(`${name}: conservation after close`);
       } finally {
         await fx.close(200);
         await gate.close();

@@ -12,6 +12,7 @@ import { after, before, describe, it } from 'node:test';
 import { type Simulator, startSimulator } from '../../src/sim/index.js';
 import { type NotifyReceiver, startNotifyReceiver } from '../helpers/notify-receiver.js';
 import { observeFor, until } from '../helpers/poll.js';
+import { assertStateConserved } from '../helpers/storage-fixture.js';
 import { freePort } from '../helpers/ports.js';
 import { type ServiceProcess, startServiceProcess } from '../helpers/service-process.js';
 import { type TestStore, startTestStore } from '../helpers/test-store.js';
@@ -135,7 +136,7 @@ describe('pipeline end to end: simulator → service → VictoriaMetrics', { tim
     await until('a failed notification', () => receiver.attempts() > attempts + 1, { timeoutMs: 10_000 });
     receiver.setStatus(200);
     sim.stall();
-    await svc!.waitForState('spool empty', (s) => s.spool.pendingPoints === 0, 20_000);
+    assertStateConserved(await svc!.waitForState('spool empty', (s) => s.spool.pendingPoints === 0, 20_000), 'after the outage');
     // Once everything has landed and been notified, the counts add up exactly.
     await until(
       'notified points equal written points',

@@ -225,6 +225,7 @@ describe('storage policies against VictoriaMetrics', { timeout: 90_000, concurre
     } finally {
       await first.close(200);
     }
+    first.assertConserved('first run without a URL');
     await suite.withStorage('unconfigured', {}, async (fx) => {
       assert.equal(fx.storage.spool.pendingPoints(), 300, 'the same spool, reopened');
       assert.ok(fx.logs.some((l) => /spool reopened with 300 points/.test(l.msg)));
@@ -254,6 +255,7 @@ describe('storage policies against VictoriaMetrics', { timeout: 90_000, concurre
       feed.push(7);
       await fx.close(300);
       assert.equal(fx.storage.spool.pendingPoints(), 267, 'everything after the outage began stays spooled');
+      fx.assertConserved('the first run');
       gate.set('pass');
       fx = startStorage({ spoolPath, influxUrl: gate.url, influx: suite.influx });
       assert.equal(fx.storage.spool.pendingPoints(), 267);
@@ -264,6 +266,8 @@ describe('storage policies against VictoriaMetrics', { timeout: 90_000, concurre
       feed.push(30);
       await fx.waitSpoolEmpty();
       await expectLanded(suite.vm, feed.sent, 'new points after the restart');
+      fx.assertConserved('after the restart (the recovered points count as built)');
+      assert.equal(fx.stats.pointsRecoveredAtStart, 267);
     } finally {
       await fx.close(200);
       await gate.close();

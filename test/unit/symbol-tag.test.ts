@@ -57,6 +57,9 @@ describe('the symbol tag and field', () => {
     const second = new PointBatch();
     b.appendFrame(frame, second);
     assert.match(second.lines[0], /^tick,instrument_key=NSE_EQ\|X,segment=NSE_EQ,symbol=XCORP /);
+    // Same series, same millisecond: still one microsecond after the point before the change.
+    const ts = (line: string) => Number(line.slice(line.lastIndexOf(' ') + 1));
+    assert.equal(ts(second.lines[0]), ts(first.lines[0]) + 1);
   });
 
   it('tick messages carry "symbol" right after "key" when given', () => {
