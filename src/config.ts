@@ -87,6 +87,12 @@ export interface Config {
     apiToken: string | undefined;
     /** Per /ticks client: queued bytes beyond which it is conflated, then dropped. */
     wsMaxBufferedBytes: number;
+    /** Websocket clients at once, per route (/ticks, /inspect); the next is refused with 1013. */
+    wsMaxClients: number;
+    /** ALLOWED_ORIGINS: origins (`scheme://host[:port]`) besides the service's own that may open websockets and mutate. */
+    allowedOrigins: readonly string[];
+    /** ALLOWED_HOSTS: host names (besides IP literals and localhost) a request's Host may carry. */
+    allowedHosts: readonly string[];
   };
   inspect: string | undefined;
   logLevel: LogLevel;
@@ -252,21 +258,100 @@ function parseTags(r: Reader): Record<string, string> {
 }
 
 /**
- * Issue 11: InfluxDB answers a write without org or bucket with a 400 for the whole request; caught
- * here, at start, rather than as every point failing at run time.
+ * InfluxDB answers a write without org, bucket or token with a 400 (or 401) for the whole request;
+ * caught here, at start, rather than as every point failing at run time.
  */
 function checkInflux(r: Reader, influx: Config['influx']): void {
   if (!influx.url) return;
   const missing = [
     ['INFLUX_ORG', 'INFLUX_DB_ORG', influx.org],
     ['INFLUX_BUCKET', 'INFLUX_BUCKET_NAME', influx.bucket],
-    ['INFLUX_TOKEN', 'INFLUX_DB_TOKEN', influx.token ?? ''],
+    ['INFLUX_TOKEN', 'INFLUX_DB_TOKEN, or INFLUX_TOKEN_FILE', influx.token ?? ''],
   ].filter(([, , v]) => v === '');
   for (const [name, alias] of missing) {
     r.problems.push(
       `INFLUX_URL is set but ${name} (alias ${alias}) is not: InfluxDB refuses every write without it; set it (for VictoriaMetrics or InfluxDB 1.x any non-empty value works) or unset INFLUX_URL`,
     );
   }
+}
+
+/**
+ * INFLUX_TOKEN, or INFLUX_TOKEN_FILE: a file holding it (Compose's influxdb-token step writes a
+ * write-only token there at first start, so the token never passes through .env).
+ */
+function influxToken(r: Reader): string | undefined {
+  const direct = r.raw('INFLUX_TOKEN', ['INFLUX_DB_TOKEN']);
+  const file = r.str('INFLUX_TOKEN_FILE');
+  if (file === undefined) return direct?.value;
+  if (direct) {
+    r.problems.push(`both ${direct.from} and INFLUX_TOKEN_FILE are set; set only one of them`);
+    return undefined;
+  }
+  let token: string;
+  try {
+    token = readFileSync(file, 'utf8').trim();
+  } catch (err) {
+    r.problems.push(
+      `INFLUX_TOKEN_FILE=${JSON.stringify(file)} cannot be read (${(err as NodeJS.ErrnoException).code ?? 'error'}); point it at a file holding the InfluxDB token (with Compose, the influxdb-token step writes it at first start)`,
+    );
+    return undefined;
+  }
+  if (token === '') r.problems.push(`INFLUX_TOKEN_FILE=${JSON.stringify(file)} is empty; it must hold the InfluxDB token`);
+  return token || undefined;
+}
+
+/** ALLOWED_ORIGINS: comma-separated origins, each normalised to what a browser sends in `Origin`. */
+function parseAllowedOrigins(r: Reader): string[] {
+  const raw = r.raw('ALLOWED_ORIGINS');
+  if (!raw) return [];
+  const origins: string[] = [];
+  for (const entry of raw.value
+    .split(',')
+    .map((e) => e.trim())
+    .filter(Boolean)) {
+    let u: URL | undefined;
+    try {
+      u = new URL(entry);
+    } catch {
+      u = undefined;
+    }
+    if (
+      !u ||
+      !['http:', 'https:'].includes(u.protocol) ||
+      u.username ||
+      u.password ||
+      (u.pathname !== '/' && u.pathname !== '') ||
+      u.search ||
+      u.hash
+    ) {
+      r.problems.push(
+        `ALLOWED_ORIGINS has ${JSON.stringify(entry)}, which is not an origin; list origins as scheme://host[:port] (e.g. http://my-dashboard.lan:8080), comma-separated, without a path`,
+      );
+      continue;
+    }
+    origins.push(u.origin);
+  }
+  return origins;
+}
+
+/** ALLOWED_HOSTS: comma-separated host names (no port, no scheme), compared case-insensitively. */
+function parseAllowedHosts(r: Reader): string[] {
+  const raw = r.raw('ALLOWED_HOSTS');
+  if (!raw) return [];
+  const hosts: string[] = [];
+  for (const entry of raw.value
+    .split(',')
+    .map((e) => e.trim())
+    .filter(Boolean)) {
+    if (!/^[A-Za-z0-9]([A-Za-z0-9-]{0,62})?(\.[A-Za-z0-9]([A-Za-z0-9-]{0,62})?)*\.?$/.test(entry)) {
+      r.problems.push(
+        `ALLOWED_HOSTS has ${JSON.stringify(entry)}, which is not a host name; list names only (e.g. tickpipe,tickpipe.lan), comma-separated, without scheme or port`,
+      );
+      continue;
+    }
+    hosts.push(entry.toLowerCase().replace(/\.$/, ''));
+  }
+  return hosts;
 }
 
 function parseLimits(r: Reader): SubscriptionLimits {
@@ -331,7 +416,7 @@ export function loadConfig(env: Env): Config {
     },
     influx: {
       url: influxUrl,
-      token: r.str('INFLUX_TOKEN', ['INFLUX_DB_TOKEN']),
+      token: influxToken(r),
       org: r.str('INFLUX_ORG', ['INFLUX_DB_ORG']) ?? '',
       bucket: r.str('INFLUX_BUCKET', ['INFLUX_BUCKET_NAME']) ?? '',
       batchMaxPoints: r.int('BATCH_MAX_POINTS', [], 5000, 1, 1_000_000),
@@ -362,6 +447,9 @@ export function loadConfig(env: Env): Config {
       port,
       apiToken: r.str('API_TOKEN'),
       wsMaxBufferedBytes: r.int('WS_MAX_BUFFERED_BYTES', [], 4 * 1024 * 1024, 1024),
+      wsMaxClients: r.int('WS_MAX_CLIENTS', [], 256, 1, 100_000),
+      allowedOrigins: parseAllowedOrigins(r),
+      allowedHosts: parseAllowedHosts(r),
     },
     inspect: r.url('INSPECT', [], ['ws', 'wss']),
     logLevel: r.oneOf('LOG_LEVEL', LOG_LEVELS, 'info'),

@@ -65,9 +65,12 @@ export class SubscriptionError extends TickpipeError {
   }
 }
 
-/** The local API refuses a request: no or wrong API token, or a remote client without one. */
+/** The local API refuses a request: no or wrong API token, a remote client without one, a foreign Host or Origin. */
 export class AccessDeniedError extends TickpipeError {
-  constructor(code: 'API_TOKEN_MISSING' | 'API_TOKEN_WRONG' | 'REMOTE_MUTATION_FORBIDDEN', message: string) {
+  constructor(
+    code: 'API_TOKEN_MISSING' | 'API_TOKEN_WRONG' | 'REMOTE_MUTATION_FORBIDDEN' | 'HOST_FORBIDDEN' | 'ORIGIN_FORBIDDEN',
+    message: string,
+  ) {
     super(code, message);
   }
 }

@@ -22,14 +22,21 @@ export const REDACT_PATHS = [
   'config.http.apiToken',
 ];
 
-export function createLogger(level: string, destination?: pino.DestinationStream): Logger {
+/**
+ * `scrub` (src/redact.ts secretScrubber) is applied to every serialised line before it is
+ * written: the last line of defence for secrets inside messages and URLs, which `redact` paths
+ * cannot reach.
+ */
+export function createLogger(level: string, destination?: pino.DestinationStream, scrub?: (line: string) => string): Logger {
   const options: LoggerOptions = {
     level,
     base: { service: 'tickpipe' },
     redact: { paths: REDACT_PATHS, censor: '[redacted]' },
     timestamp: pino.stdTimeFunctions.isoTime,
   };
-  return destination ? pino(options, destination) : pino(options);
+  if (!scrub) return destination ? pino(options, destination) : pino(options);
+  const out = destination ?? pino.destination({ dest: 1, sync: true });
+  return pino(options, { write: (line: string) => out.write(scrub(line)) });
 }
 
 /**

@@ -6,6 +6,7 @@
 import { loadConfig, withEnvFile, type Config } from './config.js';
 import { ConfigError, describeError } from './errors.js';
 import { createLogger } from './logger.js';
+import { configSecrets, secretScrubber } from './redact.js';
 import { startService } from './service.js';
 
 /** The graceful shutdown must finish within this; past it we exit anyway (non-zero). */
@@ -25,7 +26,7 @@ function readConfig(): Config {
 }
 
 const config = readConfig();
-const logger = createLogger(config.logLevel);
+const logger = createLogger(config.logLevel, undefined, secretScrubber(configSecrets(config)));
 const service = await startService(config, { logger }).catch((err: unknown) => {
   // A name in INSTRUMENTS that the instrument master does not resolve: a configuration error too.
   if (err instanceof ConfigError) {

@@ -18,6 +18,7 @@ import { notifierInput, provideNotifier } from './notify/http-notifier.js';
 import { InspectionHub } from './inspector/hub.js';
 import { createTransitionLogger } from './logging/transition-logger.js';
 import { buildServer } from './server/app.js';
+import { configSecrets, secretScrubber } from './redact.js';
 import { createMetrics } from './server/metrics.js';
 import { buildReadiness, buildStateDocument } from './state-document.js';
 import { Stats } from './stats.js';
@@ -188,6 +189,7 @@ export async function startService(config: Config, opts: { logger: Logger }): Pr
       subscriptions: { current: subscription, change: changeSubscription },
       metrics,
       inspection: hub,
+      scrub: secretScrubber(configSecrets(config)),
     });
     await app.listen({ host: config.http.host, port: config.http.port });
   } catch (err) {

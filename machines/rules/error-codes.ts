@@ -33,6 +33,8 @@ export type ErrorCode =
   | 'API_TOKEN_MISSING'
   | 'API_TOKEN_WRONG'
   | 'REMOTE_MUTATION_FORBIDDEN'
+  | 'HOST_FORBIDDEN'
+  | 'ORIGIN_FORBIDDEN'
   /** Something failed without saying which of the above it is (a bug to report). */
   | 'UNEXPECTED';
 
@@ -65,6 +67,8 @@ const CODES: ReadonlySet<string> = new Set<ErrorCode>([
   'API_TOKEN_MISSING',
   'API_TOKEN_WRONG',
   'REMOTE_MUTATION_FORBIDDEN',
+  'HOST_FORBIDDEN',
+  'ORIGIN_FORBIDDEN',
   'UNEXPECTED',
 ]);
 

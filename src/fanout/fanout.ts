@@ -10,6 +10,11 @@
  * code 4008 and a reason (stats.wsClientsDropped). So a stalled client costs at most the soft
  * limit plus one message per key, and never slows the pipeline: publish() never waits.
  *
+ * Everything a client is sent goes through that one policy: ticks, snapshots, market status and
+ * the control replies (acks, errors) alike. While a client is conflated its control replies
+ * cannot be merged (each answers its own request), so at most `maxPendingControl` of them wait;
+ * a client whose replies pile up past that is not reading and is dropped like any slow client.
+ *
  * Cost per client is what limits the fan-out (on loopback a send costs the whole TCP receive
  * path too), so: each update becomes a complete websocket frame once (ws-frame.ts) and those
  * bytes are written straight to every interested client's TCP socket; a client of '*' gets the
@@ -26,6 +31,7 @@ import { type TextFrame, textFrame } from './ws-frame.js';
 
 export const SLOW_CLIENT_CLOSE_CODE = 4008;
 const MARKET_STATUS_KEY = '\u0000market_status';
+const CONTROL_KEY_PREFIX = '\u0000control:';
 /** A Buffer sent with this is a text message (the bytes are UTF-8 JSON). */
 const AS_TEXT = { binary: false } as const;
 
@@ -40,6 +46,8 @@ export interface FanoutOptions {
   slowClientTimeoutMs?: number;
   /** Keys one client may name (default 5000, the largest V3 subscription). */
   maxKeysPerClient?: number;
+  /** Control replies kept for a conflated client before it is dropped (default 64). */
+  maxPendingControl?: number;
   /** The keys the feed is subscribed to: a client may only ask for those. */
   feedKeys(): ReadonlySet<string>;
   /** The trading symbol of a key (instrument master), for `"symbol"` in tick messages. */
@@ -72,6 +80,8 @@ export class TicksClient {
   readonly tcp: RawSocket | null;
   /** Latest message per key while conflating; null while delivering normally. */
   pending: Map<string, string | Buffer> | null = null;
+  /** How many of `pending` are control replies (acks, errors). */
+  pendingControl = 0;
   slowSince = 0;
   constructor(
     readonly socket: WebSocket,
@@ -99,6 +109,7 @@ export class Fanout {
   private readonly softLimit: number;
   private readonly slowTimeout: number;
   private readonly maxKeys: number;
+  private readonly maxPendingControl: number;
   private timer: NodeJS.Timeout | undefined;
   /** `,"symbol":"..."` (or '') per key, built once: tick messages are built per update. */
   private readonly symbolFields = new Map<string, string>();
@@ -110,6 +121,7 @@ export class Fanout {
     this.softLimit = opts.softLimitBytes ?? 256 * 1024;
     this.slowTimeout = opts.slowClientTimeoutMs ?? 10_000;
     this.maxKeys = opts.maxKeysPerClient ?? 5000;
+    this.maxPendingControl = opts.maxPendingControl ?? 64;
   }
 
   get clientCount(): number {
@@ -224,6 +236,7 @@ export class Fanout {
     for (const k of c.keys) this.byKey.get(k)?.delete(c);
     if (c.all) this.allCount--;
     c.pending = null;
+    c.pendingControl = 0;
   }
 
   /** Subscribes `c` to `keys` ('*' = every key) and sends the snapshots of what it accepted. */
@@ -278,10 +291,20 @@ export class Fanout {
     return removed;
   }
 
-  /** Sends a control message (ack, error) to one client, through the same slow-client policy. */
+  /**
+   * Sends a control message (ack, error) to one client, through the same slow-client policy as
+   * ticks: sent when its queue is short, else kept (under a key of its own), and the client
+   * dropped once more than `maxPendingControl` replies wait unread.
+   */
   sendControl(c: TicksClient, text: string): void {
-    if (c.pending === null && c.socket.readyState === c.socket.OPEN) c.socket.send(text);
-    else if (c.pending !== null) c.pending.set(`\u0000control:${++this.controlSeq}`, text);
+    if (!this.clients.has(c)) return;
+    const key = `${CONTROL_KEY_PREFIX}${++this.controlSeq}`;
+    if (this.admit(c, key, text)) {
+      c.socket.send(text, AS_TEXT);
+      return;
+    }
+    if (c.pending === null) return;
+    if (++c.pendingControl > this.maxPendingControl) this.drop(c, Date.now(), `${c.pendingControl} replies unread`);
   }
 
   /** A message built for one client (snapshot, market status): through ws.send. */
@@ -347,6 +370,7 @@ export class Fanout {
       if (socket.bufferedAmount <= this.softLimit / 2) {
         for (const [key, text] of pending) {
           pending.delete(key);
+          if (key.startsWith(CONTROL_KEY_PREFIX)) c.pendingControl--;
           socket.send(text, AS_TEXT);
           if (socket.bufferedAmount > this.softLimit) break;
         }
@@ -363,11 +387,11 @@ export class Fanout {
     }
   }
 
-  private drop(c: TicksClient, now: number): void {
+  private drop(c: TicksClient, now: number, why?: string): void {
     const stats = this.opts.stats;
     stats.wsClientsDropped++;
     stats.wsMessagesDropped += c.pending?.size ?? 0;
-    const reason = `too slow: ${c.socket.bufferedAmount} bytes queued for ${now - c.slowSince} ms`;
+    const reason = `too slow: ${why ?? `${c.socket.bufferedAmount} bytes queued for ${now - c.slowSince} ms`}`;
     this.opts.logger.warn({ client: c.id }, `/ticks client dropped (${reason})`);
     this.remove(c);
     c.socket.close(SLOW_CLIENT_CLOSE_CODE, reason.slice(0, 120));

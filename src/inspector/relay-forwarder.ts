@@ -15,6 +15,7 @@
  */
 import WebSocket from 'ws';
 import type { Logger } from '../logger.js';
+import { redactUrl } from '../redact.js';
 import type { InspectActorEvent, InspectEvent } from './events.js';
 
 export interface InspectionSource {
@@ -75,17 +76,18 @@ export class RelayForwarder {
       this.counts.connects++;
       this.backoffMs = this.opts.minBackoffMs;
       if (this.failing || this.counts.connects === 1)
-        this.logger?.info({ url: this.url }, 'inspector relay connected; sending the current actors');
+        this.logger?.info({ url: redactUrl(this.url) }, 'inspector relay connected; sending the current actors');
       this.failing = false;
       this.sendAll(this.source.replay());
     });
     ws.on('error', (err) => {
-      if (!this.failing) this.logger?.warn({ url: this.url, err: err.message }, 'inspector relay unreachable; retrying with backoff');
+      if (!this.failing)
+        this.logger?.warn({ url: redactUrl(this.url), err: err.message }, 'inspector relay unreachable; retrying with backoff');
       this.failing = true;
     });
     ws.on('close', () => {
       if (this.ws !== ws || this.stopped) return;
-      if (!this.failing) this.logger?.warn({ url: this.url }, 'inspector relay connection closed; reconnecting');
+      if (!this.failing) this.logger?.warn({ url: redactUrl(this.url) }, 'inspector relay connection closed; reconnecting');
       this.failing = true;
       this.ws = undefined;
       this.schedule();
@@ -107,7 +109,7 @@ export class RelayForwarder {
     }
     if (ws.bufferedAmount > this.opts.maxBufferedBytes) {
       this.counts.dropped++;
-      this.logger?.warn({ url: this.url, buffered: ws.bufferedAmount }, 'inspector relay is not keeping up; reconnecting');
+      this.logger?.warn({ url: redactUrl(this.url), buffered: ws.bufferedAmount }, 'inspector relay is not keeping up; reconnecting');
       ws.terminate();
       return;
     }

@@ -8,6 +8,7 @@ import { type NotifierInput, type NotifyFailure, notifierMachine } from '../../m
 import type { Config } from '../config.js';
 import { TickpipeError } from '../errors.js';
 import type { Logger } from '../logger.js';
+import { redactUrl } from '../redact.js';
 
 export const NOTIFY_MESSAGE = 'Data feed has been successfully transferred to InfluxDB';
 
@@ -34,13 +35,30 @@ export function notificationBody(landed: LandedSummary): Record<string, unknown>
   };
 }
 
+/**
+ * NOTIFY_URL split for fetch, which refuses URLs with credentials: `user:pass@` becomes a Basic
+ * Authorization header. `shown` is what messages may print (no credentials, path or query).
+ */
+function notifyTarget(url: string): { href: string; headers: Record<string, string>; shown: string } {
+  const u = new URL(url);
+  const headers: Record<string, string> = { 'content-type': 'application/json' };
+  if (u.username !== '' || u.password !== '') {
+    const basic = `${decodeURIComponent(u.username)}:${decodeURIComponent(u.password)}`;
+    headers['authorization'] = `Basic ${Buffer.from(basic, 'utf8').toString('base64')}`;
+    u.username = '';
+    u.password = '';
+  }
+  return { href: u.href, headers, shown: `NOTIFY_URL (${redactUrl(url)})` };
+}
+
 /** One POST. 2xx: done. 408/429/5xx/network/timeout: transient. Other 4xx: permanent. */
-export async function postNotification(url: string, landed: LandedSummary, timeoutMs: number): Promise<void> {
+export async function postNotification(notifyUrl: string, landed: LandedSummary, timeoutMs: number): Promise<void> {
+  const { href, headers, shown: url } = notifyTarget(notifyUrl);
   let res: Response;
   try {
-    res = await fetch(url, {
+    res = await fetch(href, {
       method: 'POST',
-      headers: { 'content-type': 'application/json' },
+      headers,
       body: JSON.stringify(notificationBody(landed)),
       signal: AbortSignal.timeout(timeoutMs),
     });
@@ -48,7 +66,7 @@ export async function postNotification(url: string, landed: LandedSummary, timeo
     const timedOut = (err as Error).name === 'TimeoutError';
     throw new NotifyError(
       'transient',
-      timedOut ? `no answer from ${url} within ${timeoutMs} ms` : `cannot reach ${url}: ${(err as Error).message}`,
+      timedOut ? `no answer from ${url} within ${timeoutMs} ms` : `cannot reach ${url}: ${describeCause(err)}`,
       undefined,
       { cause: err },
     );
@@ -62,6 +80,12 @@ export async function postNotification(url: string, landed: LandedSummary, timeo
     `${url} answered ${res.status}${text ? `: ${text}` : ''}${permanent ? ' (check NOTIFY_URL; not retried)' : ''}`,
     res.status,
   );
+}
+
+/** fetch's own error says little ("fetch failed"); its cause says why (ECONNREFUSED...). */
+function describeCause(err: unknown): string {
+  const e = err as Error & { cause?: { message?: unknown } };
+  return typeof e.cause?.message === 'string' ? `${e.message} (${e.cause.message})` : e.message;
 }
 
 export function notifierInput(config: Pick<Config, 'notify'>): NotifierInput {

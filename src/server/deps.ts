@@ -32,4 +32,6 @@ export interface ServerDeps {
   resolveInstruments?: (entries: readonly string[]) => { keys: string[]; refused: RefusedKey[] };
   /** The actors' inspection events for WS /inspect (the /inspector page is always served). */
   inspection?: InspectionHub;
+  /** Replaces configured secrets in what /state, /metrics and /inspect send (src/redact.ts). */
+  scrub?: (text: string) => string;
 }

@@ -8,12 +8,15 @@
 import { STATUS_CODES } from 'node:http';
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { type ErrorCode, TickpipeError } from '../errors.js';
+import { redactQuery } from '../redact.js';
 
 /** The status of each code a request can provoke; other TickpipeErrors are the service's fault. */
 const STATUS_BY_CODE: Partial<Record<ErrorCode, number>> = {
   API_TOKEN_MISSING: 401,
   API_TOKEN_WRONG: 401,
   REMOTE_MUTATION_FORBIDDEN: 403,
+  HOST_FORBIDDEN: 403,
+  ORIGIN_FORBIDDEN: 403,
   INSPECTOR_ASSET_NOT_FOUND: 404,
   ROUTE_NOT_FOUND: 404,
   SUBSCRIPTION_REFUSED: 422,
@@ -45,7 +48,7 @@ async function handleError(this: FastifyInstance, err: unknown, req: FastifyRequ
   } else if (isFastifyError(err) && err.statusCode >= 400 && err.statusCode < 500) {
     body = errorBody(err.statusCode, err.code, err.message);
   } else {
-    req.log.error({ err }, `${req.method} ${req.routeOptions.url ?? req.url} failed`);
+    req.log.error({ err }, `${req.method} ${req.routeOptions.url ?? redactQuery(req.url)} failed`);
     const code = err instanceof TickpipeError ? err.code : 'INTERNAL_ERROR';
     body = errorBody(500, code, 'the service failed to answer this request; its log says why');
   }
@@ -56,7 +59,13 @@ async function handleError(this: FastifyInstance, err: unknown, req: FastifyRequ
 async function handleNotFound(req: FastifyRequest, reply: FastifyReply): Promise<ErrorBody> {
   return reply
     .code(404)
-    .send(errorBody(404, 'ROUTE_NOT_FOUND', `no route ${req.method} ${req.url.split('?')[0]}; the README lists the API`));
+    .send(
+      errorBody(
+        404,
+        'ROUTE_NOT_FOUND',
+        `no route ${req.method} ${JSON.stringify(req.url.split('?')[0].slice(0, 100))}; the README lists the API`,
+      ),
+    );
 }
 
 /** Installs the handlers on `app` (before its routes are registered, so every plugin inherits them). */

@@ -91,7 +91,8 @@ export async function startInfluxGate(targetUrl: string): Promise<InfluxGate> {
     }
   };
 
-  const server = createServer(async (req, res) => {
+  const server = createServer((req, res) => void handle(req, res));
+  async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const body = await readBody(req);
     const isWrite = req.url?.startsWith('/api/v2/write') ?? false;
     const text = isWrite ? body.toString('utf8') : '';
@@ -170,7 +171,7 @@ export async function startInfluxGate(targetUrl: string): Promise<InfluxGate> {
     }
     answer(up.status);
     res.writeHead(up.status, { 'content-type': up.type }).end(up.text);
-  });
+  }
   server.on('connection', (s) => {
     sockets.add(s);
     s.on('close', () => sockets.delete(s));

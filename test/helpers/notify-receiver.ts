@@ -8,6 +8,8 @@ export interface NotifyReceiver {
   setStatus(status: number): void;
   /** Requests answered (including failed ones). */
   attempts(): number;
+  /** The Authorization header of each request (undefined when absent). */
+  authorizations: Array<string | undefined>;
   close(): Promise<void>;
 }
 
@@ -21,11 +23,14 @@ export function startNotifyReceiver(): Promise<NotifyReceiver> {
   let status = 200;
   let attempts = 0;
   const received: Array<Record<string, unknown>> = [];
-  const server = createServer(async (req, res) => {
-    const text = await body(req);
-    attempts++;
-    if (status >= 200 && status < 300) received.push(JSON.parse(text) as Record<string, unknown>);
-    res.writeHead(status, { 'content-type': 'text/plain' }).end(status < 300 ? 'ok' : 'failing on purpose');
+  const authorizations: Array<string | undefined> = [];
+  const server = createServer((req, res) => {
+    void body(req).then((text) => {
+      attempts++;
+      authorizations.push(req.headers.authorization);
+      if (status >= 200 && status < 300) received.push(JSON.parse(text) as Record<string, unknown>);
+      res.writeHead(status, { 'content-type': 'text/plain' }).end(status < 300 ? 'ok' : 'failing on purpose');
+    });
   });
   return new Promise((resolve) => {
     server.listen(0, '127.0.0.1', () => {
@@ -33,6 +38,7 @@ export function startNotifyReceiver(): Promise<NotifyReceiver> {
       resolve({
         url: `http://127.0.0.1:${addr.port}/notify`,
         received,
+        authorizations,
         setStatus: (s) => (status = s),
         attempts: () => attempts,
         close: () => new Promise<void>((r) => server.close(() => r())),

@@ -43,7 +43,15 @@ export function marketInfoFrame(segments: Record<string, string>): DecodedFrame 
 }
 
 export async function startServerFixture(
-  opts: { apiToken?: string; listen?: boolean; softLimitBytes?: number; slowClientTimeoutMs?: number } = {},
+  opts: {
+    apiToken?: string;
+    listen?: boolean;
+    softLimitBytes?: number;
+    slowClientTimeoutMs?: number;
+    wsMaxClients?: number;
+    allowedOrigins?: string[];
+    allowedHosts?: string[];
+  } = {},
 ): Promise<ServerFixture> {
   const stats = new Stats();
   const logger = pino({ level: 'silent' });
@@ -65,7 +73,15 @@ export async function startServerFixture(
   });
   const app = await buildServer({
     logger,
-    http: { host: '127.0.0.1', port: 0, apiToken: opts.apiToken, wsMaxBufferedBytes: 4 * 1024 * 1024 },
+    http: {
+      host: '127.0.0.1',
+      port: 0,
+      apiToken: opts.apiToken,
+      wsMaxBufferedBytes: 4 * 1024 * 1024,
+      wsMaxClients: opts.wsMaxClients ?? 256,
+      allowedOrigins: opts.allowedOrigins ?? [],
+      allowedHosts: opts.allowedHosts ?? [],
+    },
     stats,
     state: () => ({
       actors: {

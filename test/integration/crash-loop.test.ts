@@ -73,6 +73,7 @@ interface Kill {
  */
 function recordSent(): { byKey: Map<string, number[]>; restore(): void } {
   const byKey = new Map<string, number[]>();
+  // eslint-disable-next-line @typescript-eslint/unbound-method -- put back on the prototype, never called unbound
   const original = SimStats.prototype.recordFrame;
   SimStats.prototype.recordFrame = function (this: SimStats, ts: number, keys: readonly string[] | null) {
     if (keys) {

@@ -21,7 +21,7 @@ async function connect(url: string, headers: Record<string, string> = {}): Promi
     next: (predicate, what) => until(what, () => c.messages.find(predicate), { timeoutMs: 5000, intervalMs: 5 }),
     send: (obj) => ws.send(typeof obj === 'string' ? obj : JSON.stringify(obj)),
   };
-  ws.on('message', (d) => c.messages.push(JSON.parse(d.toString())));
+  ws.on('message', (d: Buffer) => c.messages.push(JSON.parse(d.toString())));
   ws.on('close', (code, reason) => (c.closed = { code, reason: reason.toString() }));
   await new Promise<void>((resolve, reject) => {
     ws.once('open', () => resolve());

@@ -173,3 +173,39 @@ describe('config', () => {
     assert.deepEqual(c.upstox.instruments, ['NSE_EQ|A1', 'NSE_INDEX|Nifty 50']);
   });
 });
+
+describe('config: the hardening settings', () => {
+  it('defaults to no extra origins or hosts and 256 websocket clients', () => {
+    const c = loadConfig(minimal);
+    assert.deepEqual(c.http.allowedOrigins, []);
+    assert.deepEqual(c.http.allowedHosts, []);
+    assert.equal(c.http.wsMaxClients, 256);
+  });
+
+  it('normalises ALLOWED_ORIGINS and ALLOWED_HOSTS', () => {
+    const c = loadConfig({
+      ...minimal,
+      ALLOWED_ORIGINS: 'http://Dash.LAN:8080/, https://grafana.example',
+      ALLOWED_HOSTS: 'TickPipe.lan, tickpipe',
+      WS_MAX_CLIENTS: '10',
+    });
+    assert.deepEqual(c.http.allowedOrigins, ['http://dash.lan:8080', 'https://grafana.example']);
+    assert.deepEqual(c.http.allowedHosts, ['tickpipe.lan', 'tickpipe']);
+    assert.equal(c.http.wsMaxClients, 10);
+  });
+
+  it('names each bad entry and how to write it', () => {
+    const p = problems({
+      ...minimal,
+      ALLOWED_ORIGINS: 'dash.lan,http://ok.lan,http://x.lan/path',
+      ALLOWED_HOSTS: 'http://a.lan,b.lan:80',
+      WS_MAX_CLIENTS: '0',
+    });
+    assert.ok(p.some((m) => m.includes('ALLOWED_ORIGINS') && m.includes('"dash.lan"') && m.includes('scheme://host[:port]')));
+    assert.ok(p.some((m) => m.includes('ALLOWED_ORIGINS') && m.includes('"http://x.lan/path"')));
+    assert.ok(p.some((m) => m.includes('ALLOWED_HOSTS') && m.includes('"http://a.lan"') && m.includes('without scheme or port')));
+    assert.ok(p.some((m) => m.includes('ALLOWED_HOSTS') && m.includes('"b.lan:80"')));
+    assert.ok(p.some((m) => m.startsWith('WS_MAX_CLIENTS="0"')));
+    assert.equal(p.length, 5);
+  });
+});

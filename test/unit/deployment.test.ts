@@ -6,7 +6,7 @@
  */
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { copyFileSync, existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -48,11 +48,13 @@ describe('docker-compose.yml', () => {
       assert.match(out, new RegExp(`DOCKER_INFLUXDB_INIT_${v}`));
     }
     assert.match(out, /healthcheck:\s+interval: \S+\s+retries: \d+\s+start_period: \S+\s+test:\s+- CMD\s+- influx\s+- ping/);
-    assert.match(out, /tickpipe:\s+build:[\s\S]*?depends_on:\s+influxdb:\s+condition: service_healthy/);
+    assert.match(out, /influxdb-token:\s+depends_on:\s+influxdb:\s+condition: service_healthy/);
+    assert.match(out, /tickpipe:\s+build:[\s\S]*?depends_on:\s+influxdb-token:\s+condition: service_completed_successfully/);
     // The service reaches InfluxDB by its Compose name and listens beyond loopback inside the container.
     assert.match(out, /INFLUX_URL: http:\/\/influxdb:8086/);
     assert.match(out, /HTTP_HOST: 0\.0\.0\.0/);
     assert.deepEqual(compose('config', '--volumes').stdout.trim().split('\n').sort(), [
+      'influx-token',
       'influxdb-config',
       'influxdb-data',
       'tickpipe-spool',
@@ -67,7 +69,7 @@ describe('docker-compose.yml', () => {
     const demo = /\n {2}tickpipe-demo:\n([\s\S]*?)(?=\n {2}\S|\nvolumes:)/.exec(out)?.[1] ?? '';
     assert.match(demo, /profiles:\s+- demo/);
     assert.match(demo, /command:\s+- dist\/src\/demo\.js/);
-    assert.match(demo, /condition: service_healthy/);
+    assert.match(demo, /condition: service_completed_successfully/);
     const main = /\n {2}tickpipe:\n([\s\S]*?)(?=\n {2}\S|\nvolumes:)/.exec(out)?.[1] ?? '';
     assert.doesNotMatch(main, /profiles:/, 'the production service must start without a profile');
   });
@@ -82,6 +84,47 @@ describe('docker-compose.yml', () => {
       const c = compose('config', '-q');
       assert.notEqual(c.status, 0);
       assert.match(c.stderr, /INFLUX_ADMIN_PASSWORD/);
+    } finally {
+      copyFileSync(join(dir, '.env.bak'), join(dir, '.env'));
+    }
+  });
+
+  it("gives tickpipe a write-only token through a volume, never InfluxDB's admin token or password", () => {
+    const out = compose('config').stdout;
+    const section = (name: string) =>
+      new RegExp(String.raw`\n {2}${name}:\n([\s\S]*?)(?=\n {2}\S|\nvolumes:|\nversion:)`).exec(out)?.[1] ?? '';
+    const example = parseEnv(file('.env.example'));
+    for (const name of ['tickpipe', 'tickpipe-demo']) {
+      const svc = section(name);
+      assert.ok(svc.length > 100, `${name} found`);
+      assert.doesNotMatch(svc, /env_file/, `${name}: no env_file, so .env's admin secrets stay out`);
+      assert.doesNotMatch(svc, /INFLUX_ADMIN|DOCKER_INFLUXDB_INIT|INFLUX_TOKEN:/, `${name}: no admin setting, no INFLUX_TOKEN`);
+      assert.ok(!svc.includes(example['INFLUX_ADMIN_PASSWORD']!), `${name}: not the admin password`);
+      assert.ok(!svc.includes(example['INFLUX_ADMIN_TOKEN']!), `${name}: not the admin token`);
+      assert.match(svc, /INFLUX_TOKEN_FILE: \/influx-token\/token/);
+      assert.match(svc, /- influx-token:\/influx-token:ro/);
+      assert.match(svc, /API_TOKEN: change-me-to-another-long-random-token/, `${name}: API_TOKEN from .env`);
+    }
+    // The one-shot step: the admin token in, a token that can write the bucket and nothing else out.
+    const step = section('influxdb-token');
+    assert.match(step, /restart: "?no"?/);
+    // (config folds the script; the file has it as written)
+    const script = /\n {2}influxdb-token:\n[\s\S]*?entrypoint:([\s\S]*?)\n {2}\S/.exec(file('docker-compose.yml'))?.[1] ?? '';
+    assert.match(script, /influx auth create [^\n]*--write-bucket "\$\$bucket"/);
+    assert.doesNotMatch(script, /--all-access|--operator|--read-/);
+    assert.match(script, /if \[ -s \/influx-token\/token \]; then/, 'created once, at first start');
+    assert.match(step, /- influx-token:\/influx-token:rw/);
+  });
+
+  it('stops with a message naming API_TOKEN when .env lacks it (the API must work from the host)', () => {
+    const env = readFileSync(join(dir, '.env'), 'utf8');
+    try {
+      copyFileSync(join(dir, '.env'), join(dir, '.env.bak'));
+      const r = spawnSync('sh', ['-c', 'cat > .env'], { cwd: dir, input: env.replace(/^API_TOKEN=.*$/m, 'API_TOKEN=') });
+      assert.equal(r.status, 0);
+      const c = compose('config', '-q');
+      assert.notEqual(c.status, 0);
+      assert.match(c.stderr, /API_TOKEN/);
     } finally {
       copyFileSync(join(dir, '.env.bak'), join(dir, '.env'));
     }
@@ -119,6 +162,19 @@ describe('docker-compose.yml', () => {
     assert.throws(() => loadConfig(env), /UPSTOX_ACCESS_TOKEN/);
     const config = loadConfig({ ...env, UPSTOX_ACCESS_TOKEN: 'a-token' });
     assert.equal(config.influx.url, 'http://influxdb:8086');
+    // The token as Compose hands it over: a file on the influx-token volume.
+    const tokenDir = mkdtempSync(join(tmpdir(), 'tickpipe-token-'));
+    try {
+      writeFileSync(join(tokenDir, 'token'), 'write-only-token\n');
+      const withFile = loadConfig({ ...env, UPSTOX_ACCESS_TOKEN: 'a-token', INFLUX_TOKEN_FILE: join(tokenDir, 'token') });
+      assert.equal(withFile.influx.token, 'write-only-token');
+      assert.throws(
+        () => loadConfig({ ...env, UPSTOX_ACCESS_TOKEN: 'a-token', INFLUX_TOKEN_FILE: join(tokenDir, 'missing') }),
+        /INFLUX_TOKEN_FILE=.*cannot be read \(ENOENT\).*influxdb-token/,
+      );
+    } finally {
+      rmSync(tokenDir, { recursive: true, force: true });
+    }
   });
 });
 

@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import type { InjectOptions } from 'fastify';
+import fc from 'fast-check';
 import { EQ, type ServerFixture, startServerFixture } from '../helpers/server-fixture.js';
 
 describe('HTTP routes', () => {
@@ -189,5 +190,97 @@ describe('HTTP refusals have one body shape', () => {
     assert.deepEqual(Object.keys(r.json()).sort(), ['code', 'error', 'message', 'statusCode']);
     assert.equal(r.json().code, 'INTERNAL_ERROR');
     assert.doesNotMatch(r.body, /undefined reading|server-fixture/);
+  });
+});
+
+describe('Origin and Host checks on HTTP requests', () => {
+  let f: ServerFixture;
+  before(async () => {
+    f = await startServerFixture({ listen: false, allowedOrigins: ['https://dash.example'], allowedHosts: ['tickpipe.lan'] });
+  });
+  after(() => f.close());
+  const change = (headers: Record<string, string>) =>
+    f.app.inject({ method: 'POST', url: '/subscriptions', payload: { remove: ['NSE_EQ|NONE'] }, headers });
+
+  it('refuses a mutating request from a foreign Origin, leaving the subscription alone', async () => {
+    const before = { ...f.subscription };
+    for (const origin of ['https://evil.example', 'null', 'http://localhost:3001']) {
+      const r = await f.app.inject({
+        method: 'POST',
+        url: '/subscriptions',
+        payload: { remove: [EQ] },
+        headers: { origin, host: 'localhost:3000' },
+      });
+      assert.equal(r.statusCode, 403, origin);
+      assert.equal(r.json().code, 'ORIGIN_FORBIDDEN');
+    }
+    assert.deepEqual(f.subscription, before);
+    assert.equal((await change({ origin: 'http://localhost:3000', host: 'localhost:3000' })).statusCode, 200, 'own origin');
+    assert.equal((await change({ origin: 'https://dash.example', host: 'localhost:3000' })).statusCode, 200, 'ALLOWED_ORIGINS');
+    assert.equal((await change({})).statusCode, 200, 'no Origin: a script');
+    const read = await f.app.inject({ url: '/state', headers: { origin: 'https://evil.example' } });
+    assert.equal(read.statusCode, 200, 'a GET is not checked: without CORS headers a foreign page cannot read it');
+  });
+
+  it('refuses any request whose Host is a name not listed (DNS rebinding)', async () => {
+    for (const host of ['rebind.attacker.example:3000', 'rebind.attacker.example', 'localhost.attacker.example']) {
+      const r = await f.app.inject({ url: '/health', headers: { host } });
+      assert.equal(r.statusCode, 403, host);
+      assert.equal(r.json().code, 'HOST_FORBIDDEN');
+      assert.match(r.json().message, /ALLOWED_HOSTS/);
+    }
+    const r = await change({ host: 'rebind.attacker.example:3000', origin: 'http://rebind.attacker.example:3000' });
+    assert.equal(r.statusCode, 403);
+    for (const host of ['127.0.0.1:3000', '[::1]:3000', 'localhost', 'LOCALHOST:3000', '192.168.1.5:3000', 'TickPipe.LAN:3000']) {
+      assert.equal((await f.app.inject({ url: '/health', headers: { host } })).statusCode, 200, host);
+    }
+  });
+});
+
+describe('POST /subscriptions fuzzed', () => {
+  let f: ServerFixture;
+  before(async () => {
+    f = await startServerFixture({ listen: false });
+  });
+  after(() => f.close());
+
+  it('answers every body with 200 or a 4xx in the one shape, and stays healthy', async () => {
+    const keys = fc.array(fc.oneof(fc.constantFrom(EQ, 'NSE_EQ|NEW1', 'NSE_EQ|BOOM', ''), fc.string({ maxLength: 250 })), {
+      maxLength: 30,
+    });
+    const body = fc.oneof(
+      fc.record(
+        {
+          add: fc.oneof(keys, fc.anything()),
+          remove: fc.oneof(keys, fc.anything()),
+          mode: fc.oneof(fc.constantFrom('ltpc', 'full'), fc.anything()),
+        },
+        { requiredKeys: [] },
+      ),
+      fc.json().map((j) => ({ raw: j })),
+      fc.string({ maxLength: 300 }).map((s) => ({ raw: s })),
+    );
+    const contentType = fc.constantFrom(
+      'application/json',
+      'text/plain',
+      'application/x-www-form-urlencoded',
+      'application/json; charset=utf-8',
+    );
+    await fc.assert(
+      fc.asyncProperty(body, contentType, async (b, type) => {
+        const payload = 'raw' in b && Object.keys(b).length === 1 ? String(b.raw) : JSON.stringify(b);
+        const r = await f.app.inject({ method: 'POST', url: '/subscriptions', payload, headers: { 'content-type': type } });
+        assert.ok(r.statusCode === 200 || (r.statusCode >= 400 && r.statusCode < 500), `${r.statusCode} for ${payload.slice(0, 80)}`);
+        const json = r.json();
+        if (r.statusCode === 200) assert.equal(typeof json.subscription, 'object');
+        else {
+          assert.deepEqual(Object.keys(json).sort(), ['code', 'error', 'message', 'statusCode']);
+          assert.equal(json.statusCode, r.statusCode);
+          assert.doesNotMatch(r.body, /\bat .*\.js:\d+/);
+        }
+      }),
+      { numRuns: 300, seed: 7 },
+    );
+    assert.equal((await f.app.inject('/health')).statusCode, 200);
   });
 });

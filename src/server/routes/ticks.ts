@@ -3,106 +3,132 @@
  * Text JSON both ways.
  *   connect with ?keys=K1,K2 or ?keys=*; later {"action":"subscribe"|"unsubscribe","keys":[...],"requestId"?}
  *   answers {"type":"subscribed"|"unsubscribed","requestId"?,"accepted"|"removed":[...],"refused":[{key,reason}]}
- *   a bad message gets {"type":"error","message":...} and the connection stays open.
+ *   a bad message gets {"type":"error","message":...} and the connection stays open, until a
+ *   client has sent more than `maxBadMessages` of them within `badMessageWindowMs`: then it is
+ *   closed with 1008 (policy violation). At most `maxClients` clients at once; the next is
+ *   closed with 1013 (try again later) as soon as it opens.
  */
 import type { JsonSchemaToTsProvider } from '@fastify/type-provider-json-schema-to-ts';
 import type { FastifyPluginAsync } from 'fastify';
-import type { RawData } from 'ws';
-import type { Fanout, TicksClient } from '../../fanout/fanout.js';
+import type { RawData, WebSocket } from 'ws';
+import type { Fanout, SubscribeOutcome, TicksClient } from '../../fanout/fanout.js';
 import type { RefusedKey } from '../../../machines/rules/subscriptions.js';
 import { requireToken } from '../auth.js';
+import { MAX_MESSAGE_BYTES, MAX_REFUSED_LISTED, keyListProblem, parseClientMessage } from './ticks-messages.js';
 
-const MAX_MESSAGE_BYTES = 256 * 1024;
-
-interface ClientMessage {
-  action: 'subscribe' | 'unsubscribe';
-  keys: string[];
-  requestId?: string | number;
-}
-
-/** Validates one client message; returns it or the reason it is not acceptable. */
-export function parseClientMessage(text: string): ClientMessage | { error: string; requestId?: string | number } {
-  let msg: unknown;
-  try {
-    msg = JSON.parse(text);
-  } catch {
-    return { error: 'message is not valid JSON; send {"action":"subscribe","keys":["NSE_EQ|INE002A01018"]}' };
-  }
-  if (typeof msg !== 'object' || msg === null || Array.isArray(msg)) return { error: 'message must be a JSON object' };
-  const m = msg as Record<string, unknown>;
-  const requestId = typeof m['requestId'] === 'string' || typeof m['requestId'] === 'number' ? m['requestId'] : undefined;
-  const withId = requestId === undefined ? {} : { requestId };
-  if (m['action'] !== 'subscribe' && m['action'] !== 'unsubscribe') {
-    return { error: `unknown action ${JSON.stringify(m['action'] ?? null)}; use "subscribe" or "unsubscribe"`, ...withId };
-  }
-  const keys = m['keys'];
-  if (!Array.isArray(keys) || keys.length === 0 || !keys.every((k) => typeof k === 'string')) {
-    return { error: '"keys" must be a non-empty array of instrument keys (or ["*"])', ...withId };
-  }
-  return { action: m['action'], keys: keys, ...withId };
-}
+const POLICY_CLOSE_CODE = 1008;
+const TRY_AGAIN_LATER_CLOSE_CODE = 1013;
 
 export interface TicksRouteOptions {
   fanout: Fanout;
-  /** Names (SEGMENT:TRADING_SYMBOL) → keys; a name that does not resolve is refused with help. */
-  resolveInstruments?: ((entries: readonly string[]) => { keys: string[]; refused: RefusedKey[] }) | undefined;
   /** API_TOKEN: when set, the socket needs it. */
   apiToken: string | undefined;
+  /** WS_MAX_CLIENTS. */
+  maxClients: number;
+  /** Bad messages tolerated within the window before the client is closed (default 20 in 10 s). */
+  maxBadMessages?: number;
+  badMessageWindowMs?: number;
+  /** Names (SEGMENT:TRADING_SYMBOL) → keys; a name that does not resolve is refused with help. */
+  resolveInstruments?: ((entries: readonly string[]) => { keys: string[]; refused: RefusedKey[] }) | undefined;
 }
 
 const ticksQuery = {
   type: 'object',
   properties: {
-    keys: { type: 'string', description: 'comma-separated instrument keys, or *' },
-    token: { type: 'string', description: 'API_TOKEN, for clients that cannot set headers' },
+    // A repeated parameter arrives as an array: accepted here so the client gets an error reply
+    // over the open socket rather than a refused upgrade.
+    keys: { anyOf: [{ type: 'string' }, { type: 'array', items: { type: 'string' } }] },
+    token: { anyOf: [{ type: 'string' }, { type: 'array', items: { type: 'string' } }] },
   },
 } as const;
 
+/** An ack's `refused` list, at most MAX_REFUSED_LISTED long, and how many were left out. */
+function refusedPart(r: SubscribeOutcome): Record<string, unknown> {
+  if (r.refused.length <= MAX_REFUSED_LISTED) return { refused: r.refused };
+  return { refused: r.refused.slice(0, MAX_REFUSED_LISTED), refusedOmitted: r.refused.length - MAX_REFUSED_LISTED };
+}
+
+function closeFirmly(socket: WebSocket, code: number, reason: string): void {
+  socket.close(code, reason);
+  // A peer that does not read never completes the close handshake.
+  setTimeout(() => socket.terminate(), 1000).unref();
+}
+
 export const ticksRoutes: FastifyPluginAsync<TicksRouteOptions> = async (fastify, opts) => {
+  const resolve = opts.resolveInstruments ?? ((entries: readonly string[]) => ({ keys: [...entries], refused: [] }));
+  /** '*' passes through; names resolve to keys, the rest come back refused with the reason. */
+  const resolveAll = (entries: readonly string[]) => {
+    const named = resolve(entries.filter((k) => k !== '*'));
+    return { keys: entries.includes('*') ? ['*', ...named.keys] : named.keys, refused: named.refused };
+  };
   const app = fastify.withTypeProvider<JsonSchemaToTsProvider>();
   const fanout = opts.fanout;
-  const resolve = opts.resolveInstruments ?? ((entries: readonly string[]) => ({ keys: [...entries], refused: [] }));
-  /** Subscribes names and keys; names that do not resolve come back refused, with the reason. */
-  const subscribe = (client: TicksClient, entries: string[]) => {
-    const named = resolve(entries.filter((k) => k !== '*'));
-    const r = fanout.subscribe(client, entries.includes('*') ? ['*', ...named.keys] : named.keys);
-    return { accepted: r.accepted, refused: [...named.refused, ...r.refused] };
-  };
+  const maxBad = opts.maxBadMessages ?? 20;
+  const badWindowMs = opts.badMessageWindowMs ?? 10_000;
   app.get('/ticks', { websocket: true, preValidation: requireToken(opts.apiToken), schema: { querystring: ticksQuery } }, (socket, req) => {
+    socket.on('error', (err) => req.log.debug({ err }, '/ticks socket error'));
+    if (fanout.clientCount >= opts.maxClients) {
+      req.log.warn({ clients: fanout.clientCount }, '/ticks client refused: WS_MAX_CLIENTS reached');
+      closeFirmly(socket, TRY_AGAIN_LATER_CLOSE_CODE, `too many /ticks clients (WS_MAX_CLIENTS=${opts.maxClients}); try again later`);
+      return;
+    }
     const client = fanout.add(socket);
     const reply = (c: TicksClient, body: Record<string, unknown>) => fanout.sendControl(c, JSON.stringify(body));
-    socket.on('error', (err) => req.log.debug({ err }, '/ticks socket error'));
-    const initial =
-      req.query.keys
-        ?.split(',')
+    let badCount = 0;
+    let badSince = 0;
+    const bad = (message: string, requestId?: string | number) => {
+      const now = Date.now();
+      if (now - badSince > badWindowMs) {
+        badSince = now;
+        badCount = 0;
+      }
+      if (++badCount > maxBad) {
+        req.log.warn({ client: client.id }, `/ticks client closed: more than ${maxBad} bad messages in ${badWindowMs} ms`);
+        fanout.remove(client);
+        closeFirmly(socket, POLICY_CLOSE_CODE, `more than ${maxBad} bad messages in ${badWindowMs / 1000} s`);
+        return;
+      }
+      reply(client, { type: 'error', message, ...(requestId !== undefined ? { requestId } : {}) });
+    };
+    const subscribe = (entries: readonly string[], id: Record<string, unknown>, ackAlways: boolean) => {
+      // Names become keys first; one that does not resolve is refused like an unknown key, with help.
+      const keys = resolveAll(entries);
+      const subscribed = fanout.subscribe(client, keys.keys);
+      const r = { accepted: subscribed.accepted, refused: [...keys.refused, ...subscribed.refused] };
+      if (r.accepted.length === 0 && r.refused.length > 0) {
+        const why = r.refused[0];
+        bad(
+          `no key accepted (${r.refused.length} refused; ${JSON.stringify(why.key.slice(0, 60))}: ${why.reason})`,
+          id['requestId'] as string | number | undefined,
+        );
+        return;
+      }
+      // At connect, snapshots are already on their way; an acknowledgement only when something was refused.
+      if (ackAlways || r.refused.length > 0) reply(client, { type: 'subscribed', ...id, accepted: r.accepted, ...refusedPart(r) });
+    };
+
+    const keysParam = req.query.keys;
+    if (Array.isArray(keysParam)) bad('"keys" was given more than once; give it once, comma-separated: ?keys=K1,K2');
+    else if (keysParam !== undefined) {
+      const initial = keysParam
+        .split(',')
         .map((k) => k.trim())
-        .filter(Boolean) ?? [];
-    if (initial.length > 0) {
-      const r = subscribe(client, initial);
-      // Snapshots are already on their way; an acknowledgement only when something was refused.
-      if (r.refused.length > 0) reply(client, { type: 'subscribed', accepted: r.accepted, refused: r.refused });
+        .filter(Boolean);
+      const problem = initial.length > 0 ? keyListProblem(initial) : undefined;
+      if (problem !== undefined) bad(`?keys: ${problem}`);
+      else if (initial.length > 0) subscribe(initial, {}, false);
     }
+
     socket.on('message', (data: RawData) => {
-      const size = Array.isArray(data) ? data.reduce((n, b) => n + b.length, 0) : (data as Buffer).byteLength;
+      const size = Array.isArray(data) ? data.reduce((n, b) => n + b.length, 0) : data.byteLength;
       if (size > MAX_MESSAGE_BYTES)
-        return reply(client, { type: 'error', message: `message too large (${size} bytes, limit ${MAX_MESSAGE_BYTES})` });
+        return bad(`message too large (${size} bytes, limit ${MAX_MESSAGE_BYTES}); send fewer keys per message`);
       const text = (Array.isArray(data) ? Buffer.concat(data) : Buffer.isBuffer(data) ? data : Buffer.from(data)).toString('utf8');
       const msg = parseClientMessage(text);
-      if ('error' in msg)
-        return reply(client, {
-          type: 'error',
-          message: msg.error,
-          ...(msg.requestId !== undefined ? { requestId: msg.requestId } : {}),
-        });
+      if ('error' in msg) return bad(msg.error, msg.requestId);
       const id = msg.requestId !== undefined ? { requestId: msg.requestId } : {};
-      if (msg.action === 'subscribe') {
-        const r = subscribe(client, msg.keys);
-        reply(client, { type: 'subscribed', ...id, accepted: r.accepted, refused: r.refused });
-      } else {
-        const named = resolve(msg.keys.filter((k) => k !== '*'));
-        const keys = msg.keys.includes('*') ? ['*', ...named.keys] : named.keys;
-        reply(client, { type: 'unsubscribed', ...id, removed: fanout.unsubscribe(client, keys) });
-      }
+      if (msg.action === 'subscribe') subscribe(msg.keys, id, true);
+      else reply(client, { type: 'unsubscribed', ...id, removed: fanout.unsubscribe(client, resolveAll(msg.keys).keys) });
     });
   });
 };

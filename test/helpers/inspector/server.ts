@@ -8,6 +8,7 @@ import type { InspectionHub } from '../../../src/inspector/hub.js';
 import { inspectorPageRoute } from '../../../src/inspector/page-route.js';
 import { inspectorStreamRoute } from '../../../src/inspector/stream-route.js';
 import { useApiErrors } from '../../../src/server/error-handler.js';
+import { originGuard } from '../../../src/server/origin-guard.js';
 
 export interface InspectorServer {
   app: FastifyInstance;
@@ -21,14 +22,17 @@ export async function startInspectorServer(opts: {
   apiToken?: string;
   port?: number;
   maxBufferedBytes?: number;
+  maxClients?: number;
 }): Promise<InspectorServer> {
   const app = Fastify({ logger: false });
   useApiErrors(app);
   await app.register(websocket);
+  app.addHook('onRequest', originGuard({ allowedOrigins: [], allowedHosts: [] }));
   await app.register(inspectorStreamRoute, {
     hub: opts.hub,
     apiToken: opts.apiToken,
     ...(opts.maxBufferedBytes ? { maxBufferedBytes: opts.maxBufferedBytes } : {}),
+    ...(opts.maxClients ? { maxClients: opts.maxClients } : {}),
   });
   await app.register(inspectorPageRoute);
   await app.listen({ host: '127.0.0.1', port: opts.port ?? 0 });
