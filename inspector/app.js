@@ -6,7 +6,8 @@
 import { ActorCard } from './card.js';
 import { healthOf, stateText, worst } from './health.js';
 
-const PRIMARY = ['connection', 'writer', 'drainer', 'notifier'];
+// leadership exists only with HA_GROUP: first when it does (it decides whether the rest ingest).
+const PRIMARY = ['leadership', 'connection', 'writer', 'drainer', 'notifier'];
 const grid = document.getElementById('actors');
 const others = document.getElementById('others');
 const link = document.getElementById('link');
@@ -138,6 +139,7 @@ function renderSummary() {
   const levels = [];
   for (const name of PRIMARY) {
     const card = cards.get(name);
+    if (name === 'leadership' && !card) continue;
     const h = card ? healthOf(name, card.snapshot) : { level: 'warn', why: 'not seen yet' };
     const stale = !card || card.element.classList.contains('stale');
     levels.push(h.level);

@@ -57,6 +57,14 @@ export function healthOf(name, snapshot) {
       if (has('retrying')) return { level: 'bad', why: 'notifications are failing' };
       if (context && context.lastError) return { level: 'warn', why: 'the last notification was rejected' };
       return { level: 'ok', why: 'notifying' };
+    case 'leadership': {
+      const self = context && context.instance;
+      const holder = context && context.holder;
+      if (has('leader')) return { level: 'ok', why: `${self} leads its HA group` };
+      if (has('fenced')) return { level: 'bad', why: `${self} could not renew its lease and stepped down` };
+      if (has('standby')) return { level: 'ok', why: `standby: ${holder || 'another instance'} leads` };
+      return { level: 'warn', why: 'electing a leader' };
+    }
     case 'drainer':
       if (has('paused')) return { level: 'warn', why: 'waiting for InfluxDB to replay the spool' };
       return { level: 'ok', why: has('draining') ? 'replaying the spool' : 'nothing to replay' };

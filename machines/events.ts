@@ -19,6 +19,10 @@
  *   service       SET_SUBSCRIPTION  connection      POST /subscriptions (or a chain) changed the subscription
  *   service       START_FEED        root            the server listens: start the connection
  *   service       STOP_FEED         root            shutdown: stop the connection first
+ *   leadership    LEAD              root            this instance holds the HA lease: start the feed
+ *   leadership    STEP_DOWN         root            fenced or stopping: stop the feed now
+ *   leadership    LEASE_RELEASED    leadership      (its own watch) the leader gave the lease back
+ *   service       STOP              leadership      graceful shutdown: hand the lease over at once
  *   feed socket   SOCKET_*, FEED_ALIVE, FEED_PONG, FEED_GARBAGE, MARKET_STATUS
  *                                   connection      (its own child, not routed)
  *   connection    SEND, PING        feed socket     a subscription request; a websocket ping
@@ -121,6 +125,21 @@ export interface StopFeedEvent {
   type: 'STOP_FEED';
 }
 
+// ── leadership (HA_GROUP) → root ─────────────────────────────────────────────────────────────
+
+export interface LeadEvent {
+  type: 'LEAD';
+  instance: string;
+}
+export interface StepDownEvent {
+  type: 'STEP_DOWN';
+  reason: string;
+}
+export type LeadershipEvent =
+  | { type: 'LEASE_RELEASED' }
+  /** Graceful shutdown: hand over at once. */
+  | { type: 'STOP' };
+
 // ── the feed socket (data plane) ↔ the connection machine ────────────────────────────────────
 
 export interface FeedSocketInput {
@@ -212,7 +231,7 @@ export type ConnectionEvent =
   | { type: 'PONG_OVERDUE' };
 
 /** What children send the root. */
-export type ChildReport = FeedUpEvent | FeedDownEvent | InfluxUpEvent | InfluxDownEvent | LandedEvent;
+export type ChildReport = FeedUpEvent | FeedDownEvent | InfluxUpEvent | InfluxDownEvent | LandedEvent | LeadEvent | StepDownEvent;
 
 /** Everything the root accepts: children's reports, the data plane's reports, the service's commands. */
 export type PipelineEvent = ChildReport | StorageReport | SetSubscriptionEvent | StartFeedEvent | StopFeedEvent;

@@ -12,11 +12,12 @@
  * To add an actor: import its machine, add it to `actors`, `children` and `PipelineInput`,
  * invoke it below, and add its events' rows to the routing table.
  */
-import { forwardTo, setup } from 'xstate';
+import { assign, forwardTo, setup } from 'xstate';
 import { type ChainsInput, chainsMachine } from './chains.js';
 import { type ConnectionInput, connectionMachine } from './connection.js';
 import { type DrainerInput, drainerMachine } from './drainer.js';
 import type { PipelineEvent } from './events.js';
+import { type LeadershipInput, leadershipMachine } from './leadership.js';
 import { type NotifierInput, notifierMachine } from './notifier.js';
 import { type WriterInput, writerMachine } from './writer.js';
 
@@ -26,27 +27,56 @@ export interface PipelineInput {
   writer: WriterInput;
   drainer: DrainerInput;
   notifier: NotifierInput;
+  /** HA_GROUP: the leadership actor's input; null without it (this instance always ingests). */
+  leadership: LeadershipInput | null;
   chains: ChainsInput;
 }
 
-export const pipelineMachine = setup({
+interface PipelineContext extends PipelineInput {
+  /** START_FEED came (the server listens) and no STOP_FEED since. */
+  started: boolean;
+  /** This instance may ingest: it leads its HA group, or there is no group. */
+  leading: boolean;
+}
+
+const pipelineSetup = setup({
   types: {
-    context: {} as PipelineInput,
+    context: {} as PipelineContext,
     input: {} as PipelineInput,
     events: {} as PipelineEvent,
     /** Child id → actor name in `actors`: what types `snapshot.children`. */
-    children: {} as { connection: 'connection'; writer: 'writer'; drainer: 'drainer'; notifier: 'notifier'; chains: 'chains' },
+    children: {} as {
+      connection: 'connection';
+      writer: 'writer';
+      drainer: 'drainer';
+      notifier: 'notifier';
+      leadership: 'leadership';
+      chains: 'chains';
+    },
   },
   actors: {
     connection: connectionMachine,
     writer: writerMachine,
     drainer: drainerMachine,
     notifier: notifierMachine,
+    leadership: leadershipMachine,
     chains: chainsMachine,
   },
-}).createMachine({
+  guards: {
+    started: ({ context }) => context.started,
+    leading: ({ context }) => context.leading,
+  },
+});
+
+export const pipelineMachine = pipelineSetup.createMachine({
   id: 'pipeline',
-  context: ({ input }) => input,
+  context: ({ input }) => ({ ...input, started: false, leading: input.leadership === null }),
+  // The fifth actor only with HA_GROUP: spawned, so that without it there is no leadership at all.
+  entry: pipelineSetup.enqueueActions(({ context, enqueue }) => {
+    if (context.leadership !== null) {
+      enqueue.spawnChild('leadership', { id: 'leadership', systemId: 'leadership', input: context.leadership });
+    }
+  }),
   // Started in this order: writer, drainer, notifier; the connection only once the feed starts.
   invoke: [
     { id: 'writer', systemId: 'writer', src: 'writer', input: ({ context }) => context.writer },
@@ -55,8 +85,14 @@ export const pipelineMachine = setup({
   ],
   initial: 'feedStopped',
   states: {
+    // The feed runs only while both hold: the server listens (START_FEED) and this instance
+    // leads (LEAD; always, without HA_GROUP).
     feedStopped: {
-      on: { START_FEED: 'feeding' },
+      on: {
+        START_FEED: [{ guard: 'leading', target: 'feeding', actions: assign({ started: true }) }, { actions: assign({ started: true }) }],
+        LEAD: [{ guard: 'started', target: 'feeding', actions: assign({ leading: true }) }, { actions: assign({ leading: true }) }],
+        STEP_DOWN: { actions: assign({ leading: false }) },
+      },
     },
     feeding: {
       // The chains steer the connection's subscription (SET_SUBSCRIPTION through this root), so
@@ -67,7 +103,9 @@ export const pipelineMachine = setup({
       ],
       on: {
         // Leaving the state stops the connection actor, which closes the socket.
-        STOP_FEED: 'feedStopped',
+        STOP_FEED: { target: 'feedStopped', actions: assign({ started: false }) },
+        // Fenced or stopping: no ingest from here on (the lease may soon be someone else's).
+        STEP_DOWN: { target: 'feedStopped', actions: assign({ leading: false }) },
         // The connection exists only here; src/service.ts refuses a change while the feed is stopped.
         SET_SUBSCRIPTION: { actions: forwardTo('connection') },
       },
@@ -82,6 +120,7 @@ export const pipelineMachine = setup({
     INFLUX_UP: { actions: forwardTo('drainer') },
     INFLUX_DOWN: { actions: forwardTo('drainer') },
     LANDED: { actions: forwardTo('notifier') },
+    // from the leadership (HA_GROUP); handled per state above: LEAD, STEP_DOWN
     // from the data plane (the write path)
     WRITE_OK: { actions: forwardTo('writer') },
     WRITE_FAILED: { actions: forwardTo('writer') },

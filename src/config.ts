@@ -4,6 +4,7 @@
  * The names in the README's configuration table are pinned; the TradeDataFeed names keep working as aliases.
  */
 import { existsSync, readFileSync } from 'node:fs';
+import { hostname } from 'node:os';
 import { parseEnv } from 'node:util';
 import { invalidInstrumentKeys } from '../machines/rules/instrument-key.js';
 import { FEED_MODES, type FeedMode, type SubscriptionLimits } from '../machines/rules/subscriptions.js';
@@ -108,6 +109,31 @@ export interface Config {
     specs: readonly ChainSpec[];
     mode: FeedMode;
   };
+  /** NATS JetStream (NATS_URL): ticks for strategies on other machines. */
+  nats: NatsConfig;
+  /** High availability (HA_GROUP): a leader lease in NATS. */
+  ha: HaConfig;
+}
+
+export interface NatsConfig {
+  /** Server URLs; undefined: nothing is published. */
+  servers: readonly string[] | undefined;
+  stream: string;
+  maxAgeS: number;
+  /** Publishes waiting for their ack at once; past it a tick is not published (counted). */
+  maxInFlight: number;
+  ackTimeoutMs: number;
+  reconnectBaseMs: number;
+  reconnectMaxMs: number;
+  pingIntervalMs: number;
+}
+
+export interface HaConfig {
+  /** undefined: no leadership, this instance always ingests. */
+  group: string | undefined;
+  /** This instance's name in the lease (HA_INSTANCE, default host-pid). */
+  instance: string;
+  leaseTtlMs: number;
 }
 
 const DEFAULT_INSTRUMENT_MASTER_URL = 'https://assets.upstox.com/market-quote/instruments/exchange/complete.json.gz';
@@ -354,6 +380,65 @@ function parseAllowedHosts(r: Reader): string[] {
   return hosts;
 }
 
+/** Stream names and HA groups become NATS names: letters, digits, '-' and '_' only. */
+const NATS_NAME = /^[A-Za-z0-9_-]{1,64}$/;
+
+function parseNats(r: Reader): NatsConfig {
+  const raw = r.raw('NATS_URL');
+  let servers: string[] | undefined;
+  if (raw) {
+    servers = raw.value
+      .split(',')
+      .map((u) => u.trim())
+      .filter((u) => u !== '');
+    const bad = servers.filter((u) => {
+      try {
+        const url = new URL(u);
+        return !['nats:', 'tls:'].includes(url.protocol) || url.hostname === '';
+      } catch {
+        return true;
+      }
+    });
+    if (servers.length === 0 || bad.length > 0) {
+      r.problems.push(
+        `NATS_URL has invalid server URLs ${JSON.stringify(bad.map((u) => u.replace(/\/\/[^@/]*@/, '//<credentials>@')))}; use nats://host:port (or tls://host:port), several separated by commas`,
+      );
+      servers = undefined;
+    }
+  }
+  const stream = r.str('NATS_STREAM') ?? 'TICKPIPE';
+  if (!NATS_NAME.test(stream)) {
+    r.problems.push(`NATS_STREAM=${JSON.stringify(stream)} is not a valid stream name; use letters, digits, - and _ (default TICKPIPE)`);
+  }
+  const nats: NatsConfig = {
+    servers,
+    stream,
+    maxAgeS: r.int('NATS_MAX_AGE_S', [], 86_400, 1, 10 * 365 * 86_400),
+    maxInFlight: r.int('NATS_MAX_IN_FLIGHT', [], 4096, 1, 1_000_000),
+    ackTimeoutMs: r.int('NATS_ACK_TIMEOUT_MS', [], 5000, 100, 600_000),
+    reconnectBaseMs: r.int('NATS_RECONNECT_BASE_MS', [], 250, 10, 600_000),
+    reconnectMaxMs: r.int('NATS_RECONNECT_MAX_MS', [], 5000, 100, 600_000),
+    pingIntervalMs: r.int('NATS_PING_INTERVAL_MS', [], 5000, 100, 600_000),
+  };
+  if (nats.reconnectMaxMs < nats.reconnectBaseMs) r.problems.push('NATS_RECONNECT_MAX_MS must be at least NATS_RECONNECT_BASE_MS');
+  return nats;
+}
+
+function parseHa(r: Reader, natsConfigured: boolean): HaConfig {
+  const group = r.str('HA_GROUP');
+  if (group !== undefined && !NATS_NAME.test(group)) {
+    r.problems.push(`HA_GROUP=${JSON.stringify(group)} is not a valid group name; use letters, digits, - and _ (at most 64)`);
+  }
+  if (group !== undefined && !natsConfigured && !r.raw('NATS_URL')) {
+    r.problems.push('HA_GROUP needs NATS_URL: the leader lease lives in NATS; set NATS_URL=nats://host:4222 or unset HA_GROUP');
+  }
+  return {
+    group,
+    instance: r.str('HA_INSTANCE') ?? `${hostname()}-${process.pid}`,
+    leaseTtlMs: r.int('HA_LEASE_TTL_S', [], 10, 1, 300) * 1000,
+  };
+}
+
 function parseLimits(r: Reader): SubscriptionLimits {
   return {
     ltpc: { alone: r.int('SUB_LIMIT_LTPC', [], 5000, 1), combined: r.int('SUB_LIMIT_LTPC_COMBINED', [], 2000, 1) },
@@ -394,6 +479,7 @@ export function loadConfig(env: Env): Config {
   }
   const influxUrl = r.url('INFLUX_URL', ['INFLUX_DB_URL'], ['http', 'https']);
   const port = r.int('HTTP_PORT', [], 3000, 0, 65535);
+  const nats = parseNats(r);
 
   const config: Config = {
     upstox: {
@@ -462,6 +548,8 @@ export function loadConfig(env: Env): Config {
       specs: chains.specs,
       mode: r.oneOf('OPTION_CHAIN_MODE', FEED_MODES, 'option_greeks'),
     },
+    nats,
+    ha: parseHa(r, nats.servers !== undefined),
   };
   checkInflux(r, config.influx);
   if (config.upstox.reconnectMaxMs < config.upstox.reconnectBaseMs) {

@@ -6,6 +6,7 @@
  */
 import type { FastifyInstance } from 'fastify';
 import { type Actor, type AnyActorRef, createActor } from 'xstate';
+import { leaseTiming } from '../machines/leadership.js';
 import { pipelineMachine } from '../machines/pipeline.js';
 import type { Subscription, SubscriptionChangeRequest, SubscriptionChangeResult } from '../machines/rules/subscriptions.js';
 import { planSubscriptionChange } from '../machines/rules/subscriptions.js';
@@ -14,6 +15,11 @@ import { SubscriptionError } from './errors.js';
 import { Fanout } from './fanout/fanout.js';
 import { Instruments } from './instruments/instruments-service.js';
 import type { Logger } from './logger.js';
+import { NatsLease } from './nats/lease.js';
+import { provideLeadership } from './nats/leadership-impl.js';
+import { NatsLink } from './nats/link.js';
+import { natsState, registerNatsMetrics } from './nats/observe.js';
+import { NatsPublisher } from './nats/publisher.js';
 import { notifierInput, provideNotifier } from './notify/http-notifier.js';
 import { InspectionHub } from './inspector/hub.js';
 import { createTransitionLogger } from './logging/transition-logger.js';
@@ -83,6 +89,14 @@ export async function startService(config: Config, opts: { logger: Logger }): Pr
     storage.writePath.symbolsChanged();
     fanout.symbolsChanged();
   });
+  const nats = startNats(config, logger);
+  if (nats.publisher) {
+    const p = nats.publisher;
+    fanout.attachBus({
+      tick: (key, ts, payload) => p.publishTick(key, ts, payload),
+      marketStatus: (ts, payload) => p.publishMarketStatus(ts, payload),
+    });
+  }
   const sink = {
     frame(frame: Parameters<typeof fanout.publish>[0]) {
       storage.writePath.pushFrame(frame);
@@ -113,6 +127,17 @@ export async function startService(config: Config, opts: { logger: Logger }): Pr
           get: subscription,
           set: (next) => root?.send({ type: 'SET_SUBSCRIPTION', subscription: next }),
         }),
+        ...(nats.lease
+          ? {
+              leadership: provideLeadership({
+                lease: nats.lease,
+                requestTimeoutMs: leaseTiming(config.ha.leaseTtlMs).requestTimeoutMs,
+                // The feed is already stopped (STEP_DOWN): what is batched goes out now.
+                flush: async () => storage.writePath.flush(),
+                logger: logger.child({ actor: 'leadership' }),
+              }),
+            }
+          : {}),
       },
     }),
     {
@@ -126,6 +151,9 @@ export async function startService(config: Config, opts: { logger: Logger }): Pr
         drainer: drainerInput(config),
         notifier: notifierInput(config),
         chains: instruments.chainsInput(),
+        leadership: config.ha.group
+          ? { timing: leaseTiming(config.ha.leaseTtlMs), instance: config.ha.instance, group: config.ha.group, now: Date.now }
+          : null,
       },
       systemId: 'pipeline',
       inspect: (ev) => {
@@ -138,8 +166,18 @@ export async function startService(config: Config, opts: { logger: Logger }): Pr
   logger.info('writer, drainer and notifier started');
 
   const instrumentsConfigured = config.upstox.instruments !== undefined || config.upstox.instrumentsUrl !== undefined;
+  const publisher = nats.publisher;
+  const natsDoc = publisher ? () => natsState(publisher, config.nats.stream) : undefined;
   const state = () => ({
-    ...buildStateDocument({ root: root, stats, spool: storage.spool, writePath: storage.writePath, startedAt, fanout }),
+    ...buildStateDocument({
+      root: root,
+      stats,
+      spool: storage.spool,
+      writePath: storage.writePath,
+      startedAt,
+      fanout,
+      ...(natsDoc ? { nats: natsDoc } : {}),
+    }),
     master: instruments.status(),
     chains: instruments.chainsState((id) => root?.system.get(id) as AnyActorRef | undefined),
   });
@@ -150,6 +188,7 @@ export async function startService(config: Config, opts: { logger: Logger }): Pr
     wsClients: () => fanout.clientCount,
   });
   metricsHook = (s, o) => metrics.observeWriteLatency(s, o);
+  if (natsDoc) registerNatsMetrics(metrics.registry, natsDoc);
 
   const changeSubscription = (request: SubscriptionChangeRequest): SubscriptionChangeResult => {
     // Names (SEGMENT:TRADING_SYMBOL) become keys; one that does not resolve is refused alone.
@@ -196,6 +235,7 @@ export async function startService(config: Config, opts: { logger: Logger }): Pr
     root.stop();
     instruments.close();
     await storage.close(0);
+    await nats.close();
     throw err;
   }
   const address = app.server.address();
@@ -209,11 +249,14 @@ export async function startService(config: Config, opts: { logger: Logger }): Pr
   let stopped: Promise<void> | undefined;
   const stop = () =>
     (stopped ??= (async () => {
-      // issue 11: the order that makes shutdown always finish. The batch being built goes to the
-      // spool first (durable whatever happens next); clients that do not read are cut after a
-      // grace; InfluxDB gets what time is left; nothing here waits without a bound.
+      // The order that makes shutdown always finish. The batch being built goes to the spool
+      // first (durable whatever happens next); clients that do not read are cut after a grace;
+      // InfluxDB gets what time is left; nothing here waits without a bound.
       const t0 = Date.now();
       storage.writePath.flush();
+      // A leader then hands its lease over (STEP_DOWN stops the feed, the lease is deleted): a
+      // standby takes over at once instead of after the TTL.
+      await stopLeadership(root, logger);
       root.send({ type: 'STOP_FEED' });
       logger.info('batch flushed to the spool; feed stopped');
       fanout.closeAll(1001, 'tickpipe is shutting down', CLIENT_CLOSE_GRACE_MS);
@@ -225,9 +268,65 @@ export async function startService(config: Config, opts: { logger: Logger }): Pr
       else logger.warn(`server did not close within ${SERVER_CLOSE_MS} ms; going on with storage`);
       await storage.close(Math.max(0, Math.min(STORAGE_SHUTDOWN_MS, STOP_BUDGET_MS - (Date.now() - t0))));
       root.stop();
+      await nats.close();
       hub.stop();
       instruments.close();
     })());
 
   return { url, stats, root, state, stop };
+}
+
+/** NATS_URL: one connection for publishing and, with HA_GROUP, the lease. */
+function startNats(config: Config, logger: Logger) {
+  const servers = config.nats.servers;
+  if (!servers) return { publisher: null, lease: null, close: async () => {} };
+  const log = logger.child({ component: 'nats' });
+  const link = new NatsLink({
+    servers,
+    name: `tickpipe ${config.ha.instance}`,
+    reconnectBaseMs: config.nats.reconnectBaseMs,
+    reconnectMaxMs: config.nats.reconnectMaxMs,
+    pingIntervalMs: config.nats.pingIntervalMs,
+    logger: log,
+  });
+  const publisher = new NatsPublisher({
+    link,
+    stream: config.nats.stream,
+    maxAgeS: config.nats.maxAgeS,
+    maxInFlight: config.nats.maxInFlight,
+    ackTimeoutMs: config.nats.ackTimeoutMs,
+    logger: log,
+  });
+  const lease = config.ha.group
+    ? new NatsLease({
+        link,
+        group: config.ha.group,
+        instance: config.ha.instance,
+        ttlMs: config.ha.leaseTtlMs,
+        requestTimeoutMs: leaseTiming(config.ha.leaseTtlMs).requestTimeoutMs,
+      })
+    : null;
+  link.start();
+  return {
+    publisher,
+    lease,
+    close: async () => {
+      await publisher.close(2000);
+      await link.close();
+    },
+  };
+}
+
+/** Graceful stop of the leadership actor (if any): at most a few lease request timeouts. */
+async function stopLeadership(root: Actor<typeof pipelineMachine>, logger: Logger): Promise<void> {
+  const leadership = root.getSnapshot().children.leadership;
+  if (!leadership || leadership.getSnapshot().status !== 'active') return;
+  leadership.send({ type: 'STOP' });
+  const done = new Promise<void>((resolve) => {
+    const sub = leadership.subscribe({ complete: () => (sub.unsubscribe(), resolve()) });
+    if (leadership.getSnapshot().status !== 'active') resolve();
+  });
+  // Bounded: the lease request has its own timeout, and shutdown must finish within 10 s.
+  await Promise.race([done, new Promise((r) => setTimeout(r, 2000).unref())]);
+  logger.info({ leadership: leadership.getSnapshot().value }, 'leadership handed over');
 }

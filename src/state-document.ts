@@ -6,6 +6,7 @@ import type { pipelineMachine } from '../machines/pipeline.js';
 import { segmentOf } from '../machines/rules/instrument-key.js';
 import { isClosedStatus } from '../machines/rules/market-time.js';
 import type { Fanout } from './fanout/fanout.js';
+import { type NatsState, natsReasons } from './nats/observe.js';
 import { stateText } from './logging/transition-logger.js';
 import type { Spool } from './spool/spool.js';
 import type { Stats } from './stats.js';
@@ -23,8 +24,10 @@ export interface ActorState {
 }
 
 export interface StateDocument {
-  /** The four of the contract, and `chains` (the instrument master and option chains). */
-  actors: Record<(typeof ACTOR_IDS)[number], ActorState> & { chains?: ActorState };
+  /** `leadership` only with HA_GROUP; `chains`: the instrument master and option chains. */
+  actors: Record<(typeof ACTOR_IDS)[number], ActorState> & { leadership?: ActorState; chains?: ActorState };
+  /** Only with NATS_URL. */
+  nats?: NatsState;
   spool: {
     pendingPoints: number;
     pendingBatches: number;
@@ -59,6 +62,7 @@ export function buildStateDocument(src: {
   writePath: WritePath;
   fanout: Fanout;
   startedAt: number;
+  nats?: () => NatsState;
 }): StateDocument {
   const oldest = src.spool.oldestCreatedAt();
   const children = src.root.getSnapshot().children;
@@ -68,8 +72,10 @@ export function buildStateDocument(src: {
       writer: actorState(children.writer, 'stopped'),
       drainer: actorState(children.drainer, 'stopped'),
       notifier: actorState(children.notifier, 'stopped'),
+      ...(children.leadership ? { leadership: actorState(children.leadership, 'stopped') } : {}),
       chains: actorState(children.chains, 'stopped'),
     },
+    ...(src.nats ? { nats: src.nats() } : {}),
     spool: {
       pendingPoints: src.spool.pendingPoints(),
       pendingBatches: src.spool.pendingBatches(),
@@ -105,11 +111,17 @@ interface FeedView {
 export function buildReadiness(
   state: StateDocument,
   opts: { instrumentsConfigured: boolean; now?: number },
-): { ready: boolean; reasons: string[] } {
+): { ready: boolean; reasons: string[]; role?: 'leader' | 'standby' } {
   const reasons: string[] = [];
   const conn = state.actors.connection;
   const feed = conn.context as FeedView;
-  if (conn.value !== 'streaming') {
+  const leadership = state.actors.leadership;
+  // With HA_GROUP, an instance that does not lead is a standby (electing, fenced, stopping
+  // included): not streaming is its job; it is ready once it holds no work.
+  const role = leadership === undefined ? undefined : leadership.value === 'leader' || isLeader(leadership.value) ? 'leader' : 'standby';
+  if (role === 'standby') {
+    if (state.spool.pendingPoints > 0) reasons.push(`standby still holds ${state.spool.pendingPoints} points waiting for InfluxDB`);
+  } else if (conn.value !== 'streaming') {
     const why = typeof conn.context['reason'] === 'string' ? `: ${conn.context['reason']}` : '';
     reasons.push(`feed is not streaming (connection is ${stateText(conn.value)}${why})`);
   } else {
@@ -138,7 +150,13 @@ export function buildReadiness(
     const why = typeof writer.context['reason'] === 'string' ? writer.context['reason'] : '';
     reasons.push(`InfluxDB is down (${why}) and the spool fails: points are being lost`);
   }
-  return { ready: reasons.length === 0, reasons };
+  if (state.nats && role !== 'standby') reasons.push(...natsReasons(state.nats));
+  return { ready: reasons.length === 0, reasons, ...(role ? { role } : {}) };
+}
+
+/** `leader` or `{ leader: ... }`. */
+function isLeader(value: unknown): boolean {
+  return typeof value === 'object' && value !== null && 'leader' in value;
 }
 
 /** The subscribed segments not known to be closed (a segment without a status counts as open). */

@@ -35,6 +35,10 @@ export type ErrorCode =
   | 'REMOTE_MUTATION_FORBIDDEN'
   | 'HOST_FORBIDDEN'
   | 'ORIGIN_FORBIDDEN'
+  /** NATS is not connected: a lease request could not be made. */
+  | 'NATS_UNAVAILABLE'
+  /** The HA lease was taken or removed behind this instance's back. */
+  | 'LEASE_LOST'
   /** Something failed without saying which of the above it is (a bug to report). */
   | 'UNEXPECTED';
 
@@ -69,6 +73,8 @@ const CODES: ReadonlySet<string> = new Set<ErrorCode>([
   'REMOTE_MUTATION_FORBIDDEN',
   'HOST_FORBIDDEN',
   'ORIGIN_FORBIDDEN',
+  'NATS_UNAVAILABLE',
+  'LEASE_LOST',
   'UNEXPECTED',
 ]);
 

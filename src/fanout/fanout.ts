@@ -54,6 +54,15 @@ export interface FanoutOptions {
   symbolOf?: (key: string) => string | undefined;
 }
 
+/**
+ * Where every message /ticks would send also goes, as the same JSON bytes (NATS: src/nats/).
+ * Called once per update, after the frame's bytes have gone to the /ticks clients.
+ */
+export interface TickBus {
+  tick(key: string, ts: number, payload: Buffer): void;
+  marketStatus(ts: number, payload: Buffer): void;
+}
+
 /** The part of a net.Socket the fan-out writes prebuilt frames through. */
 interface RawSocket {
   cork(): void;
@@ -116,12 +125,22 @@ export class Fanout {
   private nextId = 1;
   /** Reused by publish(): the clients it corked. */
   private readonly corked: TicksClient[] = [];
+  /** Set by attachBus(); messages for it wait in `busQueue` until the clients' sockets are uncorked. */
+  private bus: TickBus | null = null;
+  private readonly busQueue: Array<{ key: string; ts: number; payload: Buffer }> = [];
+  private busStatus: Buffer | null = null;
+  private busStatusTs = 0;
 
   constructor(private readonly opts: FanoutOptions) {
     this.softLimit = opts.softLimitBytes ?? 256 * 1024;
     this.slowTimeout = opts.slowClientTimeoutMs ?? 10_000;
     this.maxKeys = opts.maxKeysPerClient ?? 5000;
     this.maxPendingControl = opts.maxPendingControl ?? 64;
+  }
+
+  /** Every later update is also handed to `bus` (NATS publishing). */
+  attachBus(bus: TickBus): void {
+    this.bus = bus;
   }
 
   get clientCount(): number {
@@ -165,17 +184,33 @@ export class Fanout {
       }
       corked.length = 0;
     }
+    if (this.bus !== null) this.flushBus(this.bus);
+  }
+
+  /** After the /ticks clients: the bus never adds to their latency. */
+  private flushBus(bus: TickBus): void {
+    if (this.busStatus !== null) {
+      bus.marketStatus(this.busStatusTs, this.busStatus);
+      this.busStatus = null;
+    }
+    const q = this.busQueue;
+    for (let i = 0; i < q.length; i++) bus.tick(q[i].key, q[i].ts, q[i].payload);
+    q.length = 0;
   }
 
   private publishFrame(frame: DecodedFrame): void {
     if (frame.marketStatus) {
       Object.assign(this.segments, frame.marketStatus);
       this.lastStatusTs = frame.ts;
-      if (this.clients.size > 0) {
+      if (this.clients.size > 0 || this.bus !== null) {
         // Every segment known so far, not just this frame's: a conflated client keeps only the
         // latest market_status message, which must then still hold the whole picture.
         const text = marketStatusJson(this.segments, frame.ts);
         for (const c of this.clients) this.deliver(c, MARKET_STATUS_KEY, text);
+        if (this.bus !== null) {
+          this.busStatus = Buffer.from(text);
+          this.busStatusTs = frame.ts;
+        }
       }
     }
     const updates = frame.updates;
@@ -187,8 +222,9 @@ export class Fanout {
       const u = updates[i];
       this.latest.set(u.key, u);
       const subs = this.byKey.get(u.key);
-      if (subs === undefined && !anyAll) continue;
+      if (subs === undefined && !anyAll && this.bus === null) continue;
       const f = textFrame(tickJson(u, false, this.symbolField(u.key)));
+      if (this.bus !== null) this.busQueue.push({ key: u.key, ts: u.ts, payload: f.payload });
       if (frames !== null) {
         frames.push(f);
         allBytes += f.wire.length;

@@ -20,7 +20,7 @@ export interface ServerDeps {
   stats: Stats;
   // Function properties, not methods: routes receive them detached, as plugin options.
   state: () => StateView;
-  readiness: () => { ready: boolean; reasons: string[] };
+  readiness: () => { ready: boolean; reasons: string[]; role?: 'leader' | 'standby' };
   fanout: Fanout;
   subscriptions: {
     current(): Record<string, FeedMode>;

@@ -52,6 +52,7 @@ export function pipelineTestInput(over: Partial<PipelineInput> = {}): PipelineIn
     writer: { configured: false, probeBaseMs: 50, probeMaxMs: 200, now: Date.now, random: () => 0.5 },
     drainer: { retryMs: 1000, now: Date.now },
     notifier: notifierTestInput(),
+    leadership: null,
     chains: { chains: [], retryMs: 600_000 },
     ...over,
   };

@@ -49,6 +49,7 @@ describe('architecture', () => {
       'src/storage/storage.ts',
       'src/upstox/connection-impl.ts',
       'src/notify/http-notifier.ts',
+      'src/nats/leadership-impl.ts',
       'src/instruments/instruments-service.ts',
     ]);
     for (const file of tsFiles('src')) {

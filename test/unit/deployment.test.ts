@@ -57,6 +57,9 @@ describe('docker-compose.yml', () => {
       'influx-token',
       'influxdb-config',
       'influxdb-data',
+      'nats-data',
+      'tickpipe-a-spool',
+      'tickpipe-b-spool',
       'tickpipe-spool',
     ]);
     assert.match(out, /- tickpipe-spool:\/data/);
@@ -64,7 +67,7 @@ describe('docker-compose.yml', () => {
 
   it('has a demo profile that runs the simulator instead of Upstox, off by default', () => {
     // Debian's docker-compose 1.29 lists profiled services too; the profile itself is what we check.
-    assert.deepEqual(compose('config', '--profiles').stdout.trim().split('\n'), ['demo']);
+    assert.deepEqual(compose('config', '--profiles').stdout.trim().split('\n').sort(), ['demo', 'ha']);
     const out = compose('config').stdout;
     const demo = /\n {2}tickpipe-demo:\n([\s\S]*?)(?=\n {2}\S|\nvolumes:)/.exec(out)?.[1] ?? '';
     assert.match(demo, /profiles:\s+- demo/);
@@ -72,6 +75,34 @@ describe('docker-compose.yml', () => {
     assert.match(demo, /condition: service_completed_successfully/);
     const main = /\n {2}tickpipe:\n([\s\S]*?)(?=\n {2}\S|\nvolumes:)/.exec(out)?.[1] ?? '';
     assert.doesNotMatch(main, /profiles:/, 'the production service must start without a profile');
+  });
+
+  it('has an ha profile: NATS with JetStream and two tickpipe instances in one HA_GROUP, each with its own spool', () => {
+    const out = compose('config').stdout;
+    const service = (name: string) => new RegExp(`\n {2}${name}:\n([\\s\\S]*?)(?=\n {2}\\S|\nvolumes:)`).exec(out)?.[1] ?? '';
+    const nats = service('nats');
+    assert.match(nats, /profiles:\s+- ha/);
+    assert.match(nats, /image: nats:2\.\d+/);
+    assert.match(nats, /- -js/, 'JetStream on');
+    assert.match(nats, /healthz\?js-enabled-only=true/);
+    const a = service('tickpipe-a');
+    const b = service('tickpipe-b');
+    for (const [name, svc] of [
+      ['tickpipe-a', a],
+      ['tickpipe-b', b],
+    ] as const) {
+      assert.match(svc, /profiles:\s+- ha/, name);
+      assert.match(svc, /NATS_URL: nats:\/\/nats:4222/, name);
+      assert.match(svc, /HA_GROUP: tickpipe\n/, name);
+      assert.match(svc, new RegExp(`HA_INSTANCE: ${name}`));
+      assert.match(svc, /nats:\s+condition: service_healthy/, name);
+      assert.match(svc, new RegExp(`- ${name}-spool:/data`));
+    }
+    // What each instance gets is a valid configuration with leadership on.
+    const env = { ...parseEnv(file('.env.example')), UPSTOX_ACCESS_TOKEN: 't', NATS_URL: 'nats://nats:4222', HA_GROUP: 'tickpipe' };
+    const config = loadConfig(env);
+    assert.equal(config.ha.group, 'tickpipe');
+    assert.deepEqual(config.nats.servers, ['nats://nats:4222']);
   });
 
   it('stops with a message naming the setting when .env lacks a required secret', () => {
@@ -148,6 +179,10 @@ describe('docker-compose.yml', () => {
       'API_TOKEN',
       'INSPECT',
       'LOG_LEVEL',
+      'NATS_URL',
+      'NATS_STREAM',
+      'NATS_MAX_AGE_S',
+      'HA_GROUP',
     ]) {
       assert.match(example, new RegExp(`^#? ?${name}=`, 'm'), `.env.example does not list ${name}`);
     }

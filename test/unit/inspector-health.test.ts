@@ -13,6 +13,14 @@ const level = (name: string, value: unknown, extra: object = {}) =>
   health.healthOf(name, { status: 'active', value, context: {}, ...extra }).level;
 
 describe('inspector health rules', () => {
+  it('leadership (HA_GROUP) says which instance leads', () => {
+    const h = (value: unknown) => health.healthOf('leadership', { status: 'active', value, context: { instance: 'a', holder: 'b' } });
+    assert.deepEqual(h({ leader: { term: 'holding' } }), { level: 'ok', why: 'a leads its HA group' });
+    assert.deepEqual(h('standby'), { level: 'ok', why: 'standby: b leads' });
+    assert.equal(h({ fenced: 'flushing' }).level, 'bad');
+    assert.equal(h('electing').level, 'warn');
+  });
+
   it('reads nested and parallel state values', () => {
     assert.deepEqual(health.activePaths({ influxDown: 'probing' }), ['influxDown', 'influxDown.probing']);
     assert.deepEqual(health.activePaths({ a: { b: 'c' }, d: 'e' }), ['a', 'a.b', 'a.b.c', 'd', 'd.e']);

@@ -8,6 +8,8 @@ export const healthRoutes: FastifyPluginAsync<HealthRouteOptions> = async (app, 
   app.get('/health', async () => ({ status: 'ok' }));
   app.get('/ready', async (_req, reply) => {
     const r = opts.readiness();
-    return reply.code(r.ready ? 200 : 503).send({ ready: r.ready, status: r.ready ? 'ready' : 'not ready', reasons: r.reasons });
+    return reply
+      .code(r.ready ? 200 : 503)
+      .send({ ready: r.ready, status: r.ready ? 'ready' : 'not ready', reasons: r.reasons, ...(r.role ? { role: r.role } : {}) });
   });
 };
