@@ -6,6 +6,7 @@
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import type { Stats } from '../stats.js';
 import { stateText } from '../logging/transition-logger.js';
+import { EventLoopWindow, type EventLoopFigures } from './event-loop-window.js';
 
 export interface MetricsSources {
   stats: Stats;
@@ -18,7 +19,12 @@ export interface MetricsSources {
 export interface Metrics {
   registry: Registry;
   observeWriteLatency(seconds: number, outcome: string): void;
+  /** The event loop over a window of up to 5 s, for /state (its own window: scrapes do not shorten it). */
+  eventLoop(): EventLoopFigures;
 }
+
+/** /state's window: long enough to be steady for a page polling every second or two. */
+const STATE_WINDOW_MS = 5000;
 
 /** The numeric fields of Stats (its counters, not its methods). */
 type CounterField = { [K in keyof Stats]: Stats[K] extends number ? K : never }[keyof Stats];
@@ -102,8 +108,41 @@ export function createMetrics(src: MetricsSources): Metrics {
     buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
     registers: [registry],
   });
+  registerEventLoopGauges(registry);
+  const stateWindow = new EventLoopWindow();
   return {
     registry,
+    eventLoop: () => stateWindow.take(STATE_WINDOW_MS),
     observeWriteLatency: (seconds, outcome) => writeLatency.observe({ outcome }, seconds),
   };
+}
+
+/**
+ * The event loop since the previous scrape. prom-client's nodejs_eventloop_lag_* include its
+ * 10 ms sampling interval in every sample; these give the delay beyond it, and the utilisation,
+ * which prom-client does not export. CPU (all threads) is prom-client's process_cpu_seconds_total.
+ */
+function registerEventLoopGauges(registry: Registry): void {
+  const loop = new EventLoopWindow();
+  // Registered first, so that its collect (reading the window for all four) runs before the
+  // other three are serialised: the registry serialises metrics in registration order.
+  new Gauge({
+    name: 'tickpipe_event_loop_utilisation',
+    help: 'Share of the time since the previous scrape the main event loop spent running code (0..1)',
+    registers: [registry],
+    collect() {
+      const f = loop.take();
+      p50.set(f.delayP50Ms / 1000);
+      p99.set(f.delayP99Ms / 1000);
+      max.set(f.delayMaxMs / 1000);
+      this.set(f.utilisation);
+    },
+  });
+  const gauge = (name: string, help: string) => new Gauge({ name, help, registers: [registry] });
+  const p50 = gauge(
+    'tickpipe_event_loop_delay_p50_seconds',
+    'Median event-loop delay beyond the 10 ms sampling timer, since the previous scrape',
+  );
+  const p99 = gauge('tickpipe_event_loop_delay_p99_seconds', '99th percentile of the event-loop delay, since the previous scrape');
+  const max = gauge('tickpipe_event_loop_delay_max_seconds', 'Longest event-loop delay since the previous scrape');
 }

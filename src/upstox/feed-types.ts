@@ -19,10 +19,6 @@ export type FeedKind = (typeof FeedKind)[keyof typeof FeedKind];
 
 export const FrameType = { initial_feed: 0, live_feed: 1, market_info: 2 } as const;
 export type FrameType = (typeof FrameType)[keyof typeof FrameType];
-export const FRAME_TYPE_NAMES = ['initial_feed', 'live_feed', 'market_info'] as const;
-
-/** `RequestMode` of the proto, by wire number. */
-export const REQUEST_MODE_NAMES = ['ltpc', 'full_d5', 'option_greeks', 'full_d30'] as const;
 
 /** `MarketStatus` of the proto, by wire number. */
 export const MARKET_STATUS_NAMES = [
@@ -63,7 +59,7 @@ export class TickUpdate {
   /** The frame's `currentTs` (ms since the epoch). */
   ts = 0;
   kind: FeedKind = FeedKind.Ltpc;
-  /** `Feed.requestMode` wire number (see REQUEST_MODE_NAMES). */
+  /** `Feed.requestMode` wire number (the proto's RequestMode: 0 ltpc, 1 full_d5, 2 option_greeks, 3 full_d30). */
   requestMode = 0;
   ltp = 0;
   ltt = 0;

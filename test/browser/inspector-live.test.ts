@@ -63,6 +63,9 @@ describe('the /inspector page on the real service, VictoriaMetrics killed and re
     for (const s of ['influxUp', 'influxDown', 'influxDown.probing', 'influxDown.waiting', 'influxDown.refused', 'influxDown.unconfigured'])
       assert.ok(states.includes(s), `writer chart lacks ${s}: ${states.join(', ')}`);
     assert.match((await page.textContent(card('writer'))) ?? '', /WRITE_FAILED/, 'transitions are labelled with their events');
+    // The service's own event loop beside the actors (GET /state's runtime).
+    await page.waitForSelector('#runtime:not([hidden])', { timeout: 10_000 });
+    assert.match((await page.textContent('#runtime')) ?? '', /event loop: delay p99 \d+\.\d ms/);
     await page.screenshot({ path: join(ARTIFACTS, 'live-inspector-up.png') });
   });
 

@@ -81,6 +81,15 @@ describe('the /inspector page in headless Chromium', () => {
     await page.screenshot({ path: join(ARTIFACTS, 'inspector-up.png') });
   });
 
+  it("shows the event loop's delay beside the actors, from /state", async () => {
+    await page.waitForSelector('#runtime:not([hidden])', { timeout: 10_000 });
+    const text = (await page.textContent('#runtime')) ?? '';
+    assert.match(text, /event loop: delay p99 \d+\.\d ms · max \d+ ms · \d+% busy/);
+    const p99 = Number(await page.getAttribute('#runtime', 'data-delay-p99-ms'));
+    assert.ok(Number.isFinite(p99) && p99 >= 0, `a delay in ms (${p99})`);
+    assert.match((await page.getAttribute('#runtime', 'data-level')) ?? '', /^(ok|warn|bad)$/);
+  });
+
   it('turns the writer to influxDown within 5 s, red at a glance, and back when it recovers', async () => {
     await service.setWriterDown(true);
     await page.waitForSelector(active('writer', 'influxDown'), { timeout: 5_000 });

@@ -195,14 +195,15 @@ describe('docker-compose.yml', () => {
       SPOOL_PATH: '/data/spool.db',
     } as Record<string, string>;
     assert.throws(() => loadConfig(env), /UPSTOX_ACCESS_TOKEN/);
-    const config = loadConfig({ ...env, UPSTOX_ACCESS_TOKEN: 'a-token' });
-    assert.equal(config.influx.url, 'http://influxdb:8086');
+    // Without the token file Compose hands over, an InfluxDB URL is refused at start.
+    assert.throws(() => loadConfig({ ...env, UPSTOX_ACCESS_TOKEN: 'a-token' }), /INFLUX_URL is set but INFLUX_TOKEN/);
     // The token as Compose hands it over: a file on the influx-token volume.
     const tokenDir = mkdtempSync(join(tmpdir(), 'tickpipe-token-'));
     try {
       writeFileSync(join(tokenDir, 'token'), 'write-only-token\n');
       const withFile = loadConfig({ ...env, UPSTOX_ACCESS_TOKEN: 'a-token', INFLUX_TOKEN_FILE: join(tokenDir, 'token') });
       assert.equal(withFile.influx.token, 'write-only-token');
+      assert.equal(withFile.influx.url, 'http://influxdb:8086');
       assert.throws(
         () => loadConfig({ ...env, UPSTOX_ACCESS_TOKEN: 'a-token', INFLUX_TOKEN_FILE: join(tokenDir, 'missing') }),
         /INFLUX_TOKEN_FILE=.*cannot be read \(ENOENT\).*influxdb-token/,

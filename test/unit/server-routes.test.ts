@@ -55,6 +55,39 @@ describe('HTTP routes', () => {
     assert.match(r.body, /^process_cpu_seconds_total/m);
   });
 
+  it('GET /metrics and /state show how late and busy the event loop was, a block included', async () => {
+    const gauge = (body: string, name: string) => {
+      const m = new RegExp(`^${name} (\\S+)$`, 'm').exec(body);
+      assert.ok(m, `${name} is exported`);
+      return Number(m[1]);
+    };
+    await f.app.inject('/metrics'); // starts a fresh window
+    await new Promise((r) => setTimeout(r, 20)); // whose first timer beat only starts its clock
+    // Hold the loop for 60 ms: the 10 ms sampling timer fires at least 50 ms late.
+    const until = performance.now() + 60;
+    while (performance.now() < until);
+    await new Promise((r) => setTimeout(r, 20));
+    const body = (await f.app.inject('/metrics')).body;
+    const [p50, p99, max] = ['p50', 'p99', 'max'].map((q) => gauge(body, `tickpipe_event_loop_delay_${q}_seconds`));
+    assert.ok(max >= 0.03, `the block shows in the max delay (${max} s)`);
+    assert.ok(0 <= p50 && p50 <= p99 && p99 <= max, `ordered quantiles ${p50} <= ${p99} <= ${max}`);
+    const elu = gauge(body, 'tickpipe_event_loop_utilisation');
+    assert.ok(elu > 0 && elu <= 1, `utilisation ${elu} in (0, 1]`);
+    assert.ok(gauge(body, 'process_cpu_seconds_total') > 0, 'CPU seconds (all threads) from the default metrics');
+
+    const { runtime } = (await f.app.inject('/state')).json<{ runtime: Record<string, number> }>();
+    assert.deepEqual(Object.keys(runtime).sort(), [
+      'eventLoopDelayMaxMs',
+      'eventLoopDelayP50Ms',
+      'eventLoopDelayP99Ms',
+      'eventLoopUtilisation',
+      'windowS',
+    ]);
+    assert.ok(runtime['eventLoopDelayMaxMs'] >= 30, `the block shows in /state too (${runtime['eventLoopDelayMaxMs']} ms)`);
+    assert.ok(runtime['eventLoopUtilisation'] > 0 && runtime['eventLoopUtilisation'] <= 1);
+    assert.ok(runtime['eventLoopDelayP99Ms'] <= runtime['eventLoopDelayMaxMs']);
+  });
+
   it('POST /subscriptions changes the subscription and answers it', async () => {
     const r = await f.app.inject({ method: 'POST', url: '/subscriptions', payload: { add: ['NSE_EQ|INE040A01034'], mode: 'ltpc' } });
     assert.equal(r.statusCode, 200);

@@ -4,17 +4,27 @@ import type { ServerDeps } from '../deps.js';
 export type StateRouteOptions = Pick<ServerDeps, 'state' | 'metrics' | 'scrub'>;
 
 /**
- * /state: each actor's snapshot value and the context that explains it, spool and counters.
- * Both answers are readable without a token, so both pass the secret scrubber on the way out.
+ * /state: each actor's snapshot value and the context that explains it, spool and counters, and
+ * `runtime`: how late and how busy the event loop that serves /ticks has been over the last few
+ * seconds (up to 5 s; a property of the process, so added here rather than by the pipeline's
+ * document). Both answers are readable without a token, so both pass the secret scrubber.
  */
 export const stateRoutes: FastifyPluginAsync<StateRouteOptions> = async (app, opts) => {
   const scrub = opts.scrub ?? ((text: string) => text);
-  app.get('/state', async (_req, reply) =>
-    reply
+  app.get('/state', async (_req, reply) => {
+    const loop = opts.metrics.eventLoop();
+    const runtime = {
+      eventLoopDelayP50Ms: loop.delayP50Ms,
+      eventLoopDelayP99Ms: loop.delayP99Ms,
+      eventLoopDelayMaxMs: loop.delayMaxMs,
+      eventLoopUtilisation: loop.utilisation,
+      windowS: Math.round(loop.windowMs / 100) / 10,
+    };
+    return reply
       .header('cache-control', 'no-store')
       .type('application/json; charset=utf-8')
-      .send(scrub(JSON.stringify(opts.state()))),
-  );
+      .send(scrub(JSON.stringify({ ...opts.state(), runtime })));
+  });
   app.get('/metrics', async (_req, reply) => {
     const text = await opts.metrics.registry.metrics();
     return reply.header('content-type', opts.metrics.registry.contentType).send(scrub(text));
