@@ -18,7 +18,7 @@
  *   write path    SPOOLED           drainer         a backlog waits in the spool
  *   write path    SPOOL_FAILED      writer          the spool cannot be written; points wait in memory
  *   write path    SPOOL_OK          writer          the spool takes writes again
- *   service       SET_SUBSCRIPTION  connection      POST /subscriptions changed the subscription
+ *   service       SET_SUBSCRIPTION  connection      POST /subscriptions (or a chain) changed the subscription
  *   service       START_FEED        root            the server listens: start the connection
  *   service       STOP_FEED         root            shutdown: stop the connection first
  *   leadership    LEAD              root            this instance holds the HA lease: start the feed
@@ -31,9 +31,12 @@
  *   feed socket   SOCKET_*, FEED_ALIVE, FEED_PONG, FEED_GARBAGE, MARKET_STATUS
  *                                   connection      (its own child, not routed)
  *   connection    SEND, PING        feed socket     a subscription request; a websocket ping
+ *   price watch   PRICE             chain:<U>       the underlying's last price (its own child, not routed)
+ *   chains        MASTER_UPDATED    chain:<U>       a new instrument master: plan again
  */
 import type { ErrorCode } from './rules/error-codes.js';
 import type { Gap, GapReason } from './rules/gaps.js';
+import type { ChainSpec } from './rules/option-chain.js';
 import type { FeedMode, Subscription, SubscriptionRequest } from './rules/subscriptions.js';
 
 /** What landed in InfluxDB: a count, the time span, and which instruments. */
@@ -206,6 +209,49 @@ export interface SendCommand extends SubscriptionRequest {
 }
 /** Commands to the socket actor: a subscription request, or a websocket ping (answered by a pong). */
 export type SocketCommand = SendCommand | { type: 'PING' };
+
+// ── the chains actor ↔ the data plane (prices) and the composition (master, subscription) ─────
+
+/** An underlying's last price, sampled by the data plane (at most about once a second per chain). */
+export interface PriceEvent {
+  type: 'PRICE';
+  ltp: number;
+  /** When it was sampled (ms): the chain machine's notion of now. */
+  at: number;
+}
+/** The chains actor tells each chain that a new instrument master is in use. */
+interface MasterUpdatedEvent {
+  type: 'MASTER_UPDATED';
+  at: number;
+}
+export type ChainEvent = PriceEvent | MasterUpdatedEvent;
+
+export interface ChainPlanRequest {
+  spec: ChainSpec;
+  underlyingKey: string;
+  price: number;
+  /** The instant the plan is for (expiries whose cutoff is not after it are over). */
+  now: number;
+  /** Keep this expiry (a re-centre); absent: select by the spec (start, roll, new master). */
+  expiry?: number;
+}
+
+export interface ChainSubscriptionChange {
+  chain: string;
+  add: string[];
+  remove: string[];
+  mode: FeedMode;
+}
+
+export type ChangeKind = 'centred' | 'recentred' | 'rolled';
+
+export interface ChainChange {
+  chain: string;
+  kind: ChangeKind;
+  ltp: number | null;
+  from: { atm: number; expiry: number } | null;
+  to: { atm: number; expiry: number };
+}
 
 // ── what each actor receives ─────────────────────────────────────────────────────────────────
 

@@ -14,6 +14,7 @@
  */
 import { assign, forwardTo, setup } from 'xstate';
 import { type BackfillInput, backfillMachine } from './backfill.js';
+import { type ChainsInput, chainsMachine } from './chains.js';
 import { type ConnectionInput, connectionMachine } from './connection.js';
 import { type DrainerInput, drainerMachine } from './drainer.js';
 import type { PipelineEvent } from './events.js';
@@ -30,6 +31,7 @@ export interface PipelineInput {
   backfill: BackfillInput;
   /** HA_GROUP: the leadership actor's input; null without it (this instance always ingests). */
   leadership: LeadershipInput | null;
+  chains: ChainsInput;
 }
 
 interface PipelineContext extends PipelineInput {
@@ -52,6 +54,7 @@ const pipelineSetup = setup({
       notifier: 'notifier';
       backfill: 'backfill';
       leadership: 'leadership';
+      chains: 'chains';
     },
   },
   actors: {
@@ -61,6 +64,7 @@ const pipelineSetup = setup({
     notifier: notifierMachine,
     backfill: backfillMachine,
     leadership: leadershipMachine,
+    chains: chainsMachine,
   },
   guards: {
     started: ({ context }) => context.started,
@@ -96,7 +100,12 @@ export const pipelineMachine = pipelineSetup.createMachine({
       },
     },
     feeding: {
-      invoke: { id: 'connection', systemId: 'connection', src: 'connection', input: ({ context }) => context.connection },
+      // The chains steer the connection's subscription (SET_SUBSCRIPTION through this root), so
+      // they run while it runs, started after it.
+      invoke: [
+        { id: 'connection', systemId: 'connection', src: 'connection', input: ({ context }) => context.connection },
+        { id: 'chains', systemId: 'chains', src: 'chains', input: ({ context }) => context.chains },
+      ],
       on: {
         // Leaving the state stops the connection actor, which closes the socket.
         STOP_FEED: { target: 'feedStopped', actions: assign({ started: false }) },

@@ -10,6 +10,8 @@ import { invalidInstrumentKeys } from '../machines/rules/instrument-key.js';
 import { type TradingCalendar, buildCalendar } from '../machines/rules/trading-hours.js';
 import { FEED_MODES, type FeedMode, type SubscriptionLimits } from '../machines/rules/subscriptions.js';
 import { ConfigError } from './errors.js';
+import { type ChainSpec, parseChainSpecs } from '../machines/rules/option-chain.js';
+import { isInstrumentName } from './instruments/names.js';
 
 // The subscription rules live with the machines that enforce them; re-exported for the data plane.
 export { FEED_MODES, type FeedMode, type SubscriptionLimits };
@@ -98,6 +100,18 @@ export interface Config {
   };
   inspect: string | undefined;
   logLevel: LogLevel;
+  /** Upstox's daily instrument file: names, symbols, option chains. */
+  master: {
+    url: string;
+    /** HH:MM IST of the daily download. */
+    refreshIst: string;
+    /** Whole download (tens of MB). */
+    downloadTimeoutMs: number;
+  };
+  chains: {
+    specs: readonly ChainSpec[];
+    mode: FeedMode;
+  };
   /** NATS JetStream (NATS_URL): ticks for strategies on other machines. */
   nats: NatsConfig;
   /** High availability (HA_GROUP): a leader lease in NATS. */
@@ -146,6 +160,8 @@ export interface HaConfig {
   instance: string;
   leaseTtlMs: number;
 }
+
+const DEFAULT_INSTRUMENT_MASTER_URL = 'https://assets.upstox.com/market-quote/instruments/exchange/complete.json.gz';
 
 type Env = Record<string, string | undefined>;
 
@@ -257,10 +273,11 @@ function parseInstruments(r: Reader): string[] | undefined {
     keys = raw.value.split(',').map((k) => k.trim());
   }
   keys = [...new Set(keys.filter((k) => k !== ''))];
-  const bad = invalidInstrumentKeys(keys);
+  // Names (SEGMENT:TRADING_SYMBOL) are resolved against the instrument master at start.
+  const bad = invalidInstrumentKeys(keys.filter((k) => !isInstrumentName(k)));
   if (keys.length === 0 || bad.length > 0) {
     r.problems.push(
-      `${raw.from} has invalid instrument keys ${JSON.stringify(bad.slice(0, 5))}; each must be SEGMENT|id, e.g. NSE_EQ|INE002A01018, separated by commas`,
+      `${raw.from} has invalid instrument keys ${JSON.stringify(bad.slice(0, 5))}; each must be SEGMENT|id, e.g. NSE_EQ|INE002A01018, or a name SEGMENT:TRADING_SYMBOL, e.g. NSE_EQ:RELIANCE, separated by commas`,
     );
     return undefined;
   }
@@ -273,9 +290,9 @@ function parseTags(r: Reader): Record<string, string> {
   if (!raw) return tags;
   for (const pair of raw.value.split(',')) {
     const m = /^\s*([A-Za-z_][A-Za-z0-9_]*)=([^,]+?)\s*$/.exec(pair);
-    if (!m || ['instrument_key', 'segment', 'interval'].includes(m[1])) {
+    if (!m || ['instrument_key', 'segment', 'interval', 'symbol'].includes(m[1])) {
       r.problems.push(
-        `INFLUX_EXTRA_TAGS has an invalid pair ${JSON.stringify(pair)}; use name=value,name2=value2 (not instrument_key, segment or interval)`,
+        `INFLUX_EXTRA_TAGS has an invalid pair ${JSON.stringify(pair)}; use name=value,name2=value2 (not instrument_key, segment, interval or symbol)`,
       );
       continue;
     }
@@ -490,7 +507,9 @@ export function loadConfig(env: Env): Config {
   }
   const instruments = parseInstruments(r);
   const instrumentsUrl = r.url('INSTRUMENTS_URL', ['GET_INSTRUMENTS_URL'], ['http', 'https']);
-  if (!r.raw('INSTRUMENTS', ['INSTRUMENTS_LIST']) && !r.raw('INSTRUMENTS_URL', ['GET_INSTRUMENTS_URL'])) {
+  const chains = parseChainSpecs(r.str('OPTION_CHAINS') ?? '');
+  r.problems.push(...chains.problems);
+  if (!r.raw('INSTRUMENTS', ['INSTRUMENTS_LIST']) && !r.raw('INSTRUMENTS_URL', ['GET_INSTRUMENTS_URL']) && !r.raw('OPTION_CHAINS')) {
     r.problems.push(
       'no instruments: set INSTRUMENTS (alias INSTRUMENTS_LIST) to comma-separated keys such as NSE_EQ|INE002A01018,NSE_INDEX|Nifty Bank, or INSTRUMENTS_URL (alias GET_INSTRUMENTS_URL) to a URL answering {"instruments":[...]}',
     );
@@ -498,6 +517,10 @@ export function loadConfig(env: Env): Config {
   const tokenRefreshIst = r.str('TOKEN_REFRESH_IST') ?? '03:35';
   if (!/^([01]\d|2[0-3]):[0-5]\d$/.test(tokenRefreshIst)) {
     r.problems.push(`TOKEN_REFRESH_IST=${JSON.stringify(tokenRefreshIst)} is not HH:MM (24 h, IST); default is 03:35`);
+  }
+  const masterRefreshIst = r.str('MASTER_REFRESH_IST') ?? '08:30';
+  if (!/^([01]\d|2[0-3]):[0-5]\d$/.test(masterRefreshIst)) {
+    r.problems.push(`MASTER_REFRESH_IST=${JSON.stringify(masterRefreshIst)} is not HH:MM (24 h, IST); default is 08:30`);
   }
   const influxUrl = r.url('INFLUX_URL', ['INFLUX_DB_URL'], ['http', 'https']);
   const port = r.int('HTTP_PORT', [], 3000, 0, 65535);
@@ -562,6 +585,15 @@ export function loadConfig(env: Env): Config {
     },
     inspect: r.url('INSPECT', [], ['ws', 'wss']),
     logLevel: r.oneOf('LOG_LEVEL', LOG_LEVELS, 'info'),
+    master: {
+      url: r.url('INSTRUMENT_MASTER_URL', [], ['https', 'http'], DEFAULT_INSTRUMENT_MASTER_URL) ?? DEFAULT_INSTRUMENT_MASTER_URL,
+      refreshIst: masterRefreshIst,
+      downloadTimeoutMs: r.int('MASTER_DOWNLOAD_TIMEOUT_MS', [], 120_000, 1000),
+    },
+    chains: {
+      specs: chains.specs,
+      mode: r.oneOf('OPTION_CHAIN_MODE', FEED_MODES, 'option_greeks'),
+    },
     nats,
     ha: parseHa(r, nats.servers !== undefined),
     gaps: parseGaps(r),

@@ -39,6 +39,8 @@ try {
     INSTRUMENTS: '',
     INSTRUMENTS_LIST: '',
     INSTRUMENTS_URL: sim.instrumentsUrl,
+    // The simulator's instrument file: symbols on the demo's points, and OPTION_CHAINS (e.g. NIFTY:5) works.
+    INSTRUMENT_MASTER_URL: sim.instrumentFileUrl,
     SPOOL_PATH: env['DEMO_SPOOL_PATH'] ?? './data/demo-spool.db',
     INFLUX_EXTRA_TAGS: env['INFLUX_EXTRA_TAGS'] ? `${env['INFLUX_EXTRA_TAGS']},source=simulator` : 'source=simulator',
   });

@@ -28,6 +28,13 @@ function readConfig(): Config {
 const config = readConfig();
 const logger = createLogger(config.logLevel, undefined, secretScrubber(configSecrets(config)));
 const service = await startService(config, { logger }).catch((err: unknown) => {
+  // A name in INSTRUMENTS that the instrument master does not resolve: a configuration error too.
+  if (err instanceof ConfigError) {
+    logger.fatal({ code: err.code, problems: err.problems }, 'invalid configuration');
+    logger.flush();
+    process.stderr.write(`tickpipe: ${err.message}\nSee README.md, section Configuration.\n`);
+    process.exit(2);
+  }
   logger.fatal({ err }, `tickpipe could not start: ${describeError(err)}`);
   process.exit(1);
 });

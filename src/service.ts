@@ -5,7 +5,7 @@
  * feed, the server, then storage (buffered points to InfluxDB or the spool), then the actors.
  */
 import type { FastifyInstance } from 'fastify';
-import { type Actor, createActor } from 'xstate';
+import { type Actor, type AnyActorRef, createActor } from 'xstate';
 import { leaseTiming } from '../machines/leadership.js';
 import { pipelineMachine } from '../machines/pipeline.js';
 import type { Subscription, SubscriptionChangeRequest, SubscriptionChangeResult } from '../machines/rules/subscriptions.js';
@@ -13,6 +13,7 @@ import { planSubscriptionChange } from '../machines/rules/subscriptions.js';
 import type { Config } from './config.js';
 import { SubscriptionError, TickpipeError } from './errors.js';
 import { Fanout } from './fanout/fanout.js';
+import { Instruments } from './instruments/instruments-service.js';
 import type { Logger } from './logger.js';
 import { NatsLease } from './nats/lease.js';
 import { provideLeadership } from './nats/leadership-impl.js';
@@ -60,6 +61,12 @@ export async function startService(config: Config, opts: { logger: Logger }): Pr
   // Assigned once the actors are provided with the storage built below; read lazily until then.
   let root: Actor<typeof pipelineMachine> | undefined = undefined;
 
+  // The instrument master before anything opens: names in INSTRUMENTS that do not resolve stop
+  // the start with a ConfigError. Waited for only when names or chains need it.
+  const instruments = new Instruments({ config, logger });
+  await instruments.start();
+  const symbolOf = (key: string) => instruments.symbolOf(key);
+
   // Storage first: the spool must be open before any tick can arrive. Its reports go to the root,
   // which routes them (nothing is reported before the root starts: no tick arrives before).
   let metricsHook: ((s: number, o: string) => void) | undefined = undefined;
@@ -69,6 +76,7 @@ export async function startService(config: Config, opts: { logger: Logger }): Pr
     logger,
     report: (event) => root?.send(event),
     observeWriteLatency: (s, o) => metricsHook?.(s, o),
+    symbolOf,
   });
   logger.info({ path: config.spool.path, pendingPoints: storage.spool.pendingPoints() }, 'spool open');
 
@@ -79,6 +87,11 @@ export async function startService(config: Config, opts: { logger: Logger }): Pr
     logger: logger.child({ component: 'ticks' }),
     maxBufferedBytes: config.http.wsMaxBufferedBytes,
     feedKeys: () => new Set(Object.keys(subscription())),
+    symbolOf,
+  });
+  instruments.onSwap(() => {
+    storage.writePath.symbolsChanged();
+    fanout.symbolsChanged();
   });
   const tokenSource = new TokenSource(config.upstox.accessToken, config.upstox.tokenUrl, config.upstox.httpTimeoutMs);
   let stopping = false;
@@ -120,6 +133,7 @@ export async function startService(config: Config, opts: { logger: Logger }): Pr
       gaps.noteFrame(frame.ts);
       writePath.pushFrame(frame);
       fanout.publish(frame);
+      instruments.prices.observe(frame);
     },
   };
 
@@ -140,6 +154,11 @@ export async function startService(config: Config, opts: { logger: Logger }): Pr
           logger: logger.child({ actor: 'notifier' }),
         }),
         backfill: gaps.logic,
+        // A chain's change is planned against the live subscription and applied whole through the root.
+        chains: instruments.chainsLogic({
+          get: subscription,
+          set: (next) => root?.send({ type: 'SET_SUBSCRIPTION', subscription: next }),
+        }),
         ...(nats.lease
           ? {
               leadership: provideLeadership({
@@ -155,11 +174,16 @@ export async function startService(config: Config, opts: { logger: Logger }): Pr
     }),
     {
       input: {
-        connection: connectionInput(config.upstox),
+        connection: connectionInput({
+          ...config.upstox,
+          // Names resolved; with OPTION_CHAINS alone the subscription starts empty (the chains fill it).
+          instruments: instruments.instruments ?? (config.upstox.instrumentsUrl ? undefined : []),
+        }),
         writer: writerInput(config),
         drainer: drainerInput(config),
         notifier: notifierInput(config),
         backfill: gaps.input,
+        chains: instruments.chainsInput(),
         leadership: config.ha.group
           ? { timing: leaseTiming(config.ha.leaseTtlMs), instance: config.ha.instance, group: config.ha.group, now: Date.now }
           : null,
@@ -178,8 +202,8 @@ export async function startService(config: Config, opts: { logger: Logger }): Pr
   const instrumentsConfigured = config.upstox.instruments !== undefined || config.upstox.instrumentsUrl !== undefined;
   const publisher = nats.publisher;
   const natsDoc = publisher ? () => natsState(publisher, config.nats.stream) : undefined;
-  const state = () =>
-    buildStateDocument({
+  const state = () => ({
+    ...buildStateDocument({
       root: root,
       stats,
       spool: storage.spool,
@@ -187,7 +211,10 @@ export async function startService(config: Config, opts: { logger: Logger }): Pr
       startedAt,
       fanout,
       ...(natsDoc ? { nats: natsDoc } : {}),
-    });
+    }),
+    master: instruments.status(),
+    chains: instruments.chainsState((id) => root?.system.get(id) as AnyActorRef | undefined),
+  });
   const metrics = createMetrics({
     stats,
     actorStates: () => Object.fromEntries(Object.entries(state().actors).map(([k, v]) => [k, v.value])),
@@ -198,8 +225,13 @@ export async function startService(config: Config, opts: { logger: Logger }): Pr
   registerGapMetrics(metrics.registry, gaps.ledger);
   if (natsDoc) registerNatsMetrics(metrics.registry, natsDoc);
 
-  const changeSubscription = (req: SubscriptionChangeRequest): SubscriptionChangeResult => {
-    const plan = planSubscriptionChange(subscription(), req, config.upstox.limits, config.upstox.feedMode);
+  const changeSubscription = (request: SubscriptionChangeRequest): SubscriptionChangeResult => {
+    // Names (SEGMENT:TRADING_SYMBOL) become keys; one that does not resolve is refused alone.
+    const add = instruments.resolve(request.add ?? []);
+    const remove = instruments.resolve(request.remove ?? []);
+    const req = { ...request, ...(request.add ? { add: add.keys } : {}), ...(request.remove ? { remove: remove.keys } : {}) };
+    const planned = planSubscriptionChange(subscription(), req, config.upstox.limits, config.upstox.feedMode);
+    const plan = { ...planned, refused: [...add.refused, ...remove.refused, ...planned.refused] };
     if (plan.accepted.length === 0 && plan.removed.length === 0 && plan.refused.length > 0) {
       throw new SubscriptionError(
         `nothing could be applied: ${plan.refused
@@ -221,7 +253,12 @@ export async function startService(config: Config, opts: { logger: Logger }): Pr
       http: config.http,
       stats,
       state,
-      readiness: () => buildReadiness(state(), { instrumentsConfigured }),
+      readiness: () => {
+        const r = buildReadiness(state(), { instrumentsConfigured });
+        const master = instruments.notReadyReason();
+        return master ? { ready: false, reasons: [...r.reasons, master] } : r;
+      },
+      resolveInstruments: (entries) => instruments.resolve(entries),
       fanout,
       subscriptions: { current: subscription, change: changeSubscription },
       metrics,
@@ -233,6 +270,7 @@ export async function startService(config: Config, opts: { logger: Logger }): Pr
   } catch (err) {
     root.stop();
     gaps.stop();
+    instruments.close();
     await storage.close(0);
     await nats.close();
     throw err;
@@ -275,6 +313,7 @@ export async function startService(config: Config, opts: { logger: Logger }): Pr
       gaps.stop();
       await nats.close();
       hub.stop();
+      instruments.close();
     })());
 
   return { url, stats, root, state, stop };

@@ -24,8 +24,8 @@ export interface ActorState {
 }
 
 export interface StateDocument {
-  /** `leadership` only with HA_GROUP. */
-  actors: Record<(typeof ACTOR_IDS)[number], ActorState> & { leadership?: ActorState };
+  /** `leadership` only with HA_GROUP; `chains`: the instrument master and option chains. */
+  actors: Record<(typeof ACTOR_IDS)[number], ActorState> & { leadership?: ActorState; chains?: ActorState };
   /** Only with NATS_URL. */
   nats?: NatsState;
   spool: {
@@ -74,6 +74,7 @@ export function buildStateDocument(src: {
       notifier: actorState(children.notifier, 'stopped'),
       backfill: actorState(children.backfill, 'stopped'),
       ...(children.leadership ? { leadership: actorState(children.leadership, 'stopped') } : {}),
+      chains: actorState(children.chains, 'stopped'),
     },
     ...(src.nats ? { nats: src.nats() } : {}),
     spool: {

@@ -50,6 +50,8 @@ export interface FanoutOptions {
   maxPendingControl?: number;
   /** The keys the feed is subscribed to: a client may only ask for those. */
   feedKeys(): ReadonlySet<string>;
+  /** The trading symbol of a key (instrument master), for `"symbol"` in tick messages. */
+  symbolOf?: (key: string) => string | undefined;
 }
 
 /**
@@ -118,6 +120,8 @@ export class Fanout {
   private readonly maxKeys: number;
   private readonly maxPendingControl: number;
   private timer: NodeJS.Timeout | undefined;
+  /** `,"symbol":"..."` (or '') per key, built once: tick messages are built per update. */
+  private readonly symbolFields = new Map<string, string>();
   private nextId = 1;
   /** Reused by publish(): the clients it corked. */
   private readonly corked: TicksClient[] = [];
@@ -141,6 +145,22 @@ export class Fanout {
 
   get clientCount(): number {
     return this.clients.size;
+  }
+
+  /** The instrument master changed: symbols are looked up afresh. */
+  symbolsChanged(): void {
+    this.symbolFields.clear();
+  }
+
+  private symbolField(key: string): string {
+    let f = this.symbolFields.get(key);
+    if (f === undefined) {
+      const symbol = this.opts.symbolOf?.(key);
+      f = symbol === undefined ? '' : ',"symbol":' + JSON.stringify(symbol);
+      // Bounded like the subscription: unknown keys cost '' and are looked up again after a swap.
+      if (this.symbolFields.size < 100_000) this.symbolFields.set(key, f);
+    }
+    return f;
   }
 
   /** Hot path: called synchronously for every decoded frame. */
@@ -203,7 +223,7 @@ export class Fanout {
       this.latest.set(u.key, u);
       const subs = this.byKey.get(u.key);
       if (subs === undefined && !anyAll && this.bus === null) continue;
-      const f = textFrame(tickJson(u));
+      const f = textFrame(tickJson(u, false, this.symbolField(u.key)));
       if (this.bus !== null) this.busQueue.push({ key: u.key, ts: u.ts, payload: f.payload });
       if (frames !== null) {
         frames.push(f);
@@ -283,7 +303,7 @@ export class Fanout {
     const snapshotKeys = accepted.includes('*') ? [...this.latest.keys()] : accepted;
     for (const key of snapshotKeys) {
       const u = this.latest.get(key);
-      if (u) this.deliver(c, key, tickJson(u, true));
+      if (u) this.deliver(c, key, tickJson(u, true, this.symbolField(key)));
     }
     if (accepted.includes('*') && this.lastStatusTs > 0)
       this.deliver(c, MARKET_STATUS_KEY, marketStatusJson(this.segments, this.lastStatusTs));

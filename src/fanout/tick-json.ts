@@ -10,10 +10,11 @@ function num(n: number): string {
   return Number.isFinite(n) ? String(n) : 'null';
 }
 
-export function tickJson(u: TickUpdate, snapshot = false): string {
+/** `symbolField`: `,"symbol":"RELIANCE"` for instruments the master knows (built once per key by the caller), else ''. */
+export function tickJson(u: TickUpdate, snapshot = false, symbolField = ''): string {
   let s = '{"type":"tick"';
   if (snapshot) s += ',"snapshot":true';
-  s += ',"key":' + JSON.stringify(u.key) + ',"ts":' + num(u.ts);
+  s += ',"key":' + JSON.stringify(u.key) + symbolField + ',"ts":' + num(u.ts);
   s += ',"ltp":' + num(u.ltp) + ',"ltt":' + num(u.ltt) + ',"ltq":' + num(u.ltq) + ',"cp":' + num(u.cp);
   const kind = u.kind;
   if (kind === FeedKind.MarketFull) {

@@ -77,12 +77,37 @@ export class LineProtocolBuilder {
   private readonly candlePrefix = new Map<string, string>();
   private readonly extra: string;
 
-  constructor(extraTags: Readonly<Record<string, string>> = {}) {
+  /**
+   * `symbolOf`: the trading symbol of a key from the instrument master; points of known
+   * instruments carry it as the `symbol` tag (part of the cached prefix, so it costs nothing per point).
+   */
+  constructor(
+    extraTags: Readonly<Record<string, string>> = {},
+    private readonly symbolOf: (key: string) => string | undefined = () => undefined,
+  ) {
     // Tags sorted by key: InfluxDB's recommendation for write performance.
     this.extra = Object.keys(extraTags)
       .sort()
       .map((k) => `,${escapeTag(k)}=${escapeTag(extraTags[k])}`)
       .join('');
+  }
+
+  /**
+   * The instrument master changed: tick prefixes are rebuilt with the new symbols, keeping each
+   * series' last timestamp (points within one millisecond stay distinct across the change).
+   */
+  symbolsChanged(): void {
+    for (const [key, series] of this.tickSeries) series.prefix = this.tickPrefix(key, key.slice(0, Math.max(0, key.indexOf('|'))));
+    this.candlePrefix.clear();
+  }
+
+  private symbolTag(key: string): string {
+    const symbol = this.symbolOf(key);
+    return symbol === undefined ? '' : `,symbol=${escapeTag(symbol)}`;
+  }
+
+  private tickPrefix(key: string, segment: string): string {
+    return `tick,instrument_key=${escapeTag(key)},segment=${escapeTag(segment)}${this.symbolTag(key)}${this.extra}`;
   }
 
   /**
@@ -127,7 +152,7 @@ export class LineProtocolBuilder {
   private tickTags(u: TickUpdate): Series {
     let p = this.tickSeries.get(u.key);
     if (p === undefined) {
-      p = { prefix: `tick,instrument_key=${escapeTag(u.key)},segment=${escapeTag(u.segment)}${this.extra}`, lastUs: -1 };
+      p = { prefix: this.tickPrefix(u.key, u.segment), lastUs: -1 };
       if (this.tickSeries.size < 100_000) this.tickSeries.set(u.key, p);
     }
     return p;
@@ -153,7 +178,7 @@ export class LineProtocolBuilder {
     const id = `${key}\u0000${interval}`;
     let p = this.candlePrefix.get(id);
     if (p === undefined) {
-      p = `candle,instrument_key=${escapeTag(key)},interval=${escapeTag(interval || 'unknown')},segment=${escapeTag(segment)}${this.extra}`;
+      p = `candle,instrument_key=${escapeTag(key)},interval=${escapeTag(interval || 'unknown')},segment=${escapeTag(segment)}${this.symbolTag(key)}${this.extra}`;
       if (this.candlePrefix.size < 100_000) this.candlePrefix.set(id, p);
     }
     return p;

@@ -51,7 +51,12 @@ export async function buildServer(deps: ServerDeps): Promise<FastifyInstance> {
   await app.register(healthRoutes, { readiness: deps.readiness });
   await app.register(stateRoutes, { state: deps.state, metrics: deps.metrics, scrub: deps.scrub });
   await app.register(subscriptionRoutes, { subscriptions: deps.subscriptions, apiToken });
-  await app.register(ticksRoutes, { fanout: deps.fanout, apiToken, maxClients: deps.http.wsMaxClients });
+  await app.register(ticksRoutes, {
+    fanout: deps.fanout,
+    apiToken,
+    maxClients: deps.http.wsMaxClients,
+    resolveInstruments: deps.resolveInstruments,
+  });
   if (deps.inspection)
     await app.register(inspectorStreamRoute, { hub: deps.inspection, apiToken, maxClients: deps.http.wsMaxClients, scrub: deps.scrub });
   await app.register(inspectorPageRoute);

@@ -3,7 +3,7 @@ import type { Config, FeedMode } from '../config.js';
 import type { Logger } from '../logger.js';
 import type { Stats } from '../stats.js';
 import type { Fanout } from '../fanout/fanout.js';
-import type { SubscriptionChangeRequest, SubscriptionChangeResult } from '../../machines/rules/subscriptions.js';
+import type { RefusedKey, SubscriptionChangeRequest, SubscriptionChangeResult } from '../../machines/rules/subscriptions.js';
 import type { Metrics } from './metrics.js';
 import type { InspectionHub } from '../inspector/hub.js';
 import type { GapsSource } from './routes/gaps.js';
@@ -29,6 +29,8 @@ export interface ServerDeps {
     change(req: SubscriptionChangeRequest): SubscriptionChangeResult;
   };
   metrics: Metrics;
+  /** Instrument names (SEGMENT:TRADING_SYMBOL) → keys, per entry; absent: entries are keys. */
+  resolveInstruments?: (entries: readonly string[]) => { keys: string[]; refused: RefusedKey[] };
   /** The actors' inspection events for WS /inspect (the /inspector page is always served). */
   inspection?: InspectionHub;
   /** The gap ledger for GET /gaps. */

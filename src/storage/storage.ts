@@ -20,6 +20,8 @@ export interface StorageDeps {
   logger: Logger;
   report(event: StorageReport): void;
   observeWriteLatency?: (seconds: number, outcome: string) => void;
+  /** Trading symbol of a key, for the `symbol` tag (src/instruments). */
+  symbolOf?: (key: string) => string | undefined;
 }
 
 export interface Storage {
@@ -61,6 +63,7 @@ export function openStorage(deps: StorageDeps): Storage {
     extraTags: config.influx.extraTags,
     memoryMaxPoints: config.spool.memoryMaxPoints,
     split5xxAfter: config.influx.split5xxAfter,
+    ...(deps.symbolOf ? { symbolOf: deps.symbolOf } : {}),
     report: (event) => deps.report(event),
     ...(deps.observeWriteLatency ? { observeWriteLatency: deps.observeWriteLatency } : {}),
   });

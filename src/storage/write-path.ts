@@ -43,6 +43,9 @@ export interface WritePathOptions {
   memoryMaxPoints?: number;
   /** A batch failing with 5xx this many times while InfluxDB's health is fine is split to isolate what it cannot take. */
   split5xxAfter?: number;
+  /** Trading symbol of a key (instrument master), for the `symbol` tag. */
+  symbolOf?: (key: string) => string | undefined;
+  /** Delivers outcomes to the actors (the composition root sends them to the root machine). */
   report(event: StorageReport): void;
   observeWriteLatency?: (seconds: number, outcome: string) => void;
 }
@@ -72,7 +75,7 @@ export class WritePath {
   private readonly delivery: Delivery;
 
   constructor(private readonly o: WritePathOptions) {
-    this.builder = new LineProtocolBuilder(o.extraTags);
+    this.builder = new LineProtocolBuilder(o.extraTags, o.symbolOf);
     this.reportTimer = setInterval(() => this.reportLanded(), 1000);
     this.reportTimer.unref();
     this.drops = new DropLog(o.logger);
@@ -86,6 +89,11 @@ export class WritePath {
         if (this.spoolError !== null) this.spoolMemory();
       },
     });
+  }
+
+  /** The instrument master changed: tag prefixes are rebuilt with the new symbols. */
+  symbolsChanged(): void {
+    this.builder.symbolsChanged();
   }
 
   /**

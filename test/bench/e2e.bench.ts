@@ -107,6 +107,7 @@ async function fullRun(rate: number): Promise<Row[]> {
   const port = await freePort();
   const svc = startServiceProcess({
     UPSTOX_API_URL: sim.apiUrl,
+    INSTRUMENT_MASTER_URL: `${sim.apiUrl}/instruments/complete.json.gz`,
     UPSTOX_ACCESS_TOKEN: TOKEN,
     INSTRUMENTS: KEYS.join(','),
     FEED_MODE: 'full',

@@ -62,6 +62,7 @@ export async function startGapFixture(
   const port = await freePort();
   const env: Record<string, string> = {
     UPSTOX_API_URL: sim.apiUrl,
+    INSTRUMENT_MASTER_URL: sim.instrumentFileUrl,
     UPSTOX_TOKEN_URL: sim.tokenUrl,
     INSTRUMENTS: `${EQ},${IDX}`,
     INFLUX_URL: gate.url,

@@ -45,6 +45,7 @@ export async function startHaFixture(): Promise<HaFixture> {
   const procs: ServiceProcess[] = [];
   const env = (extra: Record<string, string> = {}) => ({
     UPSTOX_API_URL: sim.apiUrl,
+    INSTRUMENT_MASTER_URL: sim.instrumentFileUrl,
     UPSTOX_TOKEN_URL: sim.tokenUrl,
     INSTRUMENTS: HA_KEYS.join(','),
     INFLUX_URL: vm.url,

@@ -32,6 +32,7 @@ export async function startLiveService(extraEnv: Record<string, string> = {}): P
   const dir = mkdtempSync(join(tmpdir(), 'tickpipe-live-'));
   const env = {
     UPSTOX_API_URL: sim.apiUrl,
+    INSTRUMENT_MASTER_URL: sim.instrumentFileUrl,
     UPSTOX_TOKEN_URL: sim.tokenUrl,
     INSTRUMENTS: 'NSE_EQ|INE002A01018,NSE_INDEX|Nifty Bank',
     ...vm.influxEnv,

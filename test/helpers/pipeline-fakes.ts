@@ -72,6 +72,7 @@ export function pipelineTestInput(over: Partial<PipelineInput> = {}): PipelineIn
     notifier: notifierTestInput(),
     backfill: backfillTestInput(),
     leadership: null,
+    chains: { chains: [], retryMs: 600_000 },
     ...over,
   };
 }

@@ -132,6 +132,7 @@ describe('crash loop: SIGKILL at random moments, restart on the same spool', { t
     dir = mkdtempSync(join(tmpdir(), 'tickpipe-crash-'));
     baseEnv = {
       UPSTOX_API_URL: sim.apiUrl,
+      INSTRUMENT_MASTER_URL: sim.instrumentFileUrl,
       UPSTOX_TOKEN_URL: sim.tokenUrl,
       INSTRUMENTS: KEYS.join(','),
       INFLUX_URL: gate.url,

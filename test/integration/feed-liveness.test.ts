@@ -35,6 +35,7 @@ async function start(simOpts: SimulatorOptions, env: Record<string, string> = {}
   cleanups.push(() => rmSync(dir, { recursive: true, force: true }));
   const config = loadConfig({
     UPSTOX_API_URL: sim.apiUrl,
+    INSTRUMENT_MASTER_URL: sim.instrumentFileUrl,
     UPSTOX_ACCESS_TOKEN: sim.token,
     INSTRUMENTS: [EQ, EQ2, INDEX].join(','),
     SPOOL_PATH: join(dir, 'spool.db'),

@@ -35,6 +35,7 @@ async function startFeed(simOpts: SimulatorOptions = {}, env: Record<string, str
   const sim = await startSimulator({ updatesPerSecond: 500, frameIntervalMs: 10, pingIntervalMs: 50, ...simOpts });
   const config: Config = loadConfig({
     UPSTOX_API_URL: sim.apiUrl,
+    INSTRUMENT_MASTER_URL: sim.instrumentFileUrl,
     ...(useTokenUrl ? { UPSTOX_TOKEN_URL: sim.tokenUrl } : { UPSTOX_ACCESS_TOKEN: sim.token }),
     INSTRUMENTS: [EQ, EQ2, INDEX].join(','),
     RECONNECT_BASE_MS: '20',

@@ -46,8 +46,8 @@ describe('WS /inspect', () => {
     );
     assert.deepEqual(
       first.map((m) => (m.type === '@xstate.actor' ? (m.systemId ?? m.name) : '')),
-      // Started in this order; the feed socket is the connection's live child.
-      ['pipeline', 'writer', 'drainer', 'notifier', 'backfill', 'connection', 'socket'],
+      // Started in this order; the feed socket is the connection's live child, chains runs beside it.
+      ['pipeline', 'writer', 'drainer', 'notifier', 'backfill', 'connection', 'chains', 'socket'],
     );
     assert.ok(has(client.actor('writer')?.snapshot.value, 'influxDown'), 'the late client sees the writer down at once');
     assert.ok(has(client.actor('connection')?.snapshot.value, 'streaming'));

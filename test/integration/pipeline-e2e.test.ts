@@ -36,6 +36,7 @@ describe('pipeline end to end: simulator → service → VictoriaMetrics', { tim
     dir = mkdtempSync(join(tmpdir(), 'tickpipe-e2e-'));
     env = {
       UPSTOX_API_URL: sim.apiUrl,
+      INSTRUMENT_MASTER_URL: sim.instrumentFileUrl,
       UPSTOX_TOKEN_URL: sim.tokenUrl,
       INSTRUMENTS: KEYS.join(','),
       ...vm.influxEnv,

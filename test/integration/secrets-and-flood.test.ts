@@ -64,6 +64,7 @@ describe('secrets stay in, a flood stays bounded (real service)', { timeout: 120
     const port = String(await freePort());
     svc = startServiceProcess({
       UPSTOX_API_URL: sim.apiUrl,
+      INSTRUMENT_MASTER_URL: sim.instrumentFileUrl,
       UPSTOX_ACCESS_TOKEN: UPSTOX_TOKEN,
       INSTRUMENTS: KEYS.join(','),
       ...vm.influxEnv,

@@ -40,6 +40,7 @@ describe('shutdown with a stalled /ticks client and a batch being built', { time
     const spoolPath = join(dir, 'spool.db');
     const env = (port: number) => ({
       UPSTOX_API_URL: sim!.apiUrl,
+      INSTRUMENT_MASTER_URL: sim!.instrumentFileUrl,
       UPSTOX_TOKEN_URL: sim!.tokenUrl,
       INSTRUMENTS: 'NSE_EQ|INE002A01018,NSE_INDEX|Nifty Bank',
       INFLUX_URL: gate!.url,

@@ -52,6 +52,7 @@ describe('architecture', () => {
       'src/gaps/backfill-impl.ts',
       'src/gaps/gap-service.ts',
       'src/nats/leadership-impl.ts',
+      'src/instruments/instruments-service.ts',
     ]);
     for (const file of tsFiles('src')) {
       for (const spec of importsOf(file)) {

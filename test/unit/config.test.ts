@@ -104,6 +104,45 @@ describe('config', () => {
     assert.match(p[0], /INSTRUMENTS.*INSTRUMENTS_URL/);
   });
 
+  it('instrument master and option chains: defaults, names in INSTRUMENTS, chains without INSTRUMENTS', () => {
+    const d = loadConfig(minimal);
+    assert.equal(d.master.url, 'https://assets.upstox.com/market-quote/instruments/exchange/complete.json.gz');
+    assert.equal(d.master.refreshIst, '08:30');
+    assert.deepEqual(d.chains, { specs: [], mode: 'option_greeks' });
+    const c = loadConfig({
+      UPSTOX_ACCESS_TOKEN: 'x',
+      INSTRUMENTS: 'NSE_EQ:RELIANCE, nse_index:Nifty Bank, NSE_EQ|INE002A01018',
+      INSTRUMENT_MASTER_URL: 'http://127.0.0.1:9/instruments/complete.json.gz',
+      MASTER_REFRESH_IST: '07:05',
+      OPTION_CHAINS: 'NIFTY:10,BANKNIFTY:5:next2',
+      OPTION_CHAIN_MODE: 'full',
+    });
+    assert.deepEqual(c.upstox.instruments, ['NSE_EQ:RELIANCE', 'nse_index:Nifty Bank', 'NSE_EQ|INE002A01018']);
+    assert.equal(c.master.url, 'http://127.0.0.1:9/instruments/complete.json.gz');
+    assert.equal(c.master.refreshIst, '07:05');
+    assert.deepEqual(c.chains.specs, [
+      { underlying: 'NIFTY', n: 10, expiry: 'next' },
+      { underlying: 'BANKNIFTY', n: 5, expiry: 'next2' },
+    ]);
+    assert.equal(c.chains.mode, 'full');
+    assert.deepEqual(loadConfig({ UPSTOX_ACCESS_TOKEN: 'x', OPTION_CHAINS: 'NIFTY:3' }).upstox.instruments, undefined);
+  });
+
+  it('names each bad instrument-master and chain setting', () => {
+    const p = problems({
+      INSTRUMENTS: 'NSE_EQ|A',
+      INSTRUMENT_MASTER_URL: 'ftp://x/complete.json.gz',
+      MASTER_REFRESH_IST: '8:30',
+      OPTION_CHAINS: 'NIFTY:ten',
+      OPTION_CHAIN_MODE: 'greeks',
+    });
+    assert.equal(p.length, 5);
+    assert.ok(p.some((m) => m.startsWith('INSTRUMENT_MASTER_URL=') && m.includes('https://')));
+    assert.ok(p.some((m) => m.includes('MASTER_REFRESH_IST="8:30" is not HH:MM')));
+    assert.ok(p.some((m) => m.includes('OPTION_CHAINS entry "NIFTY:ten"') && m.includes('NIFTY:10')));
+    assert.ok(p.some((m) => m.includes('OPTION_CHAIN_MODE="greeks"')));
+  });
+
   it('never prints a secret', () => {
     const secret = 'super-secret-token-value';
     // A secret in a URL-typed slot would be echoed by a naive message; ours are not URL-typed,

@@ -123,8 +123,8 @@ describe('InspectionHub', () => {
     const regs = actorsIn(replay);
     assert.deepEqual(
       regs.map((a) => a.systemId ?? a.name),
-      // Started in this order; the feed socket is the connection's live child.
-      ['pipeline', 'writer', 'drainer', 'notifier', 'backfill', 'connection', 'socket'],
+      // Started in this order; the feed socket is the connection's live child, chains runs beside it.
+      ['pipeline', 'writer', 'drainer', 'notifier', 'backfill', 'connection', 'chains', 'socket'],
       'only live actors; finished promise actors are gone',
     );
     assert.ok(

@@ -12,6 +12,7 @@ import type { JsonSchemaToTsProvider } from '@fastify/type-provider-json-schema-
 import type { FastifyPluginAsync } from 'fastify';
 import type { RawData, WebSocket } from 'ws';
 import type { Fanout, SubscribeOutcome, TicksClient } from '../../fanout/fanout.js';
+import type { RefusedKey } from '../../../machines/rules/subscriptions.js';
 import { requireToken } from '../auth.js';
 import { MAX_MESSAGE_BYTES, MAX_REFUSED_LISTED, keyListProblem, parseClientMessage } from './ticks-messages.js';
 
@@ -27,6 +28,8 @@ export interface TicksRouteOptions {
   /** Bad messages tolerated within the window before the client is closed (default 20 in 10 s). */
   maxBadMessages?: number;
   badMessageWindowMs?: number;
+  /** Names (SEGMENT:TRADING_SYMBOL) → keys; a name that does not resolve is refused with help. */
+  resolveInstruments?: ((entries: readonly string[]) => { keys: string[]; refused: RefusedKey[] }) | undefined;
 }
 
 const ticksQuery = {
@@ -52,6 +55,12 @@ function closeFirmly(socket: WebSocket, code: number, reason: string): void {
 }
 
 export const ticksRoutes: FastifyPluginAsync<TicksRouteOptions> = async (fastify, opts) => {
+  const resolve = opts.resolveInstruments ?? ((entries: readonly string[]) => ({ keys: [...entries], refused: [] }));
+  /** '*' passes through; names resolve to keys, the rest come back refused with the reason. */
+  const resolveAll = (entries: readonly string[]) => {
+    const named = resolve(entries.filter((k) => k !== '*'));
+    return { keys: entries.includes('*') ? ['*', ...named.keys] : named.keys, refused: named.refused };
+  };
   const app = fastify.withTypeProvider<JsonSchemaToTsProvider>();
   const fanout = opts.fanout;
   const maxBad = opts.maxBadMessages ?? 20;
@@ -81,8 +90,11 @@ export const ticksRoutes: FastifyPluginAsync<TicksRouteOptions> = async (fastify
       }
       reply(client, { type: 'error', message, ...(requestId !== undefined ? { requestId } : {}) });
     };
-    const subscribe = (keys: readonly string[], id: Record<string, unknown>, ackAlways: boolean) => {
-      const r = fanout.subscribe(client, keys);
+    const subscribe = (entries: readonly string[], id: Record<string, unknown>, ackAlways: boolean) => {
+      // Names become keys first; one that does not resolve is refused like an unknown key, with help.
+      const keys = resolveAll(entries);
+      const subscribed = fanout.subscribe(client, keys.keys);
+      const r = { accepted: subscribed.accepted, refused: [...keys.refused, ...subscribed.refused] };
       if (r.accepted.length === 0 && r.refused.length > 0) {
         const why = r.refused[0];
         bad(
@@ -116,7 +128,7 @@ export const ticksRoutes: FastifyPluginAsync<TicksRouteOptions> = async (fastify
       if ('error' in msg) return bad(msg.error, msg.requestId);
       const id = msg.requestId !== undefined ? { requestId: msg.requestId } : {};
       if (msg.action === 'subscribe') subscribe(msg.keys, id, true);
-      else reply(client, { type: 'unsubscribed', ...id, removed: fanout.unsubscribe(client, msg.keys) });
+      else reply(client, { type: 'unsubscribed', ...id, removed: fanout.unsubscribe(client, resolveAll(msg.keys).keys) });
     });
   });
 };
