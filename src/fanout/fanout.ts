@@ -23,6 +23,7 @@
  * client (test/bench/fanout.bench.ts).
  */
 import type { WebSocket } from 'ws';
+import { INSTRUMENT_KEY_HINT, isInstrumentKey } from '../../machines/rules/instrument-key.js';
 import type { Logger } from '../logger.js';
 import type { Stats } from '../stats.js';
 import type { DecodedFrame, TickUpdate } from '../upstox/feed-types.js';
@@ -104,8 +105,6 @@ export interface SubscribeOutcome {
   accepted: string[];
   refused: Array<{ key: string; reason: string }>;
 }
-
-const KEY_SYNTAX = /^[A-Z][A-Z0-9_]*\|[^|]+$/;
 
 export class Fanout {
   private readonly clients = new Set<TicksClient>();
@@ -285,8 +284,8 @@ export class Fanout {
         if (!c.all) this.allCount++;
         c.all = true;
         accepted.push(key);
-      } else if (!KEY_SYNTAX.test(key)) {
-        refused.push({ key, reason: 'not an instrument key: expected SEGMENT|id, e.g. NSE_EQ|INE002A01018' });
+      } else if (!isInstrumentKey(key)) {
+        refused.push({ key, reason: `not an instrument key: ${INSTRUMENT_KEY_HINT}` });
       } else if (!known.has(key)) {
         refused.push({ key, reason: "not in the feed's subscription; add it with POST /subscriptions" });
       } else if (!c.keys.has(key) && c.keys.size >= this.maxKeys) {

@@ -38,6 +38,8 @@ export interface InstrumentsOptions {
   timers?: Timers;
   /** How often a chain samples its underlying's price. */
   priceIntervalMs?: number;
+  /** How long start-up waits for the master when nothing needs it to start (default 5 s). */
+  startWaitMs?: number;
 }
 
 export class Instruments {
@@ -74,10 +76,13 @@ export class Instruments {
    */
   async start(): Promise<void> {
     this.started = this.store.start().finally(() => this.emitSwap());
-    // Only names in INSTRUMENTS hold the start (the first subscription needs their keys); the
-    // chains actor waits for the master itself, so OPTION_CHAINS never delays the server.
+    // Only names in INSTRUMENTS hold the start without a bound (the first subscription needs their
+    // keys). Otherwise the start waits a few seconds at most, so that in the usual case (a cached
+    // copy, or a quick download) the first points already carry the `symbol` tag: a series that
+    // gained the tag a moment after start would be two series, and backfilled candles (always
+    // tagged) would not continue the live ones. The chains actor waits for the master itself.
     if (!(this.opts.config.upstox.instruments ?? []).some(isInstrumentName)) {
-      void this.started;
+      await Promise.race([this.started, new Promise((resolve) => setTimeout(resolve, this.opts.startWaitMs ?? 5000).unref())]);
       return;
     }
     await this.started;

@@ -51,6 +51,8 @@ async function expectCandlesExact(fx: GapFixture, gap: GapRow): Promise<void> {
   const inside = minutes.filter((m) => m > gap.from && m + 60_000 <= gap.to);
   for (const m of inside) {
     const series = await fx.vm.exportSeries(`{__name__="candle_close",instrument_key="${EQ}",interval="I1"}`);
+    // One series: live and backfilled candles carry the same tags (symbol included).
+    assert.equal(series.length, 1, `one continuous I1 series, got ${series.map((x) => JSON.stringify(x.metric)).join(' and ')}`);
     const s = series[0];
     const v = s.values[s.timestamps.indexOf(m)];
     assert.equal(v, fx.sim.candles(EQ).find((c) => c.ts === m)?.close, `VictoriaMetrics' candle ${new Date(m).toISOString()}`);

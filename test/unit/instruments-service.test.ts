@@ -101,16 +101,35 @@ describe('instruments composition (master, names at start, the chains actor wire
     assert.equal(i.notReadyReason()?.startsWith('no instrument master'), true);
   });
 
-  it('with keys only, start does not wait for the master', async () => {
+  it('with keys only, start waits for a quick master, so the first points already carry symbols', async () => {
     const i = new Instruments({ config: config({ INSTRUMENTS: RELIANCE_KEY }), logger: logger() });
     await i.start();
-    assert.equal(i.status().state, 'loading');
+    assert.equal(i.status().state, 'fresh');
     assert.equal(i.needed, false);
-    const swapped = new Promise<void>((r) => i.onSwap(r));
-    await swapped;
     assert.equal(i.symbolOf(RELIANCE_KEY), 'RELIANCE');
     assert.deepEqual(i.resolve(['NSE_EQ:RELIANCE', 'NSE_EQ:NOPE']).keys, [RELIANCE_KEY]);
     assert.match(i.resolve(['NSE_EQ:NOPE']).refused[0].reason, /NSE_EQ:NOPE is not in the instrument master/);
+  });
+
+  it('with keys only, a master that does not answer holds the start no longer than the bound', async () => {
+    // A server that accepts and never answers.
+    const silent = createServer(() => undefined);
+    await new Promise<void>((r) => silent.listen(0, '127.0.0.1', r));
+    try {
+      const port = (silent.address() as AddressInfo).port;
+      const i = new Instruments({
+        config: config({ INSTRUMENTS: RELIANCE_KEY, INSTRUMENT_MASTER_URL: `http://127.0.0.1:${port}/complete.json.gz` }),
+        logger: logger(),
+        startWaitMs: 50,
+      });
+      await i.start();
+      assert.equal(i.status().state, 'loading', 'start returned while the download still waits');
+      assert.equal(i.symbolOf(RELIANCE_KEY), undefined);
+      i.close();
+    } finally {
+      silent.closeAllConnections();
+      await new Promise((r) => silent.close(r));
+    }
   });
 
   it('NIFTY:3 end to end: prices from the data plane centre the chain, /state shows it, the log says it once', async () => {
@@ -125,7 +144,7 @@ describe('instruments composition (master, names at start, the chains actor wire
     const sample = () => intervals.forEach((fn) => fn());
     const i = new Instruments({ config: config({ OPTION_CHAINS: 'NIFTY:3' }), logger: logger(), timers });
     await i.start();
-    assert.equal(i.status().state, 'loading', 'chains alone do not hold the start');
+    assert.equal(i.status().state, 'fresh', 'a quick master is in before start returns');
     let sub: Record<string, FeedMode> = {};
     const actor = createActor(i.chainsLogic({ get: () => sub, set: (next) => (sub = next) }), { input: i.chainsInput(), clock });
     actor.start();
