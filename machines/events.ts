@@ -99,7 +99,7 @@ export type WriteFailure =
   | 'unauthorized'
   | 'forbidden'
   | 'bucketNotFound'
-  /** A 400 about the request itself, not its lines (no org, a bad bucket id): issue 11. */
+  /** A 400 about the request itself, not its lines (no org, a bad bucket id). */
   | 'badRequest';
 export interface WriteFailedEvent {
   type: 'WRITE_FAILED';

@@ -33,13 +33,13 @@ interface WriterContext extends WriterInput {
   pointsLanded: number;
   lastLandedAt: number | null;
   lastFailure: { code: ErrorCode; message: string; at: number } | null;
-  /** Why the spool cannot be written, while it cannot (issue 11). */
+  /** Why the spool cannot be written, while it cannot. */
   spoolError: string | null;
 }
 
 /**
- * Failures no probe can clear: the token, a permission or the bucket is wrong, or (issue 11,
- * badRequest) InfluxDB refuses the request itself (a 400 about no line, e.g. no org).
+ * Failures no probe can clear: the token, a permission or the bucket is wrong, or
+ * (badRequest) InfluxDB refuses the request itself (a 400 about no line, e.g. no org).
  */
 const AUTH_OUTCOMES: ReadonlySet<WriteFailure> = new Set(['unauthorized', 'forbidden', 'bucketNotFound', 'badRequest']);
 

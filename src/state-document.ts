@@ -35,7 +35,7 @@ export interface StateDocument {
     oldestAgeS: number | null;
     deadLetters: number;
     error: string | null;
-    /** Points waiting in memory because the spool cannot be written (issue 11; always set by buildStateDocument). */
+    /** Points waiting in memory because the spool cannot be written(always set by buildStateDocument). */
     memoryPoints?: number;
   };
   stats: Record<string, number>;
@@ -141,7 +141,7 @@ export function buildReadiness(
   }
   if (state.spool.error)
     reasons.push(`points cannot be spooled: ${state.spool.error} (${state.spool.memoryPoints ?? 0} points wait in memory)`);
-  // issue 11: InfluxDB refusing the request itself (400) or the token/bucket: points wait, a person must act.
+  // InfluxDB refusing the request itself (400) or the token/bucket: points wait, a person must act.
   if (stateText(writer0(state)).startsWith('influxDown.refused'))
     reasons.push(
       `InfluxDB refuses writes: ${typeof state.actors.writer.context['reason'] === 'string' ? state.actors.writer.context['reason'] : ''}; points wait in the spool`,

@@ -434,7 +434,7 @@ export class Fanout {
     setTimeout(() => c.socket.terminate(), 1000).unref();
   }
 
-  /** Closes every client (server shutdown); one that does not answer the close handshake within `graceMs` is cut (issue 11). */
+  /** Closes every client (server shutdown); one that does not answer the close handshake within `graceMs` is cut. */
   closeAll(code = 1001, reason = 'tickpipe is shutting down', graceMs = 1000): void {
     for (const c of [...this.clients]) {
       this.remove(c);

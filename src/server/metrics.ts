@@ -38,7 +38,7 @@ const COUNTERS: Array<[CounterField, string, string]> = [
   ['pointsDrained', 'tickpipe_points_drained_total', 'Points replayed from the spool and acknowledged'],
   ['pointsDeadLettered', 'tickpipe_points_dead_lettered_total', 'Points InfluxDB rejected, kept in the dead-letter table'],
   ['pointsDroppedSpoolFull', 'tickpipe_points_dropped_spool_full_total', 'Points removed by the spool size policy'],
-  // issue 11: the conservation law's counters (built = landed + buffered + spool pending + dead-lettered + dropped).
+  // the conservation law's counters (built = landed + buffered + spool pending + dead-lettered + dropped).
   ['pointsBuilt', 'tickpipe_points_built_total', 'Points built from the feed (plus those found in the spool at start)'],
   ['pointsRecoveredAtStart', 'tickpipe_points_recovered_at_start_total', 'Points found waiting in the spool at start'],
   ['pointsLanded', 'tickpipe_points_landed_total', 'Points InfluxDB acknowledged, each counted once'],
@@ -74,7 +74,7 @@ export function createMetrics(src: MetricsSources): Metrics {
       this.set(src.spoolPendingPoints());
     },
   });
-  // issue 11: the gauge terms of the conservation law.
+  // the gauge terms of the conservation law.
   new Gauge({
     name: 'tickpipe_points_buffered',
     help: 'Points in memory, not yet in the spool (the batch being built and batches an unwritable spool refused)',

@@ -1,5 +1,5 @@
 /**
- * End to end, the way a trader's machine runs it (issue 13): the simulator (its CLI, a process of
+ * End to end, the way a trader's machine runs it: the simulator (its CLI, a process of
  * its own), the service (`node dist/src/main.js`, configured by environment, full mode, default
  * batching), VictoriaMetrics, and a /ticks client (e2e-client.ts, a process of its own) that
  * stamps each tick as it parses it. Latency: the client's parse time minus the frame's
@@ -198,7 +198,7 @@ for (const rate of RATES) {
 }
 console.log('\nlatency in ms from the frame (currentTs) to the client parsing the tick (±1 ms); CPU: the service, every thread');
 table(rows.map((r) => ({ ...r, 'spool at end': r['spool at end'] ?? '' })));
-console.log('\nprevious design (issue 13, same machine, quiet): 5,000 updates/s (50 instruments x 100 frames/s)');
+console.log('\nprevious design (same machine, quiet): 5,000 updates/s (50 instruments x 100 frames/s)');
 table([
   { phase: 'steady writes', p50: '4', p99: '121', max: '169' },
   { phase: 'InfluxDB cut off', p50: '4', p99: '170', max: '274' },
@@ -207,7 +207,7 @@ table([
 console.log(
   'and at 200 instruments per frame: ~69 µs CPU per update at 10,000 updates/s (GC 16-21%); at 20,000 updates/s it fell behind,\n' +
     'writing 28,000-39,000 of the 80,000 points/s needed, event-loop delay p99 440-520 ms, VictoriaMetrics 40-55% of a core.\n' +
-    'targets (issue 13) at 10,000 updates/s: p99 <= 5 ms and max <= 25 ms in each phase, and <= 2x the storage-off p99;\n' +
+    'targets at 10,000 updates/s: p99 <= 5 ms and max <= 25 ms in each phase, and <= 2x the storage-off p99;\n' +
     '<= 14 µs CPU per update, ELU <= 0.30, RSS <= 200 MB; 20,000 updates/s sustained.',
 );
 console.log(`\n(${((performance.now() - started) / 1000).toFixed(0)} s; load average now ${loadavg()[0].toFixed(1)})`);

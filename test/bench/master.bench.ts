@@ -3,7 +3,7 @@
  * (complete.json.gz), streamed into the index (tickpipe) versus the baseline of gunzipping the
  * whole file and `JSON.parse` on it (then building the same index), same run. Each method runs
  * in its own child process so one's heap does not inflate the other's peak RSS.
- * Target (issue 16): bounded memory, start-up not delayed more than a few seconds.
+ * Target: bounded memory, start-up not delayed more than a few seconds.
  */
 import { spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';

@@ -4,7 +4,7 @@
  * secret path), used the way clients use it (?token= on websockets, Bearer on HTTP, a
  * notification sent): none of the secrets appears in its log, /state, /metrics or /inspect, and
  * the notification arrived with the credentials as a Basic Authorization header. Then the flood
- * of issue 12 against it: a /ticks client that stops reading and sends subscribe messages full of
+ * of the flood against it: a /ticks client that stops reading and sends subscribe messages full of
  * junk keys is closed, and the service's RSS stays bounded.
  */
 import assert from 'node:assert/strict';
@@ -119,7 +119,7 @@ describe('secrets stay in, a flood stays bounded (real service)', { timeout: 120
     assert.match(places.log, /"url":"\/inspect\?token=\[redacted\]"/, 'the request log (at debug) shows the query, token hidden');
   });
 
-  it("repeats issue 12's flood: a non-reading client sending junk subscribes is closed, RSS bounded", async () => {
+  it('repeats the flood: a non-reading client sending junk subscribes is closed, RSS bounded', async () => {
     const pid = svc.child.pid!;
     const baseline = rssOf(pid);
     let peak = baseline;
@@ -159,7 +159,7 @@ describe('secrets stay in, a flood stays bounded (real service)', { timeout: 120
     console.log(`flood: RSS ${Math.round(baseline / 2 ** 20)} MB → peak ${Math.round(peak / 2 ** 20)} MB (+${grew.toFixed(1)} MB)`);
     // What the flood leaves behind is garbage of the messages it parsed (up to ~60 MB before V8
     // collects it), not a queue: the replies waiting for it are at most 64.
-    assert.ok(grew < 100, `RSS grew ${grew.toFixed(1)} MB (issue 12 measured +171 MB, and the client was never closed)`);
+    assert.ok(grew < 100, `RSS grew ${grew.toFixed(1)} MB (before the fix: +171 MB, and the client was never closed)`);
     const health = await fetch(`${svc.baseUrl}/health`);
     assert.equal(health.status, 200);
   });

@@ -1,5 +1,5 @@
 /**
- * Issue 11: a full disk, for real: the spool lives on a 2 MiB tmpfs (mounted here; this needs
+ * A full disk, for real: the spool lives on a 2 MiB tmpfs (mounted here; this needs
  * root, which the test machine has; without it the test is skipped, saying why). While InfluxDB
  * is down the disk fills: batches wait in memory up to SPOOL_MEMORY_MAX_POINTS, then the oldest
  * are dropped and counted; the spool error is logged once and shown to the writer; nothing

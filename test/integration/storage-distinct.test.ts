@@ -1,5 +1,5 @@
 /**
- * Issue 11: two updates of one key in one millisecond are two points on the wire (microsecond
+ * Two updates of one key in one millisecond are two points on the wire (microsecond
  * timestamps with an in-millisecond sequence), both acknowledged; read back at ms precision they
  * carry the frame's currentTs. What the store keeps of them: InfluxDB 2 keeps both (distinct
  * timestamps); VictoriaMetrics stores milliseconds, and with deduplication on (as in these tests,

@@ -1,5 +1,5 @@
 /**
- * Issue 11, against a real VictoriaMetrics behind the fault gate: a 400 about the request is not a
+ * Against a real VictoriaMetrics behind the fault gate: a 400 about the request is not a
  * bad line (the writer is refused, nothing is dead-lettered); a split isolates every rejected line
  * and lands every valid point at a cost proportional to the bad lines; a batch InfluxDB answers
  * 500 every time, while it takes other writes, is split the same way instead of blocking the

@@ -1,5 +1,5 @@
 /**
- * Issue 11, the real service (`node dist/src/main.js`) against the simulator: SIGTERM while a
+ * The real service (`node dist/src/main.js`) against the simulator: SIGTERM while a
  * `/ticks` client does not read, with a long FLUSH_INTERVAL_MS and InfluxDB unreachable. The
  * batch being built must reach the spool, the stalled client must be cut after a short grace, and
  * the process must exit 0 well within 10 s. A second instance on the same SPOOL_PATH is refused.

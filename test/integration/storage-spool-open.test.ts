@@ -1,5 +1,5 @@
 /**
- * Issue 11: the spool is never thrown away unless proven corrupt. A real `sqlite3` process (the
+ * The spool is never thrown away unless proven corrupt. A real `sqlite3` process (the
  * Debian CLI an operator would use) holding a write lock, a second instance on the same
  * SPOOL_PATH, a read-only file: each waits with a clear log for a bounded time, then fails naming
  * the path and the fix, leaving the file (and its points) untouched. Dead letters stay within

@@ -1,5 +1,5 @@
 /**
- * Issue 11: InfluxDB settings InfluxDB would refuse for every request are configuration errors at
+ * InfluxDB settings InfluxDB would refuse for every request are configuration errors at
  * start, naming the setting, rather than a 400 for every write at run time; and the new storage
  * settings have their documented defaults.
  */
@@ -22,7 +22,7 @@ function problems(env: Record<string, string>): string[] {
   assert.fail('expected a ConfigError');
 }
 
-describe('config: InfluxDB settings (issue 11)', () => {
+describe('config: InfluxDB settings', () => {
   for (const name of ['INFLUX_ORG', 'INFLUX_BUCKET', 'INFLUX_TOKEN']) {
     it(`INFLUX_URL without ${name} is a configuration error naming it`, () => {
       const env: Record<string, string> = { ...minimal, ...influx };

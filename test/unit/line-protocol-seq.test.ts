@@ -1,5 +1,5 @@
 /**
- * Issue 11: two updates of one key in one millisecond stay two points. Timestamps are written in
+ * Two updates of one key in one millisecond stay two points. Timestamps are written in
  * microseconds: the frame's ms × 1000 plus an in-millisecond sequence per series; candles keep
  * ts × 1000 (their updates replace each other on purpose); a frame without currentTs is stamped
  * with its receive time.

@@ -88,7 +88,7 @@ describe('tick field list: /ticks JSON and line protocol agree', () => {
           const [tags, fields, ts] = line.split(' ') as [string, string, string];
           const c = jsonCandles[i];
           assert.ok(tags.includes(`interval=${String(c.interval)}`));
-          // Line protocol carries microseconds (issue 11): a candle's ts × 1000.
+          // Line protocol carries microseconds: a candle's ts × 1000.
           assert.equal(Number(ts), (c.ts as number) * 1000);
           const f = lineFields(fields);
           assert.deepEqual([...f.keys()], ['open', 'high', 'low', 'close', 'volume']);

@@ -1,5 +1,5 @@
 /**
- * Issue 11, the writer machine: a 400 about the request itself (outcome `badRequest`) is a
+ * The writer machine: a 400 about the request itself (outcome `badRequest`) is a
  * refusal a person must fix, like 401/403/404: influxDown.refused with the server's message, an
  * alert, no probing storm; a spool that cannot be written is kept in context for /state.
  */
@@ -29,7 +29,7 @@ function start() {
   return { clock, alerts, calls, child: () => h.child() };
 }
 
-describe('writer: request-level rejection and spool errors (issue 11)', () => {
+describe('writer: request-level rejection and spool errors', () => {
   it('badRequest: influxDown.refused with the message and an alert; the route reopens only after the refused delay', async () => {
     const w = start();
     await waitFor(w.child(), (s) => s.matches('influxUp'));
