@@ -15,7 +15,7 @@
  * so a standby can never start while the old leader still ingests, whatever the network does.
  */
 import { assign, fromCallback, fromPromise, setup } from 'xstate';
-import type { LeadEvent, LeadershipEvent, StepDownEvent } from './events.js';
+import type { HandoverFoundEvent, LeadEvent, LeadershipEvent, StepDownEvent } from './events.js';
 
 /** A successful acquire or renew: the lease's new revision and how long the write took. */
 export interface LeaseWrite {
@@ -23,7 +23,17 @@ export interface LeaseWrite {
   revision: number;
   elapsedMs: number;
 }
-export type LeaseAcquire = LeaseWrite | { acquired: false; holder: string | null };
+/**
+ * The holder's "last frame seen" mark, as it wrote it into the lease record with every renewal:
+ * Upstox's time of its newest frame and the keys it streamed. A standby keeps the latest it read,
+ * because an expired or deleted lease no longer holds it.
+ */
+export interface LeaderMark {
+  instance: string;
+  at: number;
+  keys: string[];
+}
+export type LeaseAcquire = LeaseWrite | { acquired: false; holder: string | null; mark?: LeaderMark | null };
 
 export interface LeaseTiming {
   ttlMs: number;
@@ -80,6 +90,10 @@ interface LeadershipContext extends LeadershipInput {
   /** Why the last step-down happened. */
   reason: string;
   terms: number;
+  /** Another leader's newest mark as read from the lease (what a takeover's gap starts from). */
+  seen: LeaderMark | null;
+  /** Electing because the leader gave the lease back (LEASE_RELEASED), not because it expired. */
+  released: boolean;
 }
 
 const errorText = (e: unknown): string => (e instanceof Error ? e.message : String(e));
@@ -123,6 +137,19 @@ const base = setup({
 const leadershipSetup = base.extend({
   actions: {
     announceLeader: base.enqueueActions(({ context, enqueue }) => {
+      // First the outage between the previous leader's last frame and ours, then the feed starts.
+      const prev = context.seen;
+      if (prev && prev.instance !== context.instance && prev.at > 0) {
+        const handover: HandoverFoundEvent = {
+          type: 'HANDOVER_FOUND',
+          at: prev.at,
+          keys: prev.keys,
+          gapReason: context.released ? 'leader handover' : 'leader failover',
+          from: prev.instance,
+        };
+        enqueue.sendParent(handover);
+      }
+      enqueue.assign({ seen: null, released: false });
       const lead: LeadEvent = { type: 'LEAD', instance: context.instance };
       enqueue.sendParent(lead);
     }),
@@ -144,6 +171,8 @@ export const leadershipMachine = leadershipSetup.createMachine({
     lastError: null,
     reason: '',
     terms: 0,
+    seen: null,
+    released: false,
   }),
   initial: 'electing',
   on: {
@@ -166,6 +195,9 @@ export const leadershipMachine = leadershipSetup.createMachine({
             target: 'standby',
             actions: assign({
               holder: ({ event }) => (event.output.acquired ? null : event.output.holder),
+              // A mark read now replaces an older one; none read (unreadable, empty) keeps it.
+              seen: ({ context, event }) => (!event.output.acquired && event.output.mark ? event.output.mark : context.seen),
+              released: false,
               lastError: null,
             }),
           },
@@ -177,7 +209,7 @@ export const leadershipMachine = leadershipSetup.createMachine({
     },
     standby: {
       invoke: { src: 'watchReleases' },
-      on: { LEASE_RELEASED: 'electing' },
+      on: { LEASE_RELEASED: { target: 'electing', actions: assign({ released: true }) } },
       after: { pollDelay: 'electing' },
     },
     leader: {

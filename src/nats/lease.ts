@@ -16,6 +16,7 @@ import { type KV, type KvEntry, Kvm } from '@nats-io/kv';
 import type { NatsConnection } from '@nats-io/transport-node';
 import { JetStreamApiError } from '@nats-io/jetstream';
 import { TickpipeError } from '../errors.js';
+import type { LeaderMark } from '../../machines/leadership.js';
 import type { NatsLink } from './link.js';
 
 export const LEASE_BUCKET = 'tickpipe_leader';
@@ -29,6 +30,12 @@ export interface LeaseOptions {
   /** Timeout of one KV request. */
   requestTimeoutMs: number;
   now?: () => number;
+  /**
+   * This instance's "last frame seen" mark (Upstox's time of its newest frame, 0 before any, and
+   * the keys it streams), written into the lease with every renewal so that whoever takes over
+   * next can record the gap between the two (machines/leadership.ts).
+   */
+  mark?: () => { at: number; keys: readonly string[] };
 }
 
 export interface LeaseHeld {
@@ -41,6 +48,8 @@ export interface LeaseTaken {
   acquired: false;
   /** The instance holding it, when it could be read. */
   holder: string | null;
+  /** The holder's last-frame mark, when it has streamed and the value could be read. */
+  mark: LeaderMark | null;
 }
 export type AcquireResult = LeaseHeld | LeaseTaken;
 
@@ -65,6 +74,19 @@ function holderOf(e: KvEntry | null): string | null {
   }
 }
 
+/** The mark in a lease value, if it names an instance, a frame time and keys. */
+function markOf(e: KvEntry | null): LeaderMark | null {
+  if (!e || e.operation !== 'PUT') return null;
+  try {
+    const v = e.json<{ instance?: unknown; lastFrameAt?: unknown; keys?: unknown }>();
+    if (typeof v.instance !== 'string' || typeof v.lastFrameAt !== 'number' || !(v.lastFrameAt > 0)) return null;
+    const keys = Array.isArray(v.keys) ? v.keys.filter((k): k is string => typeof k === 'string') : [];
+    return { instance: v.instance, at: v.lastFrameAt, keys };
+  } catch {
+    return null;
+  }
+}
+
 export class NatsLease {
   private kv: KV | null = null;
   private kvOf: NatsConnection | null = null;
@@ -75,7 +97,12 @@ export class NatsLease {
   }
 
   private value(): string {
-    return JSON.stringify({ instance: this.opts.instance, at: Date.now() });
+    const mark = this.opts.mark?.();
+    return JSON.stringify({
+      instance: this.opts.instance,
+      at: Date.now(),
+      ...(mark ? { lastFrameAt: mark.at, keys: mark.keys } : {}),
+    });
   }
 
   /** The bucket on the current connection, created with our TTL when missing. */
@@ -104,7 +131,8 @@ export class NatsLease {
       return { acquired: true, revision, elapsedMs: this.now() - t0 };
     } catch (err) {
       if (!isWrongRevision(err)) throw err;
-      return { acquired: false, holder: holderOf(await kv.get(this.opts.group)) };
+      const entry = await kv.get(this.opts.group);
+      return { acquired: false, holder: holderOf(entry), mark: markOf(entry) };
     }
   }
 
