@@ -22,6 +22,8 @@ export interface LeaseWrite {
   acquired: true;
   revision: number;
   elapsedMs: number;
+  /** On acquire: how the lease had become free (deleted by its leader, or expired by TTL). */
+  freedBy?: 'release' | 'expiry';
 }
 /**
  * The holder's "last frame seen" mark, as it wrote it into the lease record with every renewal:
@@ -92,7 +94,7 @@ interface LeadershipContext extends LeadershipInput {
   terms: number;
   /** Another leader's newest mark as read from the lease (what a takeover's gap starts from). */
   seen: LeaderMark | null;
-  /** Electing because the leader gave the lease back (LEASE_RELEASED), not because it expired. */
+  /** The lease just taken had been given back by its leader (deleted), not expired. */
   released: boolean;
 }
 
@@ -188,7 +190,13 @@ export const leadershipMachine = leadershipSetup.createMachine({
             target: 'leader',
             actions: assign(({ context, event }) => {
               const w = event.output as LeaseWrite;
-              return { revision: w.revision, lastWriteMs: w.elapsedMs, holder: context.instance, lastError: null };
+              return {
+                revision: w.revision,
+                lastWriteMs: w.elapsedMs,
+                holder: context.instance,
+                lastError: null,
+                released: w.freedBy === 'release',
+              };
             }),
           },
           {
@@ -197,7 +205,6 @@ export const leadershipMachine = leadershipSetup.createMachine({
               holder: ({ event }) => (event.output.acquired ? null : event.output.holder),
               // A mark read now replaces an older one; none read (unreadable, empty) keeps it.
               seen: ({ context, event }) => (!event.output.acquired && event.output.mark ? event.output.mark : context.seen),
-              released: false,
               lastError: null,
             }),
           },
@@ -209,7 +216,7 @@ export const leadershipMachine = leadershipSetup.createMachine({
     },
     standby: {
       invoke: { src: 'watchReleases' },
-      on: { LEASE_RELEASED: { target: 'electing', actions: assign({ released: true }) } },
+      on: { LEASE_RELEASED: 'electing' },
       after: { pollDelay: 'electing' },
     },
     leader: {

@@ -43,6 +43,8 @@ export interface LeaseHeld {
   revision: number;
   /** How long the write took: the lease runs from when it was sent, not from when it was acknowledged. */
   elapsedMs: number;
+  /** On acquire: how the lease had become free (deleted by a leader stepping down, or expired). */
+  freedBy?: 'release' | 'expiry';
 }
 export interface LeaseTaken {
   acquired: false;
@@ -125,10 +127,14 @@ export class NatsLease {
 
   async acquire(): Promise<AcquireResult> {
     const kv = await this.bucket();
+    // Read first: a live lease is answered by one request, and a free one says how it was freed
+    // (a delete marker: its leader stepped down; nothing: it expired), which names the gap.
+    const current = await kv.get(this.opts.group);
+    if (current?.operation === 'PUT') return { acquired: false, holder: holderOf(current), mark: markOf(current) };
     const t0 = this.now();
     try {
       const revision = await kv.create(this.opts.group, this.value());
-      return { acquired: true, revision, elapsedMs: this.now() - t0 };
+      return { acquired: true, revision, elapsedMs: this.now() - t0, freedBy: current ? 'release' : 'expiry' };
     } catch (err) {
       if (!isWrongRevision(err)) throw err;
       const entry = await kv.get(this.opts.group);

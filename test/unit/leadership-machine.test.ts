@@ -25,15 +25,19 @@ class FakeLeaseStore {
   readonly watchers = new Set<() => void>();
   /** The last-frame mark each holder writes into its lease value (none: it never streamed). */
   readonly marks = new Map<string, LeaderMark>();
+  /** The last change was a delete (a delete marker stands), not an expiry. */
+  released = false;
   constructor(private readonly clock: SimulatedClock) {}
   live(): boolean {
     return this.holder !== null && this.clock.now() < this.writtenAt + TTL;
   }
   acquire(instance: string): LeaseAcquire {
     if (this.live()) return { acquired: false, holder: this.holder, mark: this.marks.get(this.holder!) ?? null };
+    const freedBy = this.released ? ('release' as const) : ('expiry' as const);
     this.holder = instance;
+    this.released = false;
     this.writtenAt = this.clock.now();
-    return { acquired: true, revision: ++this.revision, elapsedMs: 0 };
+    return { acquired: true, revision: ++this.revision, elapsedMs: 0, freedBy };
   }
   renew(instance: string, revision: number): LeaseWrite {
     if (!this.live() || revision !== this.revision || this.holder !== instance) throw new LeaseLost(`revision ${revision} is not current`);
@@ -43,6 +47,7 @@ class FakeLeaseStore {
   release(revision: number): void {
     if (revision !== this.revision || !this.live()) return;
     this.holder = null;
+    this.released = true;
     this.revision++;
     for (const w of this.watchers) w();
   }
