@@ -9,6 +9,10 @@
  * from the last write), so a leader that stops renewing (SIGKILL, partition) loses the key TTL
  * after its last successful write, and a standby's `acquire` succeeds from then on.
  *
+ * The value names the holder and carries its "last frame seen" mark (Upstox time and keys), so that
+ * a standby, which reads it on every poll, knows where the group's stream stopped when it takes
+ * over; `acquire` also says whether the lease had been deleted or had expired (the gap's reason).
+ *
  * Safety needs every instance of a group to use the same TTL: the bucket's own TTL is checked
  * against ours before anything is acquired.
  */
