@@ -173,6 +173,16 @@ export interface LeadEvent {
   instance: string;
 }
 /**
+ * A leader's "last frame seen" mark, as it writes it into the lease record with every renewal
+ * (src/nats/lease.ts): Upstox's time of its newest frame and the keys it streamed. A standby keeps
+ * the latest it read, because an expired or deleted lease no longer holds it.
+ */
+export interface LeaderMark {
+  instance: string;
+  at: number;
+  keys: string[];
+}
+/**
  * Sent before LEAD when this instance takes the lease from another: the previous leader's "last
  * frame seen" mark (shared in the lease record), so the outage between the two instances is
  * recorded and backfilled like any other gap.

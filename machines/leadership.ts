@@ -15,7 +15,7 @@
  * so a standby can never start while the old leader still ingests, whatever the network does.
  */
 import { assign, fromCallback, fromPromise, setup } from 'xstate';
-import type { HandoverFoundEvent, LeadEvent, LeadershipEvent, StepDownEvent } from './events.js';
+import type { HandoverFoundEvent, LeadEvent, LeaderMark, LeadershipEvent, StepDownEvent } from './events.js';
 
 /** A successful acquire or renew: the lease's new revision and how long the write took. */
 export interface LeaseWrite {
@@ -24,16 +24,6 @@ export interface LeaseWrite {
   elapsedMs: number;
   /** On acquire: how the lease had become free (deleted by its leader, or expired by TTL). */
   freedBy?: 'release' | 'expiry';
-}
-/**
- * The holder's "last frame seen" mark, as it wrote it into the lease record with every renewal:
- * Upstox's time of its newest frame and the keys it streamed. A standby keeps the latest it read,
- * because an expired or deleted lease no longer holds it.
- */
-export interface LeaderMark {
-  instance: string;
-  at: number;
-  keys: string[];
 }
 export type LeaseAcquire = LeaseWrite | { acquired: false; holder: string | null; mark?: LeaderMark | null };
 
@@ -78,7 +68,7 @@ export interface LeadershipInput {
   now: () => number;
 }
 
-export type { LeadershipEvent };
+export type { LeaderMark, LeadershipEvent };
 
 interface LeadershipContext extends LeadershipInput {
   /** Revision of the lease this instance last wrote; null when it holds none. */

@@ -20,7 +20,7 @@ import { type KV, type KvEntry, Kvm } from '@nats-io/kv';
 import type { NatsConnection } from '@nats-io/transport-node';
 import { JetStreamApiError } from '@nats-io/jetstream';
 import { TickpipeError } from '../errors.js';
-import type { LeaderMark } from '../../machines/leadership.js';
+import type { LeaderMark } from '../../machines/events.js';
 import type { NatsLink } from './link.js';
 
 export const LEASE_BUCKET = 'tickpipe_leader';
