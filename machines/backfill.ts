@@ -15,9 +15,9 @@
  * events and outputs (`at`, and UPSTOX_CLOCK while waiting), so delays are exact under a SimulatedClock.
  */
 import { assign, fromPromise, setup } from 'xstate';
-import type { BackfillEvent, FeedDownEvent, OutageFoundEvent } from './events.js';
+import type { BackfillEvent, FeedDownEvent, HandoverFoundEvent, OutageFoundEvent } from './events.js';
 import { PERMANENT, type QueuedGap, describeKeyErrors, enqueue, errorOf } from './rules/backfill-queue.js';
-import { type BackfillState, type Gap, gapsFromOutage } from './rules/gaps.js';
+import { type BackfillState, type Gap, type GapReason, gapsFromOutage } from './rules/gaps.js';
 import type { TradingCalendar } from './rules/trading-hours.js';
 
 export interface BackfillInput {
@@ -83,6 +83,9 @@ export interface SettleParams {
   logError: boolean;
 }
 
+/** Reasons that say why the whole outage happened, whatever the first connection then met. */
+const STICKY_REASONS: readonly GapReason[] = ['service stopped', 'service crashed', 'leader failover', 'leader handover'];
+
 /** Per-gap progress, reset when the next gap starts. */
 const FRESH_GAP = { cursor: 0, batch: [] as string[], gapCandles: 0, keyErrors: [], attempts: 0, rateLimits: 0, gapFailed: false };
 
@@ -119,13 +122,24 @@ const base = setup({
     moreKeysAfterBatch: ({ context }) => context.cursor + context.batch.length < (context.queue[0]?.keys.length ?? 0),
     exhausted: ({ context }) => context.attempts >= context.maxAttempts,
     noOutageOpen: ({ context }) => context.down === null,
+    /**
+     * A handover opens the outage unless one is open that began later. The outage this instance's
+     * own last run left (found at start) began earlier, but the group streamed since: the
+     * previous leader's mark is where the group's stream stopped, so it replaces it.
+     */
+    handoverOpens: ({ context, event }) => {
+      const down = context.down;
+      if (down === null) return true;
+      const e = event as HandoverFoundEvent;
+      return (down.gapReason === 'service stopped' || down.gapReason === 'service crashed') && down.at < e.at;
+    },
   },
 });
 
 const backfillSetup = base.extend({
   actions: {
     openOutage: base.assign(({ event }) => {
-      const e = event as FeedDownEvent | OutageFoundEvent;
+      const e = event as FeedDownEvent | OutageFoundEvent | HandoverFoundEvent;
       return { down: { at: e.at, keys: e.keys, gapReason: e.gapReason, ...('open' in e && e.open ? { open: e.open } : {}) }, now: e.at };
     }),
     queuePending: base.assign(({ context, event }) => {
@@ -212,11 +226,8 @@ const backfillSetup = base.extend({
         {
           from: down.at,
           to: event.at,
-          // A stop or crash stays the reason; a drop may be explained by what kept the feed down.
-          reason:
-            down.gapReason === 'service stopped' || down.gapReason === 'service crashed'
-              ? down.gapReason
-              : (event.gapReason ?? down.gapReason),
+          // A stop, crash or leader change stays the reason; a drop may be explained by what kept the feed down.
+          reason: STICKY_REASONS.includes(down.gapReason) ? down.gapReason : (event.gapReason ?? down.gapReason),
           keysAtDown: down.keys,
           keysAtUp: event.keys,
           ...(down.open ? { openAtDown: down.open } : {}),
@@ -250,6 +261,7 @@ export const backfillMachine = backfillSetup.createMachine({
     // The earliest interruption wins: a reconnect failing for another reason is the same gap.
     FEED_DOWN: { guard: 'noOutageOpen', actions: 'openOutage' },
     OUTAGE_FOUND: { guard: 'noOutageOpen', actions: 'openOutage' },
+    HANDOVER_FOUND: { guard: 'handoverOpens', actions: 'openOutage' },
     FEED_UP: { actions: 'closeOutage' },
     UPSTOX_CLOCK: { actions: assign({ now: ({ context, event }) => Math.max(context.now, event.at) }) },
     GAPS_PENDING: { actions: 'queuePending' },

@@ -23,6 +23,7 @@
  *   service       STOP_FEED         root            shutdown: stop the connection first
  *   leadership    LEAD              root            this instance holds the HA lease: start the feed
  *   leadership    STEP_DOWN         root            fenced or stopping: stop the feed now
+ *   leadership    HANDOVER_FOUND    backfill        taking over: the previous leader's last frame opens an outage
  *   leadership    LEASE_RELEASED    leadership      (its own watch) the leader gave the lease back
  *   service       STOP              leadership      graceful shutdown: hand the lease over at once
  *   service       OUTAGE_FOUND      backfill        at start: the previous run stopped or crashed
@@ -171,6 +172,31 @@ export interface LeadEvent {
   type: 'LEAD';
   instance: string;
 }
+/**
+ * A leader's "last frame seen" mark, as it writes it into the lease record with every renewal
+ * (src/nats/lease.ts): Upstox's time of its newest frame and the keys it streamed. A standby keeps
+ * the latest it read, because an expired or deleted lease no longer holds it.
+ */
+export interface LeaderMark {
+  instance: string;
+  at: number;
+  keys: string[];
+}
+/**
+ * Sent before LEAD when this instance takes the lease from another: the previous leader's "last
+ * frame seen" mark (shared in the lease record), so the outage between the two instances is
+ * recorded and backfilled like any other gap.
+ */
+export interface HandoverFoundEvent {
+  type: 'HANDOVER_FOUND';
+  /** Upstox's time of the previous leader's last frame (ms), as it last wrote it into the lease. */
+  at: number;
+  keys: readonly string[];
+  /** `leader failover`: its lease expired; `leader handover`: it gave the lease back. */
+  gapReason: Extract<GapReason, 'leader failover' | 'leader handover'>;
+  /** The previous leader's instance name. */
+  from: string;
+}
 export interface StepDownEvent {
   type: 'STEP_DOWN';
   reason: string;
@@ -258,7 +284,7 @@ export interface ChainChange {
 export type WriterEvent = WriteOkEvent | WriteFailedEvent | FeedUpEvent | FeedDownEvent | SpoolFailedEvent | SpoolOkEvent;
 export type DrainerEvent = InfluxUpEvent | InfluxDownEvent | SpooledEvent;
 export type NotifierEvent = LandedEvent | { type: 'STOP' };
-export type BackfillEvent = FeedDownEvent | FeedUpEvent | OutageFoundEvent | GapsPendingEvent | UpstoxClockEvent;
+export type BackfillEvent = FeedDownEvent | FeedUpEvent | OutageFoundEvent | HandoverFoundEvent | GapsPendingEvent | UpstoxClockEvent;
 export type ConnectionEvent =
   | SocketEvent
   | SetSubscriptionEvent
@@ -273,7 +299,8 @@ export type ConnectionEvent =
   | { type: 'PONG_OVERDUE' };
 
 /** What children send the root. */
-export type ChildReport = FeedUpEvent | FeedDownEvent | InfluxUpEvent | InfluxDownEvent | LandedEvent | LeadEvent | StepDownEvent;
+export type ChildReport =
+  FeedUpEvent | FeedDownEvent | InfluxUpEvent | InfluxDownEvent | LandedEvent | LeadEvent | StepDownEvent | HandoverFoundEvent;
 
 /** Everything the root accepts: children's reports, the data plane's reports, the service's commands. */
 export type PipelineEvent =

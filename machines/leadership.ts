@@ -15,15 +15,17 @@
  * so a standby can never start while the old leader still ingests, whatever the network does.
  */
 import { assign, fromCallback, fromPromise, setup } from 'xstate';
-import type { LeadEvent, LeadershipEvent, StepDownEvent } from './events.js';
+import type { HandoverFoundEvent, LeadEvent, LeaderMark, LeadershipEvent, StepDownEvent } from './events.js';
 
 /** A successful acquire or renew: the lease's new revision and how long the write took. */
 export interface LeaseWrite {
   acquired: true;
   revision: number;
   elapsedMs: number;
+  /** On acquire: how the lease had become free (deleted by its leader, or expired by TTL). */
+  freedBy?: 'release' | 'expiry';
 }
-export type LeaseAcquire = LeaseWrite | { acquired: false; holder: string | null };
+export type LeaseAcquire = LeaseWrite | { acquired: false; holder: string | null; mark?: LeaderMark | null };
 
 export interface LeaseTiming {
   ttlMs: number;
@@ -66,7 +68,7 @@ export interface LeadershipInput {
   now: () => number;
 }
 
-export type { LeadershipEvent };
+export type { LeaderMark, LeadershipEvent };
 
 interface LeadershipContext extends LeadershipInput {
   /** Revision of the lease this instance last wrote; null when it holds none. */
@@ -80,6 +82,10 @@ interface LeadershipContext extends LeadershipInput {
   /** Why the last step-down happened. */
   reason: string;
   terms: number;
+  /** Another leader's newest mark as read from the lease (what a takeover's gap starts from). */
+  seen: LeaderMark | null;
+  /** The lease just taken had been given back by its leader (deleted), not expired. */
+  released: boolean;
 }
 
 const errorText = (e: unknown): string => (e instanceof Error ? e.message : String(e));
@@ -123,6 +129,19 @@ const base = setup({
 const leadershipSetup = base.extend({
   actions: {
     announceLeader: base.enqueueActions(({ context, enqueue }) => {
+      // First the outage between the previous leader's last frame and ours, then the feed starts.
+      const prev = context.seen;
+      if (prev && prev.instance !== context.instance && prev.at > 0) {
+        const handover: HandoverFoundEvent = {
+          type: 'HANDOVER_FOUND',
+          at: prev.at,
+          keys: prev.keys,
+          gapReason: context.released ? 'leader handover' : 'leader failover',
+          from: prev.instance,
+        };
+        enqueue.sendParent(handover);
+      }
+      enqueue.assign({ seen: null, released: false });
       const lead: LeadEvent = { type: 'LEAD', instance: context.instance };
       enqueue.sendParent(lead);
     }),
@@ -144,6 +163,8 @@ export const leadershipMachine = leadershipSetup.createMachine({
     lastError: null,
     reason: '',
     terms: 0,
+    seen: null,
+    released: false,
   }),
   initial: 'electing',
   on: {
@@ -159,13 +180,21 @@ export const leadershipMachine = leadershipSetup.createMachine({
             target: 'leader',
             actions: assign(({ context, event }) => {
               const w = event.output as LeaseWrite;
-              return { revision: w.revision, lastWriteMs: w.elapsedMs, holder: context.instance, lastError: null };
+              return {
+                revision: w.revision,
+                lastWriteMs: w.elapsedMs,
+                holder: context.instance,
+                lastError: null,
+                released: w.freedBy === 'release',
+              };
             }),
           },
           {
             target: 'standby',
             actions: assign({
               holder: ({ event }) => (event.output.acquired ? null : event.output.holder),
+              // A mark read now replaces an older one; none read (unreadable, empty) keeps it.
+              seen: ({ context, event }) => (!event.output.acquired && event.output.mark ? event.output.mark : context.seen),
               lastError: null,
             }),
           },

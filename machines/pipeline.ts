@@ -126,6 +126,7 @@ export const pipelineMachine = pipelineSetup.createMachine({
     INFLUX_DOWN: { actions: forwardTo('drainer') },
     LANDED: { actions: forwardTo('notifier') },
     // from the leadership (HA_GROUP); handled per state above: LEAD, STEP_DOWN
+    HANDOVER_FOUND: { actions: forwardTo('backfill') },
     // from the data plane (the write path)
     WRITE_OK: { actions: forwardTo('writer') },
     WRITE_FAILED: { actions: forwardTo('writer') },

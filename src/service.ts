@@ -120,7 +120,15 @@ export async function startService(config: Config, opts: { logger: Logger }): Pr
       },
     },
   });
-  const nats = startNats(config, logger);
+  // The lease carries this instance's last-frame mark, so a standby taking over records the gap.
+  // The keys are those of the last feed that ran: a leader re-elected before its feed restarts
+  // has no connection (no subscription) yet, but its mark still stands for what it streamed.
+  let markKeys: string[] = [];
+  const nats = startNats(config, logger, () => {
+    const keys = Object.keys(subscription());
+    if (keys.length > 0) markKeys = keys;
+    return { at: gaps.clock.lastFrameAt(), keys: markKeys };
+  });
   if (nats.publisher) {
     const p = nats.publisher;
     fanout.attachBus({
@@ -320,7 +328,7 @@ export async function startService(config: Config, opts: { logger: Logger }): Pr
 }
 
 /** NATS_URL: one connection for publishing and, with HA_GROUP, the lease. */
-function startNats(config: Config, logger: Logger) {
+function startNats(config: Config, logger: Logger, mark: () => { at: number; keys: readonly string[] }) {
   const servers = config.nats.servers;
   if (!servers) return { publisher: null, lease: null, close: async () => {} };
   const log = logger.child({ component: 'nats' });
@@ -347,6 +355,7 @@ function startNats(config: Config, logger: Logger) {
         instance: config.ha.instance,
         ttlMs: config.ha.leaseTtlMs,
         requestTimeoutMs: leaseTiming(config.ha.leaseTtlMs).requestTimeoutMs,
+        mark,
       })
     : null;
   link.start();

@@ -13,7 +13,17 @@ import { segmentOf } from './instrument-key.js';
 import { type TradingCalendar, istDate, tradingIntervals } from './trading-hours.js';
 
 export type GapReason =
-  'socket dropped' | 'dead socket' | 'token rejected' | 'authorize failing' | 'service stopped' | 'service crashed' | 'feed stopped';
+  | 'socket dropped'
+  | 'dead socket'
+  | 'token rejected'
+  | 'authorize failing'
+  | 'service stopped'
+  | 'service crashed'
+  | 'feed stopped'
+  /** HA: the previous leader's lease expired (SIGKILL, crash, partition) and this instance took over. */
+  | 'leader failover'
+  /** HA: the previous leader stepped down (graceful stop, fenced) and this instance took over. */
+  | 'leader handover';
 
 export type BackfillState = 'pending' | 'done' | 'failed' | 'none';
 

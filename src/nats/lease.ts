@@ -9,6 +9,10 @@
  * from the last write), so a leader that stops renewing (SIGKILL, partition) loses the key TTL
  * after its last successful write, and a standby's `acquire` succeeds from then on.
  *
+ * The value names the holder and carries its "last frame seen" mark (Upstox time and keys), so that
+ * a standby, which reads it on every poll, knows where the group's stream stopped when it takes
+ * over; `acquire` also says whether the lease had been deleted or had expired (the gap's reason).
+ *
  * Safety needs every instance of a group to use the same TTL: the bucket's own TTL is checked
  * against ours before anything is acquired.
  */
@@ -16,6 +20,7 @@ import { type KV, type KvEntry, Kvm } from '@nats-io/kv';
 import type { NatsConnection } from '@nats-io/transport-node';
 import { JetStreamApiError } from '@nats-io/jetstream';
 import { TickpipeError } from '../errors.js';
+import type { LeaderMark } from '../../machines/events.js';
 import type { NatsLink } from './link.js';
 
 export const LEASE_BUCKET = 'tickpipe_leader';
@@ -29,6 +34,12 @@ export interface LeaseOptions {
   /** Timeout of one KV request. */
   requestTimeoutMs: number;
   now?: () => number;
+  /**
+   * This instance's "last frame seen" mark (Upstox's time of its newest frame, 0 before any, and
+   * the keys it streams), written into the lease with every renewal so that whoever takes over
+   * next can record the gap between the two (machines/leadership.ts).
+   */
+  mark?: () => { at: number; keys: readonly string[] };
 }
 
 export interface LeaseHeld {
@@ -36,11 +47,15 @@ export interface LeaseHeld {
   revision: number;
   /** How long the write took: the lease runs from when it was sent, not from when it was acknowledged. */
   elapsedMs: number;
+  /** On acquire: how the lease had become free (deleted by a leader stepping down, or expired). */
+  freedBy?: 'release' | 'expiry';
 }
 export interface LeaseTaken {
   acquired: false;
   /** The instance holding it, when it could be read. */
   holder: string | null;
+  /** The holder's last-frame mark, when it has streamed and the value could be read. */
+  mark: LeaderMark | null;
 }
 export type AcquireResult = LeaseHeld | LeaseTaken;
 
@@ -65,6 +80,19 @@ function holderOf(e: KvEntry | null): string | null {
   }
 }
 
+/** The mark in a lease value, if it names an instance, a frame time and keys. */
+function markOf(e: KvEntry | null): LeaderMark | null {
+  if (!e || e.operation !== 'PUT') return null;
+  try {
+    const v = e.json<{ instance?: unknown; lastFrameAt?: unknown; keys?: unknown }>();
+    if (typeof v.instance !== 'string' || typeof v.lastFrameAt !== 'number' || !(v.lastFrameAt > 0)) return null;
+    const keys = Array.isArray(v.keys) ? v.keys.filter((k): k is string => typeof k === 'string') : [];
+    return { instance: v.instance, at: v.lastFrameAt, keys };
+  } catch {
+    return null;
+  }
+}
+
 export class NatsLease {
   private kv: KV | null = null;
   private kvOf: NatsConnection | null = null;
@@ -75,7 +103,12 @@ export class NatsLease {
   }
 
   private value(): string {
-    return JSON.stringify({ instance: this.opts.instance, at: Date.now() });
+    const mark = this.opts.mark?.();
+    return JSON.stringify({
+      instance: this.opts.instance,
+      at: Date.now(),
+      ...(mark ? { lastFrameAt: mark.at, keys: mark.keys } : {}),
+    });
   }
 
   /** The bucket on the current connection, created with our TTL when missing. */
@@ -98,13 +131,18 @@ export class NatsLease {
 
   async acquire(): Promise<AcquireResult> {
     const kv = await this.bucket();
+    // Read first: a live lease is answered by one request, and a free one says how it was freed
+    // (a delete marker: its leader stepped down; nothing: it expired), which names the gap.
+    const current = await kv.get(this.opts.group);
+    if (current?.operation === 'PUT') return { acquired: false, holder: holderOf(current), mark: markOf(current) };
     const t0 = this.now();
     try {
       const revision = await kv.create(this.opts.group, this.value());
-      return { acquired: true, revision, elapsedMs: this.now() - t0 };
+      return { acquired: true, revision, elapsedMs: this.now() - t0, freedBy: current ? 'release' : 'expiry' };
     } catch (err) {
       if (!isWrongRevision(err)) throw err;
-      return { acquired: false, holder: holderOf(await kv.get(this.opts.group)) };
+      const entry = await kv.get(this.opts.group);
+      return { acquired: false, holder: holderOf(entry), mark: markOf(entry) };
     }
   }
 

@@ -3,11 +3,12 @@
  * and tickpipe processes (`node dist/src/main.js`) configured against them; a record of every
  * tick the simulator wrote out (key → frame timestamps), as in crash-loop.test.ts.
  */
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { type Simulator, startSimulator } from '../../src/sim/index.js';
 import { SimStats } from '../../src/sim/sim-stats.js';
+import type { SimulatorOptions } from '../../src/sim/types.js';
 import { type NatsServer, startNatsServer } from './nats-server.js';
 import { freePort } from './ports.js';
 import { type ServiceProcess, startServiceProcess } from './service-process.js';
@@ -27,10 +28,11 @@ export interface HaFixture {
   close(): Promise<void>;
 }
 
-export async function startHaFixture(): Promise<HaFixture> {
+/** `simOpts`: e.g. a market clock (startAt, timeScale) for a test whose gaps must fall in trading hours. */
+export async function startHaFixture(simOpts: SimulatorOptions = {}): Promise<HaFixture> {
   const [vm, sim, nats] = await Promise.all([
     startVictoria(),
-    startSimulator({ updatesPerSecond: 200, frameIntervalMs: 20, pingIntervalMs: 200, seed: 11 }),
+    startSimulator({ updatesPerSecond: 200, frameIntervalMs: 20, pingIntervalMs: 200, seed: 11, ...simOpts }),
     startNatsServer(),
   ]);
   const dir = mkdtempSync(join(tmpdir(), 'tickpipe-ha-'));
@@ -70,9 +72,12 @@ export async function startHaFixture(): Promise<HaFixture> {
     dir,
     env,
     async start(name, extra = {}) {
+      // A directory per instance: the gap ledger (gaps.db) lives beside the spool, one per instance.
+      const own = join(dir, name);
+      mkdirSync(own, { recursive: true });
       const p = startServiceProcess({
         ...env(extra),
-        SPOOL_PATH: join(dir, `${name}.db`),
+        SPOOL_PATH: join(own, 'spool.db'),
         HA_INSTANCE: name,
         HTTP_PORT: String(await freePort()),
       });

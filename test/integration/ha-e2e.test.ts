@@ -2,11 +2,13 @@
  * High availability end to end: two real tickpipe processes in one HA_GROUP, the simulator,
  * VictoriaMetrics and a real nats-server. The leader is SIGKILLed, stopped gracefully, or cut
  * off from NATS (a TCP gate that drops every byte); the standby must take over in time, and the
- * two must never ingest at once.
+ * two must never ingest at once. On a market clock, the gap between the two instances must be in the
+ * new leader's ledger (GET /gaps) with its reason and keys, and backfilled.
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { type HaFixture, sentBetween, startHaFixture, storedTicks } from '../helpers/ha-fixture.js';
+import { MARKET_MORNING, TIME_SCALE } from '../helpers/gap-fixture.js';
+import { HA_KEYS, type HaFixture, sentBetween, startHaFixture, storedTicks } from '../helpers/ha-fixture.js';
 import { until } from '../helpers/poll.js';
 import type { ServiceProcess } from '../helpers/service-process.js';
 import { startTcpGate } from '../helpers/tcp-gate.js';
@@ -142,6 +144,94 @@ describe('HA: the leader cut off from NATS', { timeout: 120_000 }, () => {
     console.log(`a stopped ingesting ${(bFirstRise - aLastRise).toFixed(0)} ms before b started`);
     gate.set('pass');
     await a.stop('SIGTERM');
+    await b.stop('SIGTERM');
+  });
+});
+
+interface GapRow {
+  from: number;
+  to: number;
+  keys: string[];
+  reason: string;
+  backfill: string;
+  detail: string;
+}
+
+async function gapsOf(svc: ServiceProcess): Promise<GapRow[]> {
+  const res = await fetch(`${svc.baseUrl}/gaps`, { signal: AbortSignal.timeout(2000) });
+  return ((await res.json()) as { gaps: GapRow[] }).gaps;
+}
+
+// The simulator's market runs from a weekday morning at TIME_SCALE (a market minute in two real
+// seconds), so the takeover falls in trading hours and its minutes close soon enough to backfill.
+describe('HA: the gap between the two instances', { timeout: 180_000 }, () => {
+  let fx: HaFixture;
+  before(async () => {
+    fx = await startHaFixture({ startAt: MARKET_MORNING, timeScale: TIME_SCALE });
+  });
+  after(async () => {
+    await fx.close();
+  });
+
+  it("leader SIGKILLed: the new leader's /gaps has the gap from the old leader's last frame (leader failover, every key), backfilled", async () => {
+    const env = { HA_GROUP: 'gap', BACKFILL_GRACE_MS: '500', BACKFILL_RETRY_MS: '300', BACKFILL_RETRY_MAX_MS: '1000' };
+    const a = await fx.start('a4', env);
+    await a.waitForState('a leads and streams', (s) => leads(s) && streaming(s), 30_000);
+    const b = await fx.start('b4', env);
+    // a writes its last-frame mark into the lease with every renewal; b reads it on its polls.
+    const seen = await b.waitForState(
+      "b standby holding a's mark",
+      (s) => JSON.stringify(s.actors.leadership?.value).includes('standby') && s.actors.leadership.context.seen?.instance === 'a4',
+      30_000,
+    );
+    assert.deepEqual([...seen.actors.leadership.context.seen.keys].sort(), [...HA_KEYS].sort());
+    await a.waitForState('a has written', (s) => s.stats.pointsWritten > 100);
+    await a.stop('SIGKILL');
+    // a's last frame, as the simulator sent it: the mark is at most one renewal (TTL/4) older.
+    const aLastFrame = fx.sim.now();
+    await b.waitForState('b leads and streams', (s) => leads(s) && streaming(s), 15_000);
+    const gaps = () => gapsOf(b);
+    const gap = await until('the handover gap in /gaps', async () => (await gaps()).find((g) => g.reason === 'leader failover'), {
+      timeoutMs: 10_000,
+      intervalMs: 200,
+    });
+    assert.deepEqual(gap.keys, [...HA_KEYS].sort());
+    assert.ok(gap.from <= aLastFrame, `the gap starts at or before a's last frame (${gap.from} > ${aLastFrame})`);
+    // One renewal interval (TTL/4 = 2.5 s) and one standby poll (1 s) at most, plus margin, in market time.
+    assert.ok(aLastFrame - gap.from <= (2500 + 1000 + 2000) * TIME_SCALE, 'and no earlier than its renewals allow');
+    assert.ok(gap.to > aLastFrame, "and ends at b's first frame");
+    assert.equal((await gaps()).filter((g) => g.reason === 'leader failover').length, 1, 'recorded once');
+    const settled = await until(
+      'the handover gap backfilled',
+      async () => (await gaps()).find((g) => g.reason === 'leader failover' && (g.backfill === 'done' || g.backfill === 'failed')),
+      { timeoutMs: 40_000, intervalMs: 200 },
+    );
+    assert.equal(settled.backfill, 'done', settled.detail);
+    console.log(`handover gap of ${((gap.to - gap.from) / 1000).toFixed(0)} market seconds backfilled: ${settled.detail}`);
+    await b.stop('SIGTERM');
+  });
+
+  it("graceful stop of the leader: the new leader's /gaps has the gap as leader handover, backfilled", async () => {
+    const env = { HA_GROUP: 'gap-graceful', BACKFILL_GRACE_MS: '500', BACKFILL_RETRY_MS: '300', BACKFILL_RETRY_MAX_MS: '1000' };
+    const a = await fx.start('a5', env);
+    await a.waitForState('a leads and streams', (s) => leads(s) && streaming(s), 30_000);
+    const b = await fx.start('b5', env);
+    await b.waitForState(
+      "b standby holding a's mark",
+      (s) => JSON.stringify(s.actors.leadership?.value).includes('standby') && s.actors.leadership.context.seen?.instance === 'a5',
+      30_000,
+    );
+    const stopping = a.stop('SIGTERM');
+    await b.waitForState('b leads and streams', (s) => leads(s) && streaming(s), 5000);
+    assert.equal((await stopping).code, 0);
+    const settled = await until(
+      'the handover gap backfilled',
+      async () => (await gapsOf(b)).find((g) => g.reason === 'leader handover' && (g.backfill === 'done' || g.backfill === 'failed')),
+      { timeoutMs: 40_000, intervalMs: 200 },
+    );
+    assert.deepEqual(settled.keys, [...HA_KEYS].sort());
+    assert.equal(settled.backfill, 'done', settled.detail);
+    assert.equal((await gapsOf(b)).filter((g) => g.reason === 'leader failover').length, 0, 'a step-down is not a failover');
     await b.stop('SIGTERM');
   });
 });

@@ -283,4 +283,40 @@ describe('backfill machine', () => {
     assert.equal(t.fetches.length, 0);
     t.actor.stop();
   });
+
+  it("HANDOVER_FOUND (a new HA leader) opens the outage at the previous leader's mark: clipped to trading hours, recorded with its reason, backfilled", async () => {
+    const t = start();
+    const mark = ist('2026-11-27T15:29:30');
+    const firstFrame = ist('2026-11-27T15:31:10'); // after the close: the gap ends at 15:30
+    t.actor.send({ type: 'HANDOVER_FOUND', at: mark, keys: [A, B, C], gapReason: 'leader failover', from: 'a' });
+    // A reconnect reason on the new leader's first FEED_UP does not hide why the stream stopped.
+    t.actor.send({ type: 'FEED_UP', at: firstFrame, keys: [A, B], gapReason: 'socket dropped' });
+    const close = ist('2026-11-27T15:30:00');
+    assert.deepEqual(t.recorded, [
+      { gap: { id: `${mark}-${close}`, from: mark, to: close, keys: [A, B], reason: 'leader failover' }, backfill: 'pending' },
+    ]);
+    await until(t.actor, 'fetching');
+    assert.deepEqual(t.fetches[0].input.keys, [A, B]);
+    t.actor.stop();
+  });
+
+  it('HANDOVER_FOUND replaces the outage found at start (the group streamed since) but not a later one', () => {
+    const t = start();
+    // This standby's own last run ended long ago; the leader it takes over from streamed until `mark`.
+    t.actor.send({ type: 'OUTAGE_FOUND', at: T0 - 3_600_000, keys: [A], gapReason: 'service stopped' });
+    const mark = T0;
+    t.actor.send({ type: 'HANDOVER_FOUND', at: mark, keys: [A], gapReason: 'leader handover', from: 'a' });
+    t.actor.send({ type: 'FEED_UP', at: T0 + 4000, keys: [A] });
+    assert.deepEqual(
+      t.recorded.map((r) => [r.gap.from, r.gap.to, r.gap.reason]),
+      [[mark, T0 + 4000, 'leader handover']],
+    );
+    // An outage already open that began after the mark is not moved back.
+    t.actor.send({ type: 'FEED_DOWN', reason: 'test', at: T0 + 10_000, keys: [A], gapReason: 'socket dropped' });
+    t.actor.send({ type: 'HANDOVER_FOUND', at: T0 + 5000, keys: [A], gapReason: 'leader failover', from: 'b' });
+    t.actor.send({ type: 'FEED_UP', at: T0 + 12_000, keys: [A] });
+    assert.deepEqual(t.recorded.at(-1)!.gap.reason, 'socket dropped');
+    assert.equal(t.recorded.at(-1)!.gap.from, T0 + 10_000);
+    t.actor.stop();
+  });
 });

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { SimulatedClock, fromCallback, fromPromise } from 'xstate';
-import { type LeaseAcquire, type LeaseWrite, leadershipMachine, leaseTiming } from '../../machines/leadership.js';
+import { type LeaderMark, type LeaseAcquire, type LeaseWrite, leadershipMachine, leaseTiming } from '../../machines/leadership.js';
 import { harness } from '../helpers/parent-harness.js';
 
 const TTL = 10_000;
@@ -23,15 +23,21 @@ class FakeLeaseStore {
   revision = 0;
   writtenAt = 0;
   readonly watchers = new Set<() => void>();
+  /** The last-frame mark each holder writes into its lease value (none: it never streamed). */
+  readonly marks = new Map<string, LeaderMark>();
+  /** The last change was a delete (a delete marker stands), not an expiry. */
+  released = false;
   constructor(private readonly clock: SimulatedClock) {}
   live(): boolean {
     return this.holder !== null && this.clock.now() < this.writtenAt + TTL;
   }
   acquire(instance: string): LeaseAcquire {
-    if (this.live()) return { acquired: false, holder: this.holder };
+    if (this.live()) return { acquired: false, holder: this.holder, mark: this.marks.get(this.holder!) ?? null };
+    const freedBy = this.released ? ('release' as const) : ('expiry' as const);
     this.holder = instance;
+    this.released = false;
     this.writtenAt = this.clock.now();
-    return { acquired: true, revision: ++this.revision, elapsedMs: 0 };
+    return { acquired: true, revision: ++this.revision, elapsedMs: 0, freedBy };
   }
   renew(instance: string, revision: number): LeaseWrite {
     if (!this.live() || revision !== this.revision || this.holder !== instance) throw new LeaseLost(`revision ${revision} is not current`);
@@ -41,6 +47,7 @@ class FakeLeaseStore {
   release(revision: number): void {
     if (revision !== this.revision || !this.live()) return;
     this.holder = null;
+    this.released = true;
     this.revision++;
     for (const w of this.watchers) w();
   }
@@ -283,5 +290,58 @@ describe('leadership machine', () => {
     assert.equal(attempts, 6);
     assert.deepEqual(h.sent(), []);
     h.stop();
+  });
+
+  it('taking over from a SIGKILLed leader: HANDOVER_FOUND (leader failover) with the mark it last read, before LEAD', async () => {
+    const clock = new SimulatedClock();
+    const store = new FakeLeaseStore(clock);
+    const a = instance('a', store, clock);
+    await settle();
+    const b = instance('b', store, clock);
+    store.marks.set('a', { instance: 'a', at: 1_000_000, keys: ['NSE_EQ|A'] });
+    await run(clock, 3000, [a, b]);
+    // Its renewals move the mark on; the standby's polls read the newest.
+    store.marks.set('a', { instance: 'a', at: 1_003_000, keys: ['NSE_EQ|A', 'NSE_EQ|B'] });
+    await run(clock, 2000, [a, b]);
+    a.h.stop(); // SIGKILL: the lease, and the mark in it, expire
+    store.marks.delete('a');
+    while (b.role() !== 'leader') await run(clock, 10, [b]);
+    assert.deepEqual(b.h.sent(), [
+      { type: 'HANDOVER_FOUND', at: 1_003_000, keys: ['NSE_EQ|A', 'NSE_EQ|B'], gapReason: 'leader failover', from: 'a' },
+      { type: 'LEAD', instance: 'b' },
+    ]);
+    assert.equal(b.snap().context.seen, null, 'the mark is used once');
+    b.h.stop();
+  });
+
+  it('taking over from a leader that stepped down: HANDOVER_FOUND says leader handover; a leader that never streamed leaves none', async () => {
+    const clock = new SimulatedClock();
+    const store = new FakeLeaseStore(clock);
+    const a = instance('a', store, clock);
+    await settle();
+    const b = instance('b', store, clock);
+    store.marks.set('a', { instance: 'a', at: 2_000_000, keys: ['NSE_EQ|A'] });
+    await run(clock, 2000, [a, b]);
+    a.h.child().send({ type: 'STOP' });
+    await settle();
+    await settle();
+    await settle();
+    assert.equal(b.role(), 'leader');
+    assert.deepEqual(b.h.sent(), [
+      { type: 'HANDOVER_FOUND', at: 2_000_000, keys: ['NSE_EQ|A'], gapReason: 'leader handover', from: 'a' },
+      { type: 'LEAD', instance: 'b' },
+    ]);
+    // b never streamed (no mark): c, taking over from it, records nothing.
+    const c = instance('c', store, clock);
+    await run(clock, 2000, [b, c]);
+    b.h.child().send({ type: 'STOP' });
+    await settle();
+    await settle();
+    await settle();
+    assert.equal(c.role(), 'leader');
+    assert.deepEqual(c.h.sent(), [{ type: 'LEAD', instance: 'c' }]);
+    a.h.stop();
+    b.h.stop();
+    c.h.stop();
   });
 });

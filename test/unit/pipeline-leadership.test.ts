@@ -82,4 +82,12 @@ describe('pipeline root with leadership (HA_GROUP)', () => {
     assert.equal(s.children().connection, undefined);
     s.actor.stop();
   });
+
+  it("routes HANDOVER_FOUND (sent before LEAD) to the backfill actor, which opens the outage at the old leader's mark", async () => {
+    const t = start(true);
+    t.actor.send({ type: 'HANDOVER_FOUND', at: 1_700_000_000_000, keys: ['NSE_EQ|A'], gapReason: 'leader failover', from: 'b' });
+    const down = t.children().backfill!.getSnapshot().context.down;
+    assert.deepEqual(down, { at: 1_700_000_000_000, keys: ['NSE_EQ|A'], gapReason: 'leader failover' });
+    t.actor.stop();
+  });
 });
