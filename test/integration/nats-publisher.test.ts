@@ -117,11 +117,13 @@ describe('NATS publisher and lease against a real nats-server', () => {
     lb.start();
     await until('both connected', () => la.connected && lb.connected);
     const ttlMs = 1500;
-    const a = new NatsLease({ link: la, group: 'g1', instance: 'a', ttlMs, requestTimeoutMs: 1000 });
+    // a has streamed: its lease value carries its "last frame seen" mark for a successor.
+    const mark = { at: 1_764_000_000_000, keys: ['NSE_EQ|INE002A01018'] };
+    const a = new NatsLease({ link: la, group: 'g1', instance: 'a', ttlMs, requestTimeoutMs: 1000, mark: () => mark });
     const b = new NatsLease({ link: lb, group: 'g1', instance: 'b', ttlMs, requestTimeoutMs: 1000 });
     const ga = await a.acquire();
     assert.ok(ga.acquired);
-    assert.deepEqual(await b.acquire(), { acquired: false, holder: 'a' });
+    assert.deepEqual(await b.acquire(), { acquired: false, holder: 'a', mark: { instance: 'a', ...mark } });
     const renewed = await a.renew(ga.revision);
     assert.ok(renewed.revision > ga.revision);
     await assert.rejects(a.renew(ga.revision), { code: 'LEASE_LOST' }, 'a stale revision cannot renew');
