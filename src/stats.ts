@@ -20,7 +20,7 @@ export class Stats {
   /** Points removed from a full spool by the spool's size policy (never silently). */
   pointsDroppedSpoolFull = 0;
 
-  // The conservation law (CONTRACT.md): whenever no write is in flight,
+  // The conservation law: whenever no write is in flight,
   // pointsBuilt = pointsLanded + pointsBuffered + spool.pendingPoints + pointsDeadLettered + Σ pointsDropped*.
   /** Points built from the feed, plus those found waiting in the spool at start (built by an earlier run). */
   pointsBuilt = 0;

@@ -3,7 +3,7 @@
  * before the interruption to the first frame after it; only the keys subscribed at both ends count
  * (a subscription change is not a gap). Each key's segment clips the outage to its trading
  * sessions (trading-hours.ts). When `market_info` said the same thing at both ends of a same-day
- * outage, it decides instead (CONTRACT: while connected, the status decides): closed at both ends
+ * outage, it decides instead (while connected, the status decides): closed at both ends
  * is no gap (a holiday the table does not know), open at both ends is a gap whole (a special
  * session the table does not know). Otherwise, and for time the service was not running, the
  * table decides.

@@ -4,7 +4,7 @@
  * outage is clipped to the sessions it overlaps. Pure and serialisable (plain arrays), so machines
  * can carry a calendar in their input.
  *
- * Times are IST (UTC+05:30, no daylight saving). The format is CONTRACT.md's MARKET_HOURS:
+ * Times are IST (UTC+05:30, no daylight saving). The format is MARKET_HOURS's (README, Configuration):
  * `;`-separated entries `SEGMENTS=DAYS HH:MM-HH:MM`, SEGMENTS `*` or a comma list, DAYS one day or a
  * range (`Mon-Fri`, `Sun-Thu`). MARKET_HOLIDAYS: comma list of `YYYY-MM-DD` on which nothing trades.
  */

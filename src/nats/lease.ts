@@ -1,6 +1,6 @@
 /**
  * The HA leader lease: one key (the HA_GROUP) in the JetStream key-value bucket
- * `tickpipe_leader`, whose TTL is the lease's length (CONTRACT.md "High availability").
+ * `tickpipe_leader`, whose TTL is the lease's length (README: High availability).
  *
  * Every change is a compare-and-set on the key's revision, so two instances can never both
  * succeed: `acquire` creates the key (it succeeds only when the key is absent, expired or

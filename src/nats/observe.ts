@@ -1,5 +1,5 @@
 /**
- * What /state, /ready and /metrics show of NATS publishing (CONTRACT.md: `nats` with
+ * What /state, /ready and /metrics show of NATS publishing (the README: `nats` with
  * `connected`, `published`, `failed`).
  */
 import { Counter, Gauge, type Registry } from 'prom-client';

@@ -1,5 +1,5 @@
 /**
- * Publishes ticks and market status to JetStream (CONTRACT.md "Beyond one machine").
+ * Publishes ticks and market status to JetStream (README: Beyond one machine).
  *
  * Called on the per-frame path, so it never waits and never throws. Each message is a core
  * NATS publish to a stream subject with a reply subject under one inbox subscription of ours:

@@ -1,5 +1,5 @@
 /**
- * NATS subjects and message ids of what tickpipe publishes (CONTRACT.md "Beyond one machine").
+ * NATS subjects and message ids of what tickpipe publishes (README: Beyond one machine).
  *
  * `NSE_INDEX|Nifty Bank` → `tickpipe.tick.NSE_INDEX.Nifty~20Bank`: every character other than
  * `A-Z a-z 0-9 - _` becomes `~` and two uppercase hex digits per UTF-8 byte. Because `~` itself

@@ -14,7 +14,7 @@
  * up to `memoryMaxPoints` (src/storage/memory-queue.ts); they are spooled again as soon as the
  * spool takes writes, or sent straight from memory when nothing older waits in the spool.
  *
- * Conservation (CONTRACT.md): a point is counted in stats.pointsBuilt when built, sits in
+ * Conservation: a point is counted in stats.pointsBuilt when built, sits in
  * stats.pointsBuffered (memory) or the spool, and leaves them exactly once: landed, dead-lettered
  * (both when its spool row is retired, in one transaction) or a named drop.
  */

@@ -1,5 +1,5 @@
 /**
- * Upstox V3 1-minute candles (CONTRACT.md "Candle history"): the intraday endpoint for the current
+ * Upstox V3 1-minute candles (README: Candle history): the intraday endpoint for the current
  * IST day, the historical endpoint for earlier days (one month per request at most). Every request
  * is paced by a shared RateLimiter; answers become typed errors whose `kind` the backfill machine
  * steers by: `token` (401/403), `key` (other 4xx), `range` (before the API's history starts),

@@ -59,7 +59,7 @@ export interface StorageFixture {
   /** storage.close then the actors, in the service's order. Idempotent. */
   close(timeoutMs?: number): Promise<void>;
   /**
-   * The conservation law (CONTRACT.md): pointsBuilt = landed + buffered + spool pending +
+   * The conservation law: pointsBuilt = landed + buffered + spool pending +
    * dead-lettered + every drop counter. Holds at any moment (in-flight points are still spooled).
    */
   assertConserved(what?: string): void;

@@ -23,7 +23,7 @@ function decodeToken(t: string): string {
 /** A NATS subject token tickpipe may produce: no '.', '*', '>', whitespace; here even stricter. */
 const TOKEN = /^[A-Za-z0-9_~-]+$/;
 
-describe('NATS subjects (CONTRACT.md "Beyond one machine")', () => {
+describe('NATS subjects (README: Beyond one machine)', () => {
   it("follows the contract's example and leaves plain keys alone", () => {
     assert.equal(tickSubject('NSE_INDEX|Nifty Bank'), 'tickpipe.tick.NSE_INDEX.Nifty~20Bank');
     assert.equal(tickSubject('NSE_EQ|INE002A01018'), 'tickpipe.tick.NSE_EQ.INE002A01018');

@@ -21,7 +21,7 @@ const query = {
   },
 } as const;
 
-/** GET /gaps (CONTRACT.md "Gaps and backfill"): the recorded gaps with their backfill state; `?since=ms`. */
+/** GET /gaps (README: Gaps and backfill): the recorded gaps with their backfill state; `?since=ms`. */
 export const gapsRoutes: FastifyPluginAsync<GapsRouteOptions> = async (fastify, opts) => {
   const app = fastify.withTypeProvider<JsonSchemaToTsProvider>();
   app.get('/gaps', { schema: { querystring: query } }, async (req, reply) => {
