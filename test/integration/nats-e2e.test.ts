@@ -20,7 +20,7 @@ async function storedWhen(fx: HaFixture, ok: (stored: Set<string>) => boolean): 
       stored = await storedTicks(fx.vm);
       return ok(stored);
     },
-    { timeoutMs: 15_000, intervalMs: 250 },
+    { timeoutMs: 30_000, intervalMs: 250 },
   ).catch(() => undefined);
   return stored;
 }

@@ -64,8 +64,10 @@ describe('spool open: locked, second instance, read-only, dead-letter bound', { 
   async function holdWriteLock(path: string): Promise<ChildProcessWithoutNullStreams> {
     const child = spawn('sqlite3', [path]);
     children.push(child);
-    child.stdin.write("BEGIN IMMEDIATE;\nINSERT INTO meta (key, value) VALUES ('operator', 'was here');\n");
-    await until('sqlite3 holding the write lock', () => writeLocked(path), { timeoutMs: 5000 });
+    // .timeout: our own lock probe (writeLocked) holds the lock for an instant; without a busy
+    // timeout the session's BEGIN IMMEDIATE could meet it, fail, and never hold the lock.
+    child.stdin.write(".timeout 5000\nBEGIN IMMEDIATE;\nINSERT INTO meta (key, value) VALUES ('operator', 'was here');\n");
+    await until('sqlite3 holding the write lock', () => writeLocked(path), { timeoutMs: 15_000 });
     return child;
   }
 
@@ -116,10 +118,10 @@ describe('spool open: locked, second instance, read-only, dead-letter bound', { 
     // opening blocks this thread while it retries, as it does before the service starts).
     const sqlite = spawn('sh', [
       '-c',
-      `(printf "BEGIN IMMEDIATE;\\nINSERT INTO meta VALUES ('o','x');\\n"; sleep 1; printf "ROLLBACK;\\n") | sqlite3 '${path}'`,
+      `(printf ".timeout 5000\\nBEGIN IMMEDIATE;\\nINSERT INTO meta VALUES ('o','x');\\n"; sleep 1; printf "ROLLBACK;\\n") | sqlite3 '${path}'`,
     ]);
     children.push(sqlite);
-    await until('sqlite3 holding the write lock', () => writeLocked(path), { timeoutMs: 5000 });
+    await until('sqlite3 holding the write lock', () => writeLocked(path), { timeoutMs: 15_000 });
     const o = openSpool(path, { lockTimeoutMs: 10_000 });
     assert.equal(o.spool.pendingPoints(), 10);
     assert.ok(
