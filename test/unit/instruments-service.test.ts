@@ -170,4 +170,40 @@ describe('instruments composition (master, names at start, the chains actor wire
     );
     actor.stop();
   });
+
+  it('NIFTY:1:2026-12-01 past its expiry: /state.chains shows expired with no keys, the log says what went, once', async () => {
+    const clock = new SimulatedClock();
+    clock.set(ist('2026-12-01T15:00:00'));
+    const intervals = new Set<() => void>();
+    const timers: Timers = {
+      now: () => clock.now(),
+      setInterval: (fn) => (intervals.add(fn), fn),
+      clearInterval: (h) => intervals.delete(h as () => void),
+    };
+    const i = new Instruments({ config: config({ OPTION_CHAINS: 'NIFTY:1:2026-12-01' }), logger: logger(), timers });
+    await i.start();
+    let sub: Record<string, FeedMode> = {};
+    const actor = createActor(i.chainsLogic({ get: () => sub, set: (next) => (sub = next) }), { input: i.chainsInput(), clock });
+    actor.start();
+    await waitFor(actor, (s) => s.value === 'ready');
+    const chain = () => actor.getSnapshot().children['chain:NIFTY'] as AnyActorRef;
+    await waitFor(chain(), (s) => s.matches({ active: 'waitingForUnderlying' }));
+    i.prices.observe({ type: 1, ts: clock.now(), updates: [update(NIFTY_KEY, 24110)], marketStatus: null });
+    intervals.forEach((fn) => fn());
+    await waitFor(chain(), (s) => s.matches({ active: 'tracking' }));
+    assert.equal(Object.keys(sub).length, 1 + 6);
+    clock.increment(30 * 60_000);
+    await waitFor(chain(), (s) => s.matches('expired') && s.context.optionKeys.length === 0);
+    assert.deepEqual(sub, {});
+    const [state] = i.chainsState((id) => actor.system.get(id));
+    assert.equal(state?.state, 'expired');
+    assert.deepEqual(state?.keys, []);
+    assert.equal(state?.lastError, null);
+    const logged = lines.filter((l) => typeof l.msg === 'string' && l.msg.includes('expiry has passed'));
+    assert.equal(logged.length, 1);
+    assert.equal(logged[0]?.level, 30);
+    assert.match(String(logged[0]?.msg), /^chain NIFTY: its 2026-12-01 expiry has passed; unsubscribed 7 keys it had added \(/);
+    assert.equal((logged[0]?.unsubscribed as string[]).length, 7);
+    actor.stop();
+  });
 });
