@@ -15,24 +15,19 @@
  * provided actors; the plan rules themselves are pure (machines/rules/option-chain.ts).
  */
 import { assign, fromCallback, fromPromise, setup } from 'xstate';
-import type { ChainChange, ChainEvent, ChainPlanRequest, ChainSubscriptionChange, ChangeKind } from './events.js';
+import type {
+  ChainApplied,
+  ChainChange,
+  ChainEvent,
+  ChainExpired,
+  ChainPlanRequest,
+  ChainSubscriptionChange,
+  ChangeKind,
+} from './events.js';
 import type { FeedMode } from './rules/subscriptions.js';
 import { type ChainPlan, type ChainSpec, expiryCutoff, fixedExpiryCutoff, needsRecentre } from './rules/option-chain.js';
 
-export type { ChainChange, ChainEvent, ChainPlanRequest, ChainSubscriptionChange };
-
-/** What an applied change did: the keys it actually unsubscribed (never one the chain did not add). */
-export interface ChainApplied {
-  removed: string[];
-}
-
-/** A fixed expiry passed and the chain released what it had added. */
-export interface ChainExpired {
-  chain: string;
-  /** The spec's YYYY-MM-DD. */
-  expiry: string;
-  removed: string[];
-}
+export type { ChainApplied, ChainChange, ChainEvent, ChainExpired, ChainPlanRequest, ChainSubscriptionChange };
 
 export interface ChainInput {
   spec: ChainSpec;

@@ -4,8 +4,7 @@
  * applied whole or refused whole within the V3 limits.
  */
 import { fromPromise } from 'xstate';
-import type { ChainPlanRequest, ChainSubscriptionChange } from '../../machines/events.js';
-import type { ChainApplied } from '../../machines/chain.js';
+import type { ChainApplied, ChainPlanRequest, ChainSubscriptionChange } from '../../machines/events.js';
 import type { FeedMode, SubscriptionLimits } from '../config.js';
 import { SubscriptionError, TickpipeError } from '../errors.js';
 import { planSubscriptionChange } from '../../machines/rules/subscriptions.js';
