@@ -126,6 +126,16 @@ export class Instruments {
     return { keys, refused };
   }
 
+  /**
+   * Resolution of a list fetched at run time (INSTRUMENTS_URL): waits for the master's first load
+   * when the list holds names (start-up waits only a few seconds for it), then resolves like
+   * `resolve`. Without any master, each name is refused and says so.
+   */
+  async resolveLoaded(entries: readonly string[]): Promise<{ keys: string[]; refused: RefusedKey[] }> {
+    if (entries.some(isInstrumentName)) await this.started?.catch(() => undefined);
+    return this.resolve(entries);
+  }
+
   status(): MasterStatus {
     return this.store.status();
   }
