@@ -6,6 +6,8 @@
  *                                                  tracking ─PRICE outside ±1.5 strikes─▶ planning   (re-centre)
  *                                                  tracking ─after untilRoll (15:30 IST on expiry)─▶ rolling ─▶ applying
  *                                                  applying ─refused (V3 limits)─▶ refused (old chain kept, nothing half-applied)
+ *   a fixed YYYY-MM-DD expiry that passes (or has passed at start) ─▶ expired (its options and, if
+ *   the chain added it, the underlying released in one change; the chain then stays there)
  *
  * Prices arrive from the `watchPrice` callback actor (sampled by the data plane, at most about
  * once a second, never per tick). Time enters only through events (`at`), so the machine runs
@@ -13,11 +15,19 @@
  * provided actors; the plan rules themselves are pure (machines/rules/option-chain.ts).
  */
 import { assign, fromCallback, fromPromise, setup } from 'xstate';
-import type { ChainChange, ChainEvent, ChainPlanRequest, ChainSubscriptionChange, ChangeKind } from './events.js';
+import type {
+  ChainApplied,
+  ChainChange,
+  ChainEvent,
+  ChainExpired,
+  ChainPlanRequest,
+  ChainSubscriptionChange,
+  ChangeKind,
+} from './events.js';
 import type { FeedMode } from './rules/subscriptions.js';
-import { type ChainPlan, type ChainSpec, expiryCutoff, needsRecentre } from './rules/option-chain.js';
+import { type ChainPlan, type ChainSpec, expiryCutoff, fixedExpiryCutoff, needsRecentre } from './rules/option-chain.js';
 
-export type { ChainChange, ChainEvent, ChainPlanRequest, ChainSubscriptionChange };
+export type { ChainApplied, ChainChange, ChainEvent, ChainExpired, ChainPlanRequest, ChainSubscriptionChange };
 
 export interface ChainInput {
   spec: ChainSpec;
@@ -62,12 +72,14 @@ export const chainMachine = setup({
     resolveUnderlying: fromPromise<string, { underlying: string }>(async () => notProvided('resolveUnderlying')()),
     planChain: fromPromise<ChainPlan, ChainPlanRequest>(async () => notProvided('planChain')()),
     /** Applies the change as a whole or refuses it as a whole (V3 limits), with the reason. */
-    applySubscription: fromPromise<void, ChainSubscriptionChange>(async () => notProvided('applySubscription')()),
+    applySubscription: fromPromise<ChainApplied, ChainSubscriptionChange>(async () => notProvided('applySubscription')()),
     watchPrice: fromCallback<ChainEvent, { key: string }>(() => notProvided('watchPrice')()),
   },
   actions: {
     /** Logs a centre, re-centre or roll once at info (provided). */
     logChange: (_, _params: ChainChange) => {},
+    /** Logs once at info that a fixed expiry passed and what the chain unsubscribed (provided). */
+    logExpired: (_, _params: ChainExpired) => {},
     /** Says something a person must act on (provided). */
     alert: (_, _params: { message: string }) => {},
   },
@@ -75,6 +87,12 @@ export const chainMachine = setup({
     outsideBand: ({ context, event }) =>
       event.type === 'PRICE' && context.atm !== null && needsRecentre(context.atm, context.step, event.ltp),
     neverApplied: ({ context }) => context.atm === null,
+    /** A fixed YYYY-MM-DD expiry: when it passes there is nothing to roll to. */
+    fixedExpiry: ({ context }) => fixedExpiryCutoff(context.spec.expiry) !== null,
+    fixedExpiryPassed: ({ context }) => {
+      const cutoff = fixedExpiryCutoff(context.spec.expiry);
+      return cutoff !== null && context.at !== null && context.at >= cutoff;
+    },
   },
   delays: {
     /** Until 15:30 IST on the expiry day, measured from the latest event's time. */
@@ -174,7 +192,11 @@ export const chainMachine = setup({
                 }),
               }),
             },
-            onError: { target: 'noExpiry', actions: assign({ lastError: ({ event }) => errorOf(event.error, 'CHAIN_INVALID') }) },
+            onError: [
+              // Started (or re-planned) after its fixed expiry: release the underlying too.
+              { guard: 'fixedExpiryPassed', target: '#chain.expired' },
+              { target: 'noExpiry', actions: assign({ lastError: ({ event }) => errorOf(event.error, 'CHAIN_INVALID') }) },
+            ],
           },
         },
         rolling: {
@@ -258,7 +280,7 @@ export const chainMachine = setup({
             ],
             MASTER_UPDATED: { target: 'planning', actions: assign({ at: ({ event }) => event.at }) },
           },
-          after: { untilRoll: 'rolling' },
+          after: { untilRoll: [{ guard: 'fixedExpiry', target: '#chain.expired' }, { target: 'rolling' }] },
         },
         /** The change would pass the V3 limits: refused whole; the previous chain (if any) stays. */
         refused: {
@@ -272,10 +294,54 @@ export const chainMachine = setup({
             MASTER_UPDATED: { target: 'planning', actions: assign({ at: ({ event }) => event.at }) },
           },
         },
-        /** No expiry matches the spec (a fixed date that passed, or the master lists none yet). */
+        /** No expiry matches the spec (a date the master does not list, or it lists none yet). */
         noExpiry: {
           entry: assign({ reason: ({ context }) => context.lastError?.message ?? 'no expiry' }),
           on: { MASTER_UPDATED: { target: 'planning', actions: assign({ at: ({ event }) => event.at }) } },
+        },
+      },
+    },
+    /**
+     * The fixed expiry has passed: nothing will ever match the spec again, so the chain gives back
+     * what it added, in one change like a re-centre (ChainSubscriptions removes only keys this
+     * chain added: an underlying INSTRUMENTS also lists stays). Outside `active`, so the price
+     * watch stops. A refused release (not expected: it only removes) is shown and alerted.
+     */
+    expired: {
+      entry: assign(({ context }) => ({
+        at: fixedExpiryCutoff(context.spec.expiry),
+        reason: `the ${context.spec.expiry} expiry has passed; releasing its options`,
+      })),
+      invoke: {
+        src: 'applySubscription',
+        input: ({ context }) => ({
+          chain: context.spec.underlying,
+          add: [],
+          remove: [...context.optionKeys, ...(context.underlyingKey ? [context.underlyingKey] : [])],
+          mode: context.mode,
+        }),
+        onDone: {
+          actions: [
+            {
+              type: 'logExpired',
+              params: ({ context, event }) => ({
+                chain: context.spec.underlying,
+                expiry: context.spec.expiry,
+                removed: event.output.removed,
+              }),
+            },
+            assign(({ context, event }) => ({
+              optionKeys: [],
+              lastError: null,
+              reason: `the ${context.spec.expiry} expiry has passed; ${event.output.removed.length} keys unsubscribed`,
+            })),
+          ],
+        },
+        onError: {
+          actions: [
+            assign({ lastError: ({ event }) => errorOf(event.error, 'SUBSCRIPTION_REFUSED') }),
+            { type: 'alert', params: ({ event }) => ({ message: errorOf(event.error, 'SUBSCRIPTION_REFUSED').message }) },
+          ],
         },
       },
     },

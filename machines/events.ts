@@ -269,6 +269,19 @@ export interface ChainSubscriptionChange {
   mode: FeedMode;
 }
 
+/** What an applied change did: the keys it actually unsubscribed (never one the chain did not add). */
+export interface ChainApplied {
+  removed: string[];
+}
+
+/** A fixed expiry passed and the chain released what it had added. */
+export interface ChainExpired {
+  chain: string;
+  /** The spec's YYYY-MM-DD. */
+  expiry: string;
+  removed: string[];
+}
+
 export type ChangeKind = 'centred' | 'recentred' | 'rolled';
 
 export interface ChainChange {

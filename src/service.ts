@@ -153,7 +153,14 @@ export async function startService(config: Config, opts: { logger: Logger }): Pr
   root = createActor(
     pipelineMachine.provide({
       actors: {
-        connection: provideConnection({ config: config.upstox, tokenSource, sink, stats, logger: logger.child({ actor: 'connection' }) }),
+        connection: provideConnection({
+          config: config.upstox,
+          tokenSource,
+          sink,
+          stats,
+          logger: logger.child({ actor: 'connection' }),
+          resolveNames: (entries) => instruments.resolveLoaded(entries),
+        }),
         writer: provideWriter({ writePath: storage.writePath, logger: logger.child({ actor: 'writer' }) }),
         drainer: provideDrainer({ writePath: storage.writePath, logger: logger.child({ actor: 'drainer' }) }),
         notifier: provideNotifier({

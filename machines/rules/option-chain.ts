@@ -52,6 +52,11 @@ export function expiryCutoff(expiryMs: number): number {
   return day * DAY_MS - IST_OFFSET_MS + CLOSE_IST_MS;
 }
 
+/** For a fixed `YYYY-MM-DD` spec, the instant it expires (15:30 IST that day); null for next/next2/monthly. */
+export function fixedExpiryCutoff(spec: ExpirySpec): number | null {
+  return /^\d{4}-\d{2}-\d{2}$/.test(spec) ? expiryCutoff(Date.parse(`${spec}T00:00:00+05:30`)) : null;
+}
+
 /** Distinct expiries of the options, earliest first. */
 export function expiries(options: readonly OptionRow[]): number[] {
   return [...new Set(options.map((o) => o.expiry))].sort((a, b) => a - b);

@@ -4,7 +4,7 @@
  * applied whole or refused whole within the V3 limits.
  */
 import { fromPromise } from 'xstate';
-import type { ChainPlanRequest, ChainSubscriptionChange } from '../../machines/events.js';
+import type { ChainApplied, ChainPlanRequest, ChainSubscriptionChange } from '../../machines/events.js';
 import type { FeedMode, SubscriptionLimits } from '../config.js';
 import { SubscriptionError, TickpipeError } from '../errors.js';
 import { planSubscriptionChange } from '../../machines/rules/subscriptions.js';
@@ -71,6 +71,13 @@ export class ChainSubscriptions {
 
   /** The whole subscription after the change, or a SubscriptionError naming every refused key. */
   plan(current: Readonly<Record<string, FeedMode>>, req: ChainSubscriptionChange): Record<string, FeedMode> {
+    return this.planned(current, req).subscription;
+  }
+
+  private planned(
+    current: Readonly<Record<string, FeedMode>>,
+    req: ChainSubscriptionChange,
+  ): { subscription: Record<string, FeedMode>; removed: string[] } {
     const mine = this.owned.get(req.chain) ?? new Set<string>();
     const othersOwn = (k: string) => [...this.owned].some(([chain, keys]) => chain !== req.chain && keys.has(k));
     const remove = req.remove.filter((k) => mine.has(k) && !othersOwn(k) && k in current);
@@ -82,7 +89,7 @@ export class ChainSubscriptions {
         `chain ${req.chain}: change of +${add.length}/-${remove.length} keys refused as a whole, nothing applied: ${shown.join('; ')}${r.refused.length > 3 ? ` and ${r.refused.length - 3} more` : ''}; lower N or remove other keys`,
       );
     }
-    return r.subscription;
+    return { subscription: r.subscription, removed: remove };
   }
 
   /** Records what a planned change did, once it is applied. */
@@ -95,11 +102,12 @@ export class ChainSubscriptions {
 
   /** The `applySubscription` actor over a subscription that `get`/`set` read and replace. */
   actor(get: () => Readonly<Record<string, FeedMode>>, set: (next: Record<string, FeedMode>) => void) {
-    return fromPromise<void, ChainSubscriptionChange>(async ({ input }) => {
+    return fromPromise<ChainApplied, ChainSubscriptionChange>(async ({ input }) => {
       const current = get();
-      const next = this.plan(current, input);
+      const { subscription, removed } = this.planned(current, input);
       this.commit(current, input);
-      set(next);
+      set(subscription);
+      return { removed };
     });
   }
 }

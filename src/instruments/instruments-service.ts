@@ -7,7 +7,7 @@
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { type AnyActorRef, fromPromise } from 'xstate';
-import { type ChainChange, chainMachine } from '../../machines/chain.js';
+import { type ChainChange, type ChainExpired, chainMachine } from '../../machines/chain.js';
 import { type ChainsInput, type MasterReport, chainsMachine } from '../../machines/chains.js';
 import type { Config, FeedMode } from '../config.js';
 import { ConfigError, describeError } from '../errors.js';
@@ -126,6 +126,16 @@ export class Instruments {
     return { keys, refused };
   }
 
+  /**
+   * Resolution of a list fetched at run time (INSTRUMENTS_URL): waits for the master's first load
+   * when the list holds names (start-up waits only a few seconds for it), then resolves like
+   * `resolve`. Without any master, each name is refused and says so.
+   */
+  async resolveLoaded(entries: readonly string[]): Promise<{ keys: string[]; refused: RefusedKey[] }> {
+    if (entries.some(isInstrumentName)) await this.started?.catch(() => undefined);
+    return this.resolve(entries);
+  }
+
   status(): MasterStatus {
     return this.store.status();
   }
@@ -185,6 +195,13 @@ export class Instruments {
                 },
                 `chain ${c.chain} ${c.kind}: ${c.from ? `${c.from.atm} (${istDate(c.from.expiry)}) -> ` : ''}${c.to.atm} (${istDate(c.to.expiry)})`,
               ),
+            logExpired: (_, e: ChainExpired) =>
+              log.info(
+                { chain: e.chain, expiry: e.expiry, unsubscribed: e.removed },
+                `chain ${e.chain}: its ${e.expiry} expiry has passed; unsubscribed ${e.removed.length} keys it had added${
+                  e.removed.length > 0 ? ` (${e.removed.slice(0, 4).join(', ')}${e.removed.length > 4 ? ', ...' : ''})` : ''
+                }`,
+              ),
             alert: (_, p: { message: string }) => log.error(p.message),
           },
         }),
@@ -224,7 +241,8 @@ export class Instruments {
         ltp: c.ltp,
         atm: c.atm,
         expiry: c.expiry === null ? null : istDate(c.expiry),
-        keys: [...(c.underlyingKey ? [c.underlyingKey] : []), ...c.optionKeys],
+        // An expired chain has given back the underlying too (or it was never the chain's).
+        keys: [...(c.underlyingKey && snap.value !== 'expired' ? [c.underlyingKey] : []), ...c.optionKeys],
         lastError: c.lastError,
       };
     });

@@ -6,7 +6,7 @@ import type { Logger } from '../logger.js';
 import type { Stats } from '../stats.js';
 import { authorizeFeed } from './authorize.js';
 import { type FeedSink, feedSocketLogic } from './feed-socket.js';
-import { fetchInstruments } from './instruments.js';
+import { type ResolveNames, fetchInstruments } from './instruments.js';
 import type { TokenSource } from './token-source.js';
 
 export function connectionInput(c: Config['upstox']): ConnectionInput {
@@ -37,6 +37,8 @@ export interface ConnectionDeps {
   sink: FeedSink;
   stats: Stats;
   logger: Logger;
+  /** Resolves SEGMENT:TRADING_SYMBOL names an INSTRUMENTS_URL list may hold (against the master). */
+  resolveNames?: ResolveNames;
 }
 
 /** The connection machine with its I/O: instruments, token, authorize, the feed socket. */
@@ -44,7 +46,21 @@ export function provideConnection(deps: ConnectionDeps) {
   const { config, tokenSource, logger } = deps;
   return connectionMachine.provide({
     actors: {
-      loadInstruments: fromPromise(async () => fetchInstruments(config.instrumentsUrl!, config.httpTimeoutMs)),
+      loadInstruments: fromPromise(async () =>
+        fetchInstruments(
+          config.instrumentsUrl!,
+          config.httpTimeoutMs,
+          deps.resolveNames && {
+            resolve: deps.resolveNames,
+            // Once per fetch (the list is fetched once per start, again only after a failed fetch).
+            refused: (refused) =>
+              logger.warn(
+                { code: 'SUBSCRIPTION_REFUSED', refused },
+                `INSTRUMENTS_URL: ${refused.length} name(s) refused, the rest is streamed: ${refused.map((r) => r.reason).join('; ')}`,
+              ),
+          },
+        ),
+      ),
       fetchToken: fromPromise(async () => {
         await tokenSource.refresh();
         logger.info('fetched a fresh access token from UPSTOX_TOKEN_URL');

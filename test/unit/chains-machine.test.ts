@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { Readable } from 'node:stream';
 import { describe, it } from 'node:test';
 import { type AnyActorRef, SimulatedClock, createActor, fromCallback, fromPromise, waitFor } from 'xstate';
-import { type ChainChange, type ChainEvent, chainMachine } from '../../machines/chain.js';
+import { type ChainChange, type ChainEvent, type ChainExpired, chainMachine } from '../../machines/chain.js';
 import { type ChainsInput, type MasterReport, chainsMachine } from '../../machines/chains.js';
 import type { FeedMode, SubscriptionLimits } from '../../src/config.js';
 import { ChainSubscriptions, chainMasterActors } from '../../src/instruments/chain-actors.js';
@@ -28,6 +28,7 @@ interface Rig {
   actor: ReturnType<typeof createActor<typeof chainsMachine>>;
   subscription: Record<string, FeedMode>;
   changes: ChainChange[];
+  expired: ChainExpired[];
   alerts: string[];
   price(ltp: number): void;
   chain(): AnyActorRef;
@@ -39,7 +40,7 @@ async function rig(opts: {
   n?: number;
   limits?: SubscriptionLimits;
   initial?: Record<string, FeedMode>;
-  expiry?: 'next' | 'next2';
+  expiry?: 'next' | 'next2' | '2026-12-01';
 }): Promise<Rig> {
   const clock = new SimulatedClock();
   clock.set(opts.start);
@@ -51,6 +52,7 @@ async function rig(opts: {
     clock,
     subscription: { ...(opts.initial ?? {}) },
     changes: [] as ChainChange[],
+    expired: [] as ChainExpired[],
     alerts: [] as string[],
     master,
     sendPrice: undefined as ((e: ChainEvent) => void) | undefined,
@@ -81,6 +83,7 @@ async function rig(opts: {
           },
           actions: {
             logChange: (_: unknown, params: ChainChange) => r.changes.push(params),
+            logExpired: (_: unknown, params: ChainExpired) => r.expired.push(params),
             alert: (_: unknown, params: { message: string }) => r.alerts.push(params.message),
           },
         }),
@@ -164,6 +167,64 @@ describe('chains actor', () => {
     assert.equal(r.subscription[NIFTY_KEY], 'full', 'the underlying stays');
   });
 
+  it('a fixed expiry that passes releases the options and the underlying it added, once, and stays expired', async () => {
+    const other = optionKey('NIFTY', '2026-12-01', 24000, 'CE');
+    const r = await rig({ start: ist('2026-12-01T15:00:00'), expiry: '2026-12-01', initial: { [other]: 'full' } });
+    await waitFor(r.chain(), (s) => s.matches({ active: 'waitingForUnderlying' }));
+    r.price(24000);
+    await waitFor(r.chain(), (s) => s.matches({ active: 'tracking' }));
+    const added = chainKeys('2026-12-01', [23900, 23950, 24000, 24050, 24100]).filter((k) => k !== other);
+    assert.deepEqual(optionKeysOf(r.subscription), chainKeys('2026-12-01', [23900, 23950, 24000, 24050, 24100]));
+    r.clock.increment(30 * 60_000 - 1);
+    assert.equal(stateOf(r), '{"active":"tracking"}');
+    r.clock.increment(1);
+    await waitFor(r.chain(), (s) => s.matches('expired') && r.expired.length === 1);
+    // Only what the chain added goes: the key INSTRUMENTS listed stays, with its own mode.
+    assert.deepEqual(r.subscription, { [other]: 'full' });
+    assert.equal(r.expired.length, 1);
+    assert.deepEqual(
+      { ...r.expired[0], removed: [...(r.expired[0]?.removed ?? [])].sort() },
+      {
+        chain: 'NIFTY',
+        expiry: '2026-12-01',
+        removed: [...added, NIFTY_KEY].sort(),
+      },
+    );
+    assert.equal(r.changes.length, 1, 'no roll is logged');
+    assert.deepEqual(r.chain().getSnapshot().context.optionKeys, []);
+    assert.match(r.chain().getSnapshot().context.reason, /the 2026-12-01 expiry has passed; 10 keys unsubscribed/);
+    // Nothing brings it back: a new master, more time.
+    r.actor.send({ type: 'REFRESH_MASTER' });
+    r.clock.increment(7 * 86_400_000);
+    await waitFor(r.actor, (s) => s.value === 'ready');
+    assert.equal(stateOf(r), '"expired"');
+    assert.deepEqual(r.subscription, { [other]: 'full' });
+    assert.equal(r.expired.length, 1, 'logged once');
+    assert.equal(r.alerts.length, 0);
+  });
+
+  it('a fixed expiry that passes keeps the underlying when something else subscribed it', async () => {
+    const r = await rig({ start: ist('2026-12-01T15:00:00'), expiry: '2026-12-01', initial: { [NIFTY_KEY]: 'ltpc' } });
+    await waitFor(r.chain(), (s) => s.matches({ active: 'waitingForUnderlying' }));
+    r.price(24000);
+    await waitFor(r.chain(), (s) => s.matches({ active: 'tracking' }));
+    r.clock.increment(30 * 60_000);
+    await waitFor(r.chain(), (s) => s.matches('expired') && r.expired.length === 1);
+    assert.deepEqual(r.subscription, { [NIFTY_KEY]: 'ltpc' });
+    assert.equal(r.expired[0]?.removed.length, 10);
+    assert.ok(!r.expired[0]?.removed.includes(NIFTY_KEY));
+  });
+
+  it('a fixed expiry already passed at start gives back the underlying it subscribed', async () => {
+    const r = await rig({ start: ist('2026-12-02T10:00:00'), expiry: '2026-12-01' });
+    await waitFor(r.chain(), (s) => s.matches({ active: 'waitingForUnderlying' }));
+    assert.deepEqual(r.subscription, { [NIFTY_KEY]: 'full' });
+    r.price(24000);
+    await waitFor(r.chain(), (s) => s.matches('expired') && r.expired.length === 1);
+    assert.deepEqual(r.subscription, {});
+    assert.deepEqual(r.expired, [{ chain: 'NIFTY', expiry: '2026-12-01', removed: [NIFTY_KEY] }]);
+  });
+
   it('refuses a chain beyond the V3 limits as a whole, subscribing none of its options', async () => {
     const tight: SubscriptionLimits = { ...LIMITS, option_greeks: { alone: 3000, combined: 4 } };
     const r = await rig({ start: ist('2026-11-30T10:00:00'), limits: tight });
@@ -216,7 +277,7 @@ describe('chains actor', () => {
           chain: chainMachine.provide({
             actors: {
               ...chainMasterActors(() => index),
-              applySubscription: fromPromise(async () => {}),
+              applySubscription: fromPromise(async () => ({ removed: [] as string[] })),
               watchPrice: fromCallback(() => {}),
             },
           }),
