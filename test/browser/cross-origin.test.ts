@@ -9,19 +9,12 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { chromium, type BrowserContext } from 'playwright-core';
+import type { BrowserContext } from 'playwright-core';
+import { launchChromium } from '../helpers/chromium.js';
 import { EQ, type ServerFixture, liveFrame, startServerFixture } from '../helpers/server-fixture.js';
 
 const NEW_KEY = 'NSE_EQ|INE040A01034';
-const CHROMIUM_ARGS = [
-  '--headless',
-  '--no-sandbox',
-  '--disable-gpu',
-  '--disable-quic',
-  '--no-first-run',
-  '--disable-background-networking',
-  '--disable-component-update',
-  '--disable-sync',
+const EXTRA_ARGS = [
   // evil.example and rebind.attacker.example resolve to loopback, as after a rebinding.
   '--host-resolver-rules=MAP evil.example 127.0.0.1, MAP rebind.attacker.example 127.0.0.1',
   // The attack pages are served by request interception, which Chromium's local network access
@@ -74,7 +67,7 @@ describe('a page of another origin in headless Chromium', () => {
     f.fanout.publish(liveFrame({ [EQ]: 101 }));
     port = new URL(f.url).port;
     profile = mkdtempSync(join(tmpdir(), 'tickpipe-chromium-'));
-    context = await chromium.launchPersistentContext(profile, { executablePath: '/usr/bin/chromium', headless: true, args: CHROMIUM_ARGS });
+    context = await launchChromium(profile, { extraArgs: EXTRA_ARGS });
   });
   after(async () => {
     await context?.close();

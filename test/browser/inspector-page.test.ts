@@ -3,22 +3,13 @@ import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { chromium, type BrowserContext, type Page } from 'playwright-core';
+import type { BrowserContext, Page } from 'playwright-core';
 import { startStandInService, type InspectedService } from '../helpers/inspector/stand-in-service.js';
+import { launchChromium } from '../helpers/chromium.js';
 import { REPO_ROOT } from '../helpers/stately-relay.js';
 
 const ARTIFACTS = join(REPO_ROOT, 'test-artifacts');
 const NAMED = ['connection', 'writer', 'drainer', 'notifier', 'backfill'];
-const CHROMIUM_ARGS = [
-  '--headless',
-  '--no-sandbox',
-  '--disable-gpu',
-  '--disable-quic',
-  '--no-first-run',
-  '--disable-background-networking',
-  '--disable-component-update',
-  '--disable-sync',
-];
 
 const card = (name: string) => `#actors .card[data-actor="${name}"]`;
 const active = (name: string, path: string) => `${card(name)}:not(.stale) .chart .state.active[data-path="${path}"]`;
@@ -35,12 +26,7 @@ describe('the /inspector page in headless Chromium', () => {
     mkdirSync(ARTIFACTS, { recursive: true });
     service = await startStandInService({ apiToken: 'page-token' });
     profile = mkdtempSync(join(tmpdir(), 'tickpipe-chromium-'));
-    context = await chromium.launchPersistentContext(profile, {
-      executablePath: '/usr/bin/chromium',
-      headless: true,
-      args: CHROMIUM_ARGS,
-      viewport: { width: 1366, height: 768 },
-    });
+    context = await launchChromium(profile, { viewport: { width: 1366, height: 768 } });
     page = context.pages()[0] ?? (await context.newPage());
     page.on('request', (req) => {
       const url = req.url();

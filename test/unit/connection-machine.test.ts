@@ -3,40 +3,15 @@ import { describe, it } from 'node:test';
 import { SimulatedClock, fromCallback, fromPromise, waitFor } from 'xstate';
 import { type ConnectionInput, connectionMachine } from '../../machines/connection.js';
 import type { FeedSocketInput, SocketCommand, SocketEvent } from '../../machines/events.js';
-import type { SubscriptionLimits } from '../../src/config.js';
 import { harness } from '../helpers/parent-harness.js';
+import { connectionTestInput } from '../helpers/pipeline-fakes.js';
 
-const LIMITS: SubscriptionLimits = {
-  ltpc: { alone: 5000, combined: 2000 },
-  option_greeks: { alone: 3000, combined: 2000 },
-  full: { alone: 2000, combined: 1500 },
-  full_d30: { alone: 50, combined: 50 },
-};
 const EQ = 'NSE_EQ|INE002A01018';
 const IDX = 'NSE_INDEX|Nifty Bank';
 
 function input(over: Partial<ConnectionInput> = {}): ConnectionInput {
-  return {
-    instruments: [EQ, IDX],
-    mode: 'full',
-    limits: LIMITS,
-    hasAccessToken: true,
-    hasTokenUrl: false,
-    reconnectBaseMs: 100,
-    reconnectMaxMs: 1000,
-    stableAfterMs: 5000,
-    staleFeedMs: 3000,
-    staleFeedClosedMs: 60_000,
-    pingIntervalMs: 5000,
-    pongTimeoutMs: 5000,
-    tokenRefreshIst: '03:35',
-    connectTimeoutMs: 2000,
-    tokenRejectedRetryMs: 30_000,
-    now: Date.now,
-    // Full jitter draws from this: pinned to the top of the range so delays are exact.
-    random: () => 0.999,
-    ...over,
-  };
+  // Full jitter draws from `random`: pinned to the top of the range so delays are exact.
+  return connectionTestInput({ instruments: [EQ, IDX], random: () => 0.999, ...over });
 }
 
 /** Fakes whose outcomes the test decides, with a record of every call. */
