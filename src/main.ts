@@ -27,7 +27,13 @@ function readConfig(): Config {
 
 const config = readConfig();
 const logger = createLogger(config.logLevel, undefined, secretScrubber(configSecrets(config)));
-const service = await startService(config, { logger }).catch((err: unknown) => {
+let stopping = false;
+// The storage worker died after the start: nothing can be spooled any more. Shut down like on a
+// signal (the feed stops, clients are told) and exit non-zero; the supervisor restarts us and the
+// spool, which is durable, is replayed.
+const onStorageFailure = () => void shutdown('storage worker failure', 1);
+const started = startService(config, { logger, onStorageFailure });
+await started.catch((err: unknown) => {
   // A name in INSTRUMENTS that the instrument master does not resolve: a configuration error too.
   if (err instanceof ConfigError) {
     logger.fatal({ code: err.code, problems: err.problems }, 'invalid configuration');
@@ -39,8 +45,7 @@ const service = await startService(config, { logger }).catch((err: unknown) => {
   process.exit(1);
 });
 
-let stopping = false;
-async function shutdown(signal: string): Promise<void> {
+async function shutdown(signal: string, exitCode = 0): Promise<void> {
   if (stopping) {
     logger.warn({ signal }, 'second signal during shutdown: exiting now');
     process.exit(1);
@@ -53,10 +58,10 @@ async function shutdown(signal: string): Promise<void> {
   }, SHUTDOWN_DEADLINE_MS);
   deadline.unref();
   try {
-    await service.stop();
+    await (await started).stop();
     logger.info('shutdown complete');
     logger.flush();
-    process.exit(0);
+    process.exit(exitCode);
   } catch (err) {
     logger.error({ err }, `shutdown failed: ${describeError(err)}`);
     process.exit(1);

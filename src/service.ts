@@ -28,7 +28,8 @@ import { configSecrets, secretScrubber } from './redact.js';
 import { createMetrics } from './server/metrics.js';
 import { buildReadiness, buildStateDocument } from './state-document.js';
 import { Stats } from './stats.js';
-import { drainerInput, openStorage, provideDrainer, provideWriter, writerInput } from './storage/storage.js';
+import { drainerInput, provideDrainer, provideWriter, writerInput } from './storage/storage.js';
+import { StorageWorker } from './storage/worker/storage-worker.js';
 import { connectionInput, provideConnection } from './upstox/connection-impl.js';
 import { TokenSource } from './upstox/token-source.js';
 import { segmentOf } from '../machines/rules/instrument-key.js';
@@ -42,7 +43,18 @@ export interface Service {
   stats: Stats;
   root: Actor<typeof pipelineMachine>;
   state(): ReturnType<typeof buildStateDocument>;
+  /** The storage worker's proxy (its snapshot, and test hooks). */
+  storage: StorageWorker;
   stop(): Promise<void>;
+}
+
+export interface ServiceOptions {
+  logger: Logger;
+  /**
+   * The storage worker died after the start (logged at fatal level where it is detected): points
+   * can no longer be spooled, so the caller stops the service (main.ts: exit non-zero).
+   */
+  onStorageFailure?: (err: TickpipeError) => void;
 }
 
 /** Time the storage gets on shutdown to write what is buffered (the rest stays spooled). */
@@ -54,7 +66,7 @@ const SERVER_CLOSE_MS = 2000;
 /** The whole stop, so that main.ts's 10 s deadline is never reached. */
 const STOP_BUDGET_MS = 8000;
 
-export async function startService(config: Config, opts: { logger: Logger }): Promise<Service> {
+export async function startService(config: Config, opts: ServiceOptions): Promise<Service> {
   const { logger } = opts;
   const stats = new Stats();
   const startedAt = Date.now();
@@ -67,18 +79,29 @@ export async function startService(config: Config, opts: { logger: Logger }): Pr
   await instruments.start();
   const symbolOf = (key: string) => instruments.symbolOf(key);
 
-  // Storage first: the spool must be open before any tick can arrive. Its reports go to the root,
-  // which routes them (nothing is reported before the root starts: no tick arrives before).
+  // Storage first: the spool must be open before any tick can arrive. It runs on the storage
+  // worker's thread (src/storage/worker/): an open failure (locked, second instance, corrupt)
+  // stops the start with its code. Its reports go to the root, which routes them (nothing is
+  // reported before the root starts: no tick arrives before).
   let metricsHook: ((s: number, o: string) => void) | undefined = undefined;
-  const storage = openStorage({
-    config,
-    stats,
-    logger,
-    report: (event) => root?.send(event),
-    observeWriteLatency: (s, o) => metricsHook?.(s, o),
-    symbolOf,
-  });
-  logger.info({ path: config.spool.path, pendingPoints: storage.spool.pendingPoints() }, 'spool open');
+  const secrets = configSecrets(config);
+  let storage: StorageWorker;
+  try {
+    storage = await StorageWorker.open({
+      config,
+      secrets,
+      logger,
+      stats,
+      report: (event) => root?.send(event),
+      observeWriteLatency: (s, o) => metricsHook?.(s, o),
+      symbolOf,
+      onFailure: (err) => opts.onStorageFailure?.(err),
+    });
+  } catch (err) {
+    instruments.close();
+    throw err;
+  }
+  logger.info({ path: config.spool.path, pendingPoints: storage.snapshot.pendingPoints }, 'spool open');
 
   const connection = () => root?.getSnapshot().children.connection;
   const subscription = (): Subscription => connection()?.getSnapshot().context.subscription ?? {};
@@ -90,13 +113,12 @@ export async function startService(config: Config, opts: { logger: Logger }): Pr
     symbolOf,
   });
   instruments.onSwap(() => {
-    storage.writePath.symbolsChanged();
+    storage.symbolsChanged();
     fanout.symbolsChanged();
   });
   const tokenSource = new TokenSource(config.upstox.accessToken, config.upstox.tokenUrl, config.upstox.httpTimeoutMs);
   let stopping = false;
   // The gap ledger and backfill: candles and gap records take the live points' write path (spool first).
-  const writePath = storage.writePath;
   const gaps = createGapService({
     config,
     logger,
@@ -105,18 +127,18 @@ export async function startService(config: Config, opts: { logger: Logger }): Pr
     sink: {
       async writeCandles(batch) {
         for (const b of batch) {
-          writePath.pushCandles(
+          storage.pushCandles(
             b.key,
             segmentOf(b.key),
             b.candles.map((c) => ({ interval: 'I1', open: c.open, high: c.high, low: c.low, close: c.close, volume: c.volume, ts: c.ts })),
           );
         }
-        writePath.flush();
+        storage.flush();
         if (stopping) throw new TickpipeError('SPOOL_FAILED', 'the service is stopping; the gap stays pending for the next start');
       },
       writeGap(row) {
-        writePath.pushLines([{ line: gapLine(row, config.influx.extraTags), ts: row.from }]);
-        writePath.flush();
+        storage.pushLines([{ line: gapLine(row, config.influx.extraTags), ts: row.from }]);
+        storage.flush();
       },
     },
   });
@@ -137,9 +159,9 @@ export async function startService(config: Config, opts: { logger: Logger }): Pr
     });
   }
   const sink = {
-    frame(frame: Parameters<typeof fanout.publish>[0]) {
+    frame(frame: Parameters<typeof fanout.publish>[0], raw: Uint8Array) {
       gaps.noteFrame(frame.ts);
-      writePath.pushFrame(frame);
+      storage.pushFrame(frame, raw);
       fanout.publish(frame);
       instruments.prices.observe(frame);
     },
@@ -161,8 +183,8 @@ export async function startService(config: Config, opts: { logger: Logger }): Pr
           logger: logger.child({ actor: 'connection' }),
           resolveNames: (entries) => instruments.resolveLoaded(entries),
         }),
-        writer: provideWriter({ writePath: storage.writePath, logger: logger.child({ actor: 'writer' }) }),
-        drainer: provideDrainer({ writePath: storage.writePath, logger: logger.child({ actor: 'drainer' }) }),
+        writer: provideWriter({ writePath: storage, logger: logger.child({ actor: 'writer' }) }),
+        drainer: provideDrainer({ writePath: storage, logger: logger.child({ actor: 'drainer' }) }),
         notifier: provideNotifier({
           url: config.notify.url,
           timeoutMs: config.notify.timeoutMs,
@@ -180,7 +202,7 @@ export async function startService(config: Config, opts: { logger: Logger }): Pr
                 lease: nats.lease,
                 requestTimeoutMs: leaseTiming(config.ha.leaseTtlMs).requestTimeoutMs,
                 // The feed is already stopped (STEP_DOWN): what is batched goes out now.
-                flush: async () => storage.writePath.flush(),
+                flush: async () => storage.flush(),
                 logger: logger.child({ actor: 'leadership' }),
               }),
             }
@@ -221,8 +243,7 @@ export async function startService(config: Config, opts: { logger: Logger }): Pr
     ...buildStateDocument({
       root: root,
       stats,
-      spool: storage.spool,
-      writePath: storage.writePath,
+      storage,
       startedAt,
       fanout,
       ...(natsDoc ? { nats: natsDoc } : {}),
@@ -233,7 +254,8 @@ export async function startService(config: Config, opts: { logger: Logger }): Pr
   const metrics = createMetrics({
     stats,
     actorStates: () => Object.fromEntries(Object.entries(state().actors).map(([k, v]) => [k, v.value])),
-    spoolPendingPoints: () => storage.spool.pendingPoints(),
+    spoolPendingPoints: () => storage.snapshot.pendingPoints,
+    storageWorker: storage,
     wsClients: () => fanout.clientCount,
   });
   metricsHook = (s, o) => metrics.observeWriteLatency(s, o);
@@ -279,7 +301,7 @@ export async function startService(config: Config, opts: { logger: Logger }): Pr
       metrics,
       inspection: hub,
       gaps: gaps.ledger,
-      scrub: secretScrubber(configSecrets(config)),
+      scrub: secretScrubber(secrets),
     });
     await app.listen({ host: config.http.host, port: config.http.port });
   } catch (err) {
@@ -309,7 +331,7 @@ export async function startService(config: Config, opts: { logger: Logger }): Pr
       // first (durable whatever happens next); clients that do not read are cut after a grace;
       // InfluxDB gets what time is left; nothing here waits without a bound.
       const t0 = Date.now();
-      storage.writePath.flush();
+      storage.flush();
       // A leader then hands its lease over (STEP_DOWN stops the feed, the lease is deleted): a
       // standby takes over at once instead of after the TTL.
       await stopLeadership(root, logger);
@@ -331,7 +353,7 @@ export async function startService(config: Config, opts: { logger: Logger }): Pr
       instruments.close();
     })());
 
-  return { url, stats, root, state, stop };
+  return { url, stats, root, state, storage, stop };
 }
 
 /** NATS_URL: one connection for publishing and, with HA_GROUP, the lease. */

@@ -8,9 +8,8 @@ import { isClosedStatus } from '../machines/rules/market-time.js';
 import type { Fanout } from './fanout/fanout.js';
 import { type NatsState, natsReasons } from './nats/observe.js';
 import { stateText } from './logging/transition-logger.js';
-import type { Spool } from './spool/spool.js';
 import type { Stats } from './stats.js';
-import type { WritePath } from './storage/write-path.js';
+import type { StorageWorkerHealth } from './storage/worker/storage-worker.js';
 
 export const ACTOR_IDS = ['connection', 'writer', 'drainer', 'notifier', 'backfill'] as const;
 
@@ -39,6 +38,8 @@ export interface StateDocument {
     memoryPoints?: number;
   };
   stats: Record<string, number>;
+  /** The storage worker's thread (spool, InfluxDB writes): running or failed, its queue, its CPU. */
+  storageWorker?: StorageWorkerHealth;
   ticks: { clients: number };
   startedAt: string;
   uptimeS: number;
@@ -55,16 +56,30 @@ function actorState(ref: AnyActorRef | undefined, missing: string): ActorState {
   return { value: snap.value, status: snap.status, context };
 }
 
+/** The storage data plane as /state reads it (src/storage/worker/storage-worker.ts: the last snapshot, and the worker's health). */
+export interface StorageView {
+  readonly snapshot: {
+    pendingPoints: number;
+    pendingBatches: number;
+    bytes: number;
+    oldestCreatedAt: number | null;
+    deadLetters: number;
+    spoolError: string | null;
+    memoryPoints: number;
+  };
+  health(): StorageWorkerHealth;
+}
+
 export function buildStateDocument(src: {
   root: Actor<typeof pipelineMachine>;
   stats: Stats;
-  spool: Spool;
-  writePath: WritePath;
+  storage: StorageView;
   fanout: Fanout;
   startedAt: number;
   nats?: () => NatsState;
 }): StateDocument {
-  const oldest = src.spool.oldestCreatedAt();
+  const spool = src.storage.snapshot;
+  const oldest = spool.oldestCreatedAt;
   const children = src.root.getSnapshot().children;
   return {
     actors: {
@@ -78,15 +93,17 @@ export function buildStateDocument(src: {
     },
     ...(src.nats ? { nats: src.nats() } : {}),
     spool: {
-      pendingPoints: src.spool.pendingPoints(),
-      pendingBatches: src.spool.pendingBatches(),
-      bytes: src.spool.pendingBytes(),
+      pendingPoints: spool.pendingPoints,
+      pendingBatches: spool.pendingBatches,
+      bytes: spool.bytes,
       oldestAgeS: oldest === null ? null : Math.round((Date.now() - oldest) / 1000),
-      deadLetters: src.spool.deadLetterCount(),
-      error: src.writePath.spoolError,
-      memoryPoints: src.writePath.memoryPoints(),
+      deadLetters: spool.deadLetters,
+      error: spool.spoolError,
+      memoryPoints: spool.memoryPoints,
     },
+    // Read with the snapshot above: the storage counters in stats were copied from that same snapshot.
     stats: src.stats.toJSON(),
+    storageWorker: src.storage.health(),
     ticks: { clients: src.fanout.clientCount },
     startedAt: new Date(src.startedAt).toISOString(),
     uptimeS: Math.round((Date.now() - src.startedAt) / 1000),
@@ -139,6 +156,8 @@ export function buildReadiness(
       );
     }
   }
+  if (state.storageWorker?.state === 'failed')
+    reasons.push(`${state.storageWorker.error ?? 'the storage worker failed'}: points are no longer spooled`);
   if (state.spool.error)
     reasons.push(`points cannot be spooled: ${state.spool.error} (${state.spool.memoryPoints ?? 0} points wait in memory)`);
   // InfluxDB refusing the request itself (400) or the token/bucket: points wait, a person must act.

@@ -45,6 +45,8 @@ export type ErrorCode =
   | 'NATS_UNAVAILABLE'
   /** The HA lease was taken or removed behind this instance's back. */
   | 'LEASE_LOST'
+  /** The storage worker thread (spool, InfluxDB writes) died after it started: the service stops. */
+  | 'STORAGE_WORKER_FAILED'
   /** Something failed without saying which of the above it is (a bug to report). */
   | 'UNEXPECTED';
 
@@ -87,6 +89,7 @@ const CODES: ReadonlySet<string> = new Set<ErrorCode>([
   'ORIGIN_FORBIDDEN',
   'NATS_UNAVAILABLE',
   'LEASE_LOST',
+  'STORAGE_WORKER_FAILED',
   'UNEXPECTED',
 ]);
 

@@ -3,6 +3,7 @@
  * and every test, gets its own). Counters are read from Stats at scrape time, so the hot path
  * only increments plain numbers.
  */
+import type { EventLoopUtilization } from 'node:perf_hooks';
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import type { Stats } from '../stats.js';
 import { stateText } from '../logging/transition-logger.js';
@@ -14,6 +15,15 @@ export interface MetricsSources {
   actorStates(): Record<string, unknown>;
   spoolPendingPoints(): number;
   wsClients(): number;
+  /** The storage worker (src/storage/worker/storage-worker.ts): its queue, CPU and event loop. */
+  storageWorker?: StorageWorkerSource;
+}
+
+export interface StorageWorkerSource {
+  queue(): { frames: number; bytes: number };
+  running(): boolean;
+  cpuSeconds(): number | null;
+  eventLoopUtilization(u1?: EventLoopUtilization, u2?: EventLoopUtilization): EventLoopUtilization;
 }
 
 export interface Metrics {
@@ -109,6 +119,7 @@ export function createMetrics(src: MetricsSources): Metrics {
     registers: [registry],
   });
   registerEventLoopGauges(registry);
+  if (src.storageWorker) registerStorageWorkerMetrics(registry, src.storageWorker);
   const stateWindow = new EventLoopWindow();
   return {
     registry,
@@ -145,4 +156,54 @@ function registerEventLoopGauges(registry: Registry): void {
   );
   const p99 = gauge('tickpipe_event_loop_delay_p99_seconds', '99th percentile of the event-loop delay, since the previous scrape');
   const max = gauge('tickpipe_event_loop_delay_max_seconds', 'Longest event-loop delay since the previous scrape');
+}
+
+/** The storage worker's thread: whether it runs, what waits for it, and what it costs. */
+function registerStorageWorkerMetrics(registry: Registry, w: StorageWorkerSource): void {
+  new Gauge({
+    name: 'tickpipe_storage_worker_up',
+    help: 'The storage worker thread (spool, InfluxDB writes) is running (1) or not (0: failed, or shut down)',
+    registers: [registry],
+    collect() {
+      this.set(w.running() ? 1 : 0);
+    },
+  });
+  new Gauge({
+    name: 'tickpipe_storage_worker_queue_frames',
+    help: 'Feed frames handed to the storage worker and not yet applied by it',
+    registers: [registry],
+    collect() {
+      this.set(w.queue().frames);
+    },
+  });
+  new Gauge({
+    name: 'tickpipe_storage_worker_queue_bytes',
+    help: 'Bytes of the feed frames handed to the storage worker and not yet applied by it',
+    registers: [registry],
+    collect() {
+      this.set(w.queue().bytes);
+    },
+  });
+  new Counter({
+    name: 'tickpipe_storage_worker_cpu_seconds_total',
+    help: 'CPU time (user + system) of the storage worker thread (absent where /proc is not available)',
+    registers: [registry],
+    collect() {
+      this.reset();
+      const cpu = w.cpuSeconds();
+      if (cpu !== null && cpu > 0) this.inc(cpu);
+    },
+  });
+  let base: EventLoopUtilization | undefined;
+  new Gauge({
+    name: 'tickpipe_storage_worker_event_loop_utilisation',
+    help: "Share of the time since the previous scrape the storage worker's event loop spent running code (0..1)",
+    registers: [registry],
+    collect() {
+      if (!w.running()) return this.set(0);
+      const now = w.eventLoopUtilization();
+      this.set(base ? Math.round(w.eventLoopUtilization(now, base).utilization * 1000) / 1000 : 0);
+      base = now;
+    },
+  });
 }

@@ -16,9 +16,12 @@ import type { Stats } from '../stats.js';
 import { decodeFrame } from './codec.js';
 import type { DecodedFrame } from './feed-types.js';
 
-/** Where decoded frames go (the writer's batcher and the /ticks fan-out). Must not throw. */
+/**
+ * Where decoded frames go (the /ticks fan-out, and the storage worker, which gets `raw`: the
+ * frame's bytes as received, valid only during the call). Must not throw.
+ */
 export interface FeedSink {
-  frame(frame: DecodedFrame): void;
+  frame(frame: DecodedFrame, raw: Uint8Array): void;
 }
 
 export interface FeedSocketDeps {
@@ -75,7 +78,7 @@ export function feedSocketLogic(deps: FeedSocketDeps) {
         if (changed) send({ type: 'MARKET_STATUS', segments: { ...frame.marketStatus } });
       }
       try {
-        sink.frame(frame);
+        sink.frame(frame, data);
       } catch (err) {
         // A bug downstream must not kill the feed: log it (rate-limited) and keep streaming.
         decodeLog.warn({ err: describeError(err) }, 'frame sink failed');

@@ -1,0 +1,349 @@
+/**
+ * The storage data plane seen from the main thread: a proxy to the storage worker
+ * (storage-thread.ts), which owns the spool, the InfluxDB client and the write path. Main only
+ * copies each raw frame into a buffer and posts the buffers, coalesced, every few milliseconds;
+ * nothing here touches the disk or does work proportional to a batch.
+ *
+ * Order: every message goes through `post`, which first posts the frames (and the symbols their
+ * keys need) waiting to go, so candles, gap records, flushes and the close land behind the live
+ * points pushed before them, as they did in-process.
+ *
+ * /state and /metrics read the last snapshot synchronously (posted by the worker at most every
+ * 200 ms while something changes, at least every second); the storage counters in main's Stats
+ * are copied from it, so the conservation law holds within one snapshot.
+ */
+import type { EventLoopUtilization } from 'node:perf_hooks';
+import { Worker } from 'node:worker_threads';
+import type { DrainProgress, StorageReport } from '../../../machines/events.js';
+import { isErrorCode } from '../../../machines/rules/error-codes.js';
+import type { Config } from '../../config.js';
+import { TickpipeError, describeError } from '../../errors.js';
+import type { Logger } from '../../logger.js';
+import type { Stats } from '../../stats.js';
+import type { Candle, DecodedFrame } from '../../upstox/feed-types.js';
+import type { StoragePlane } from '../storage.js';
+import { FrameBatch } from './frame-batch.js';
+import { type CallOp, type FromWorker, STORAGE_COUNTERS, type StorageSnapshot, type SymbolEntry, type ToWorker } from './protocol.js';
+
+/** Frames wait this long on main to be posted together (the write path batches for far longer anyway). */
+const COALESCE_MS = 5;
+/** ...or until this many bytes wait. */
+const POST_BYTES = 1024 * 1024;
+/** What the close gets beyond its own budget (flushing, the final snapshot) before the thread is terminated. */
+const CLOSE_GRACE_MS = 1500;
+/** /state's event-loop utilisation window for the worker, as main's own (src/server/metrics.ts). */
+const ELU_WINDOW_MS = 5000;
+
+export interface StorageWorkerOptions {
+  config: Pick<Config, 'influx' | 'spool' | 'logLevel'>;
+  /** Secret literals (src/redact.ts configSecrets) the worker's logger scrubs. */
+  secrets: string[];
+  logger: Logger;
+  /** Main's Stats: the storage counters are copied into it from every snapshot. */
+  stats: Stats;
+  report(event: StorageReport): void;
+  observeWriteLatency?: (seconds: number, outcome: string) => void;
+  /** Trading symbol of a key (instrument master), sent to the worker for the `symbol` tag. */
+  symbolOf(key: string): string | undefined;
+  /** The worker died after it opened (already logged, once, at fatal level): the service must stop. */
+  onFailure(err: TickpipeError): void;
+}
+
+export type StorageWorkerState = 'running' | 'closing' | 'closed' | 'failed';
+
+/** The worker's health, for /state and /ready. */
+export interface StorageWorkerHealth {
+  state: StorageWorkerState;
+  error: string | null;
+  /** Frames (and their bytes) handed to the worker and not yet applied by it. */
+  queueFrames: number;
+  queueBytes: number;
+  /** Since the last snapshot arrived (one at least every second while the worker runs). */
+  snapshotAgeMs: number;
+  /** CPU time of the worker's thread; null where /proc is absent. */
+  cpuSeconds: number | null;
+  /** Share of the last few seconds the worker's event loop spent running code (0..1). */
+  eventLoopUtilisation: number;
+}
+
+export class StorageWorker implements StoragePlane {
+  private readonly frames = new FrameBatch();
+  private postTimer: NodeJS.Timeout | undefined;
+  private readonly known = new Map<string, string | null>();
+  private newSymbols: SymbolEntry[] = [];
+  /** [frames applied, bytes applied], stored by the worker after each batch of frames. */
+  private readonly progress: BigInt64Array;
+  private postedFrames = 0n;
+  private postedBytes = 0n;
+  private readonly calls = new Map<number, { resolve(v: unknown): void; reject(e: Error): void }>();
+  private nextId = 1;
+  private last!: StorageSnapshot;
+  private lastAt = Date.now();
+  private state: StorageWorkerState = 'running';
+  private failure: TickpipeError | null = null;
+  private elu: { base: EventLoopUtilization; at: number } | undefined;
+
+  private constructor(
+    private readonly o: StorageWorkerOptions,
+    private readonly worker: Worker,
+    progress: SharedArrayBuffer,
+  ) {
+    this.progress = new BigInt64Array(progress);
+  }
+
+  /** Starts the worker and waits until it has opened the spool; rejects with its TickpipeError (code and message) when it cannot. */
+  static open(o: StorageWorkerOptions): Promise<StorageWorker> {
+    const progress = new SharedArrayBuffer(16);
+    const worker = new Worker(new URL('./storage-thread.js', import.meta.url), {
+      workerData: { config: { influx: o.config.influx, spool: o.config.spool }, logLevel: o.config.logLevel, secrets: o.secrets, progress },
+    });
+    const sw = new StorageWorker(o, worker, progress);
+    return new Promise((resolve, reject) => {
+      const early = (m: FromWorker) => {
+        if (m.t === 'opened') {
+          worker.off('message', early);
+          sw.apply(m.snapshot);
+          sw.listen();
+          resolve(sw);
+        } else if (m.t === 'openFailed') {
+          worker.off('message', early);
+          void worker.terminate();
+          reject(new TickpipeError(isErrorCode(m.code) ? m.code : 'SPOOL_FAILED', m.message));
+        }
+      };
+      worker.on('message', early);
+      worker.once('error', (err) => sw.fail(err, reject));
+      worker.once('exit', (code) => sw.fail(new Error(`the storage worker exited with code ${code}`), reject));
+    });
+  }
+
+  private listen(): void {
+    this.worker.on('message', (m: FromWorker) => {
+      if (m.t === 'snapshot') this.apply(m.snapshot);
+      else if (m.t === 'report') this.o.report(m.event);
+      else if (m.t === 'reply') {
+        const call = this.calls.get(m.id);
+        this.calls.delete(m.id);
+        if (!call) return;
+        if (m.ok) call.resolve(m.value);
+        else call.reject(new TickpipeError(isErrorCode(m.code) ? m.code : 'UNEXPECTED', m.message));
+      }
+    });
+  }
+
+  /** Once: an error event or an exit not asked for. Before the open it rejects the open; after, it is fatal. */
+  private fail(err: Error, rejectOpen: (e: Error) => void): void {
+    if (this.state === 'closed' || this.state === 'failed') return;
+    const opened = this.last !== undefined;
+    const failure = new TickpipeError('STORAGE_WORKER_FAILED', `the storage worker failed: ${describeError(err)}`, { cause: err });
+    this.state = 'failed';
+    this.failure = failure;
+    clearTimeout(this.postTimer);
+    for (const c of this.calls.values()) c.reject(failure);
+    this.calls.clear();
+    if (!opened) return rejectOpen(failure);
+    this.o.logger.fatal(
+      { err, code: failure.code },
+      `${failure.message}; the service stops (what was spooled is safe and replayed at the next start; the batch being built is lost, as in a crash)`,
+    );
+    this.o.onFailure(failure);
+  }
+
+  private apply(s: StorageSnapshot): void {
+    this.last = s;
+    this.lastAt = Date.now();
+    const stats = this.o.stats;
+    for (const c of STORAGE_COUNTERS) stats[c] = s.counters[c];
+    const observe = this.o.observeWriteLatency;
+    if (observe) for (let i = 0; i < s.latencySeconds.length; i++) observe(s.latencySeconds[i], s.latencyOutcomes[i]);
+  }
+
+  /** The hot path: one copy of the raw frame; the worker decodes it again and builds its points. */
+  pushFrame(frame: DecodedFrame, raw: Uint8Array, receivedAt = Date.now()): void {
+    if (this.state !== 'running') return;
+    for (const u of frame.updates) if (!this.known.has(u.key)) this.learn(u.key);
+    this.frames.add(raw, receivedAt);
+    if (this.frames.byteLength >= POST_BYTES) this.postFrames();
+    else this.postTimer ??= setTimeout(() => this.postFrames(), COALESCE_MS);
+  }
+
+  pushCandles(key: string, segment: string, candles: Candle[]): void {
+    if (!this.known.has(key)) this.learn(key);
+    this.post({ t: 'candles', key, segment, candles });
+  }
+
+  pushLines(lines: Array<{ line: string; ts: number }>): void {
+    this.post({ t: 'lines', lines });
+  }
+
+  flush(): void {
+    this.post({ t: 'flush' });
+  }
+
+  setRoute(open: boolean): void {
+    this.post({ t: 'route', open });
+  }
+
+  setDraining(on: boolean): void {
+    this.post({ t: 'draining', on });
+  }
+
+  /** The instrument master changed: the worker gets the new symbols of every key it knows, then rebuilds its prefixes. */
+  symbolsChanged(): void {
+    const entries: SymbolEntry[] = [];
+    for (const key of this.known.keys()) {
+      const symbol = this.o.symbolOf(key) ?? null;
+      this.known.set(key, symbol);
+      entries.push([key, symbol]);
+    }
+    this.newSymbols = [];
+    this.post({ t: 'symbols', entries, swap: true });
+  }
+
+  drainChunk(maxMs = 1000): Promise<DrainProgress> {
+    return this.call('drainChunk', maxMs) as Promise<DrainProgress>;
+  }
+
+  async probe(): Promise<void> {
+    await this.call('probe');
+  }
+
+  /** A snapshot taken after everything posted so far was applied (and applied here too). */
+  async sync(): Promise<StorageSnapshot> {
+    const s = (await this.call('sync')) as StorageSnapshot;
+    this.apply(s);
+    return s;
+  }
+
+  recentDeadLetters(limit = 20): Promise<Array<{ createdAt: number; reason: string; line: string }>> {
+    return this.call('recentDeadLetters', limit) as Promise<Array<{ createdAt: number; reason: string; line: string }>>;
+  }
+
+  integrityCheck(): Promise<string> {
+    return this.call('integrityCheck') as Promise<string>;
+  }
+
+  /** Test hook: blocks the worker's thread for `ms` (as a long checkpoint would); resolves when it runs again. */
+  async stall(ms: number): Promise<void> {
+    await this.call('stall', ms);
+  }
+
+  /** Test hook: an uncaught error on the worker's thread. */
+  crash(message: string): void {
+    this.post({ t: 'crash', message });
+  }
+
+  /**
+   * Shutdown: what waits here goes to the worker, which flushes to the spool and gives the lane
+   * `timeoutMs` to write (storage.close); the final snapshot is applied; the thread is ended.
+   * Bounded whatever the worker does; never rejects.
+   */
+  async close(timeoutMs: number): Promise<void> {
+    if (this.state !== 'running') return;
+    const closing = this.call('close', timeoutMs);
+    this.state = 'closing';
+    let timer: NodeJS.Timeout | undefined;
+    const bound = new Promise<'timeout'>((r) => (timer = setTimeout(() => r('timeout'), timeoutMs + CLOSE_GRACE_MS)));
+    try {
+      const r = await Promise.race([closing, bound]);
+      if (r === 'timeout')
+        this.o.logger.error(
+          `the storage worker did not close within ${timeoutMs + CLOSE_GRACE_MS} ms; ended (the spool keeps what it holds)`,
+        );
+      else this.apply(r as StorageSnapshot);
+    } catch (err) {
+      this.o.logger.error({ err }, `storage close failed: ${describeError(err)}`);
+    } finally {
+      clearTimeout(timer);
+      this.state = 'closed';
+      await this.worker.terminate();
+    }
+  }
+
+  /** The last snapshot: the spool's figures and the storage counters, as of `health().snapshotAgeMs` ago. */
+  get snapshot(): StorageSnapshot {
+    return this.last;
+  }
+
+  health(): StorageWorkerHealth {
+    const q = this.queue();
+    return {
+      state: this.state,
+      error: this.failure?.message ?? null,
+      queueFrames: q.frames,
+      queueBytes: q.bytes,
+      snapshotAgeMs: Date.now() - this.lastAt,
+      cpuSeconds: this.last.cpuSeconds,
+      eventLoopUtilisation: this.windowUtilisation(),
+    };
+  }
+
+  /** Frames and bytes handed over (or waiting here to be) and not yet applied by the worker: exact, read from shared memory. */
+  queue(): { frames: number; bytes: number } {
+    return {
+      frames: Number(this.postedFrames - Atomics.load(this.progress, 0)) + this.frames.count,
+      bytes: Number(this.postedBytes - Atomics.load(this.progress, 1)) + this.frames.byteLength,
+    };
+  }
+
+  running(): boolean {
+    return this.state === 'running';
+  }
+
+  cpuSeconds(): number | null {
+    return this.last.cpuSeconds;
+  }
+
+  /** The worker's event-loop utilisation (Node measures it from this thread), as performance.eventLoopUtilization. */
+  eventLoopUtilization(u1?: EventLoopUtilization, u2?: EventLoopUtilization): EventLoopUtilization {
+    return this.worker.performance.eventLoopUtilization(u1, u2);
+  }
+
+  private windowUtilisation(): number {
+    if (this.state !== 'running') return 0;
+    const now = Date.now();
+    this.elu ??= { base: this.eventLoopUtilization(), at: now };
+    const u = this.eventLoopUtilization(this.elu.base).utilization;
+    if (now - this.elu.at >= ELU_WINDOW_MS) this.elu = { base: this.eventLoopUtilization(), at: now };
+    return Math.round(u * 1000) / 1000;
+  }
+
+  private learn(key: string): void {
+    const symbol = this.o.symbolOf(key) ?? null;
+    this.known.set(key, symbol);
+    this.newSymbols.push([key, symbol]);
+  }
+
+  private call(op: CallOp, arg?: number): Promise<unknown> {
+    if (this.state !== 'running') {
+      return Promise.reject(this.failure ?? new TickpipeError('SPOOL_FAILED', `storage is ${this.state}: nothing more is written`));
+    }
+    const id = this.nextId++;
+    return new Promise((resolve, reject) => {
+      this.calls.set(id, { resolve, reject });
+      this.post({ t: 'call', id, op, ...(arg === undefined ? {} : { arg }) });
+    });
+  }
+
+  /** Every message but frames: the frames (and symbols) waiting go first. */
+  private post(m: ToWorker): void {
+    if (this.state !== 'running') return;
+    this.postFrames();
+    this.worker.postMessage(m);
+  }
+
+  private postFrames(): void {
+    clearTimeout(this.postTimer);
+    this.postTimer = undefined;
+    if (this.state !== 'running') return;
+    if (this.newSymbols.length > 0) {
+      this.worker.postMessage({ t: 'symbols', entries: this.newSymbols, swap: false } satisfies ToWorker);
+      this.newSymbols = [];
+    }
+    const f = this.frames.take();
+    if (!f) return;
+    this.postedFrames += BigInt(f.count);
+    this.postedBytes += BigInt(f.byteLength);
+    this.worker.postMessage({ t: 'frames', bytes: f.bytes, index: f.index, count: f.count } satisfies ToWorker, [f.bytes, f.index]);
+  }
+}
