@@ -133,7 +133,8 @@ export async function startService(config: Config, opts: ServiceOptions): Promis
             b.candles.map((c) => ({ interval: 'I1', open: c.open, high: c.high, low: c.low, close: c.close, volume: c.volume, ts: c.ts })),
           );
         }
-        storage.flush();
+        // Resolved once the worker has spooled them: the ledger may then mark the gap filled.
+        await storage.flushed();
         if (stopping) throw new TickpipeError('SPOOL_FAILED', 'the service is stopping; the gap stays pending for the next start');
       },
       writeGap(row) {
@@ -202,7 +203,7 @@ export async function startService(config: Config, opts: ServiceOptions): Promis
                 lease: nats.lease,
                 requestTimeoutMs: leaseTiming(config.ha.leaseTtlMs).requestTimeoutMs,
                 // The feed is already stopped (STEP_DOWN): what is batched goes out now.
-                flush: async () => storage.flush(),
+                flush: () => storage.flushed(),
                 logger: logger.child({ actor: 'leadership' }),
               }),
             }

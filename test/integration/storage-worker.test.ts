@@ -10,6 +10,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, afterEach, before, describe, it } from 'node:test';
+import Database from 'better-sqlite3';
 import WebSocket from 'ws';
 import { loadConfig } from '../../src/config.js';
 import { TickpipeError } from '../../src/errors.js';
@@ -44,13 +45,14 @@ describe('the storage worker', { timeout: 120_000 }, () => {
     rmSync(dir, { recursive: true, force: true });
   });
 
-  async function start(spool: string, opts: { onStorageFailure?: (err: TickpipeError) => void } = {}) {
+  async function start(spool: string, opts: { onStorageFailure?: (err: TickpipeError) => void; influx?: boolean } = {}) {
+    const { influx = true, ...serviceOpts } = opts;
     const config = loadConfig({
       UPSTOX_API_URL: sim.apiUrl,
       INSTRUMENT_MASTER_URL: sim.instrumentFileUrl,
       UPSTOX_ACCESS_TOKEN: sim.token,
       INSTRUMENTS: [EQ, EQ2, INDEX].join(','),
-      ...vm.influxEnv,
+      ...(influx ? vm.influxEnv : {}),
       SPOOL_PATH: join(dir, spool),
       SPOOL_LOCK_TIMEOUT_S: '1',
       FLUSH_INTERVAL_MS: '200',
@@ -60,13 +62,13 @@ describe('the storage worker', { timeout: 120_000 }, () => {
     });
     const logs: Log[] = [];
     const logger = createLogger('info', { write: (s: string) => void logs.push(JSON.parse(s) as Log) });
-    const svc = await startService(config, { logger, ...opts });
+    const svc = await startService(config, { logger, ...serviceOpts });
     cleanups.push(() => svc.stop());
     await until(
       'streaming with InfluxDB up',
       () => {
         const a = svc.state().actors;
-        return a.connection.value === 'streaming' && a.writer.value === 'influxUp';
+        return a.connection.value === 'streaming' && (!influx || a.writer.value === 'influxUp');
       },
       { timeoutMs: 20_000 },
     );
@@ -143,6 +145,23 @@ describe('the storage worker', { timeout: 120_000 }, () => {
       `${s.updatesReceived} updates decoded, ${s.pointsBuilt} points built`,
     );
     assert.equal(svc.storage.health().state, 'closed');
+  });
+
+  it('flushed() resolves once what was pushed before it is in the spool file (what a backfill waits for before its gap counts as filled)', async () => {
+    const { svc } = await start('flushed.db', { influx: false });
+    await until('frames reaching the worker', () => svc.stats.pointsBuilt > 0);
+    const close = 12345.678;
+    svc.storage.pushCandles(EQ, 'NSE_EQ', [
+      { interval: 'I1', open: 1, high: 2, low: 0.5, close, volume: 7, ts: Date.UTC(2026, 0, 5, 4, 0) },
+    ]);
+    await svc.storage.flushed();
+    const db = new Database(join(dir, 'flushed.db'), { readonly: true });
+    try {
+      const row = db.prepare('SELECT COUNT(*) AS n FROM batches WHERE CAST(lines AS TEXT) LIKE ?').get(`%close=${close}%`) as { n: number };
+      assert.equal(row.n, 1, 'the candle is in the spool when flushed() resolves');
+    } finally {
+      db.close();
+    }
   });
 
   it('an open failure in the worker stops the start with its code and message (a second instance on the spool)', async () => {

@@ -21,7 +21,7 @@ export interface StorageWorkerData {
 export type SymbolEntry = [string, string | null];
 
 /** The RPCs main awaits; each gets one `reply` with the same id. */
-export type CallOp = 'drainChunk' | 'probe' | 'sync' | 'recentDeadLetters' | 'integrityCheck' | 'close' | 'stall';
+export type CallOp = 'drainChunk' | 'probe' | 'flush' | 'sync' | 'recentDeadLetters' | 'integrityCheck' | 'close' | 'stall';
 
 export type ToWorker =
   /**
@@ -39,6 +39,12 @@ export type ToWorker =
   | { t: 'call'; id: number; op: CallOp; arg?: number }
   /** Test hook: throw from the worker's event loop (an uncaught error, as a bug would). */
   | { t: 'crash'; message: string };
+
+/** What main posts: the messages of one turn of its event loop, applied by the worker in one go, in order. */
+export interface ToWorkerBatch {
+  t: 'batch';
+  items: ToWorker[];
+}
 
 /** The Stats fields the data plane moves: the worker owns them; main mirrors them from each snapshot. */
 export const STORAGE_COUNTERS = [

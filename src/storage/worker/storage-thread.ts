@@ -14,7 +14,7 @@ import { secretScrubber } from '../../redact.js';
 import { Stats } from '../../stats.js';
 import { decodeFrame } from '../../upstox/codec.js';
 import { type Storage, openStorage } from '../open-storage.js';
-import type { CallOp, FromWorker, StorageWorkerData, ToWorker } from './protocol.js';
+import type { CallOp, FromWorker, StorageWorkerData, ToWorker, ToWorkerBatch } from './protocol.js';
 import { SnapshotTaker } from './snapshot.js';
 
 /** Snapshots are posted at most this often while something changes... */
@@ -112,6 +112,8 @@ function run(storage: Storage, taker: SnapshotTaker): void {
         return wp.drainChunk(arg);
       case 'probe':
         return wp.probe();
+      case 'flush':
+        return wp.flush();
       case 'sync':
         return taker.take();
       case 'recentDeadLetters':
@@ -129,7 +131,7 @@ function run(storage: Storage, taker: SnapshotTaker): void {
     }
   };
 
-  port.on('message', (m: ToWorker) => {
+  const apply = (m: ToWorker) => {
     switch (m.t) {
       case 'frames':
         return frames(m.bytes, m.index, m.count);
@@ -161,5 +163,8 @@ function run(storage: Storage, taker: SnapshotTaker): void {
         );
         return;
     }
+  };
+  port.on('message', (batch: ToWorkerBatch) => {
+    for (const m of batch.items) apply(m);
   });
 }

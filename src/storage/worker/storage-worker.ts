@@ -4,9 +4,12 @@
  * copies each raw frame into a buffer and posts the buffers, coalesced, every few milliseconds;
  * nothing here touches the disk or does work proportional to a batch.
  *
- * Order: every message goes through `post`, which first posts the frames (and the symbols their
- * keys need) waiting to go, so candles, gap records, flushes and the close land behind the live
- * points pushed before them, as they did in-process.
+ * Order: every message goes through one outbox, behind the frames (and the symbols their keys
+ * need) pushed before it, so candles, gap records, flushes and the close land behind the live
+ * points pushed before them, as they did in-process. The outbox goes out as one message once the
+ * current turn of the event loop is done (setImmediate), and the worker applies it in one go: the
+ * calls the actors make in one transition (the writer opening the route, the drainer starting
+ * to drain) reach the write path together, as they did when it ran on this thread.
  *
  * /state and /metrics read the last snapshot synchronously (posted by the worker at most every
  * 200 ms while something changes, at least every second); the storage counters in main's Stats
@@ -23,7 +26,15 @@ import type { Stats } from '../../stats.js';
 import type { Candle, DecodedFrame } from '../../upstox/feed-types.js';
 import type { StoragePlane } from '../storage.js';
 import { FrameBatch } from './frame-batch.js';
-import { type CallOp, type FromWorker, STORAGE_COUNTERS, type StorageSnapshot, type SymbolEntry, type ToWorker } from './protocol.js';
+import {
+  type CallOp,
+  type FromWorker,
+  STORAGE_COUNTERS,
+  type StorageSnapshot,
+  type SymbolEntry,
+  type ToWorker,
+  type ToWorkerBatch,
+} from './protocol.js';
 
 /** Frames wait this long on main to be posted together (the write path batches for far longer anyway). */
 const COALESCE_MS = 5;
@@ -69,6 +80,9 @@ export interface StorageWorkerHealth {
 export class StorageWorker implements StoragePlane {
   private readonly frames = new FrameBatch();
   private postTimer: NodeJS.Timeout | undefined;
+  private outbox: ToWorker[] = [];
+  private transfer: ArrayBuffer[] = [];
+  private outboxScheduled = false;
   private readonly known = new Map<string, string | null>();
   private newSymbols: SymbolEntry[] = [];
   /** [frames applied, bytes applied], stored by the worker after each batch of frames. */
@@ -163,8 +177,8 @@ export class StorageWorker implements StoragePlane {
     if (this.state !== 'running') return;
     for (const u of frame.updates) if (!this.known.has(u.key)) this.learn(u.key);
     this.frames.add(raw, receivedAt);
-    if (this.frames.byteLength >= POST_BYTES) this.postFrames();
-    else this.postTimer ??= setTimeout(() => this.postFrames(), COALESCE_MS);
+    if (this.frames.byteLength >= POST_BYTES) this.sendFrames();
+    else this.postTimer ??= setTimeout(() => this.sendFrames(), COALESCE_MS);
   }
 
   pushCandles(key: string, segment: string, candles: Candle[]): void {
@@ -178,6 +192,11 @@ export class StorageWorker implements StoragePlane {
 
   flush(): void {
     this.post({ t: 'flush' });
+  }
+
+  /** flush(), resolved once the worker has done it: what was pushed before is spooled (or waits in memory, in order, if the spool fails). */
+  async flushed(): Promise<void> {
+    await this.call('flush');
   }
 
   setRoute(open: boolean): void {
@@ -325,25 +344,46 @@ export class StorageWorker implements StoragePlane {
     });
   }
 
-  /** Every message but frames: the frames (and symbols) waiting go first. */
+  /** Every message but frames: behind the frames (and symbols) waiting. */
   private post(m: ToWorker): void {
     if (this.state !== 'running') return;
-    this.postFrames();
-    this.worker.postMessage(m);
+    this.moveFrames();
+    this.outbox.push(m);
+    if (!this.outboxScheduled) {
+      this.outboxScheduled = true;
+      setImmediate(() => this.sendOutbox());
+    }
   }
 
-  private postFrames(): void {
+  private sendFrames(): void {
+    this.moveFrames();
+    this.sendOutbox();
+  }
+
+  /** The symbols and frames waiting go into the outbox (their buffers to be transferred). */
+  private moveFrames(): void {
     clearTimeout(this.postTimer);
     this.postTimer = undefined;
-    if (this.state !== 'running') return;
     if (this.newSymbols.length > 0) {
-      this.worker.postMessage({ t: 'symbols', entries: this.newSymbols, swap: false } satisfies ToWorker);
+      this.outbox.push({ t: 'symbols', entries: this.newSymbols, swap: false });
       this.newSymbols = [];
     }
     const f = this.frames.take();
     if (!f) return;
     this.postedFrames += BigInt(f.count);
     this.postedBytes += BigInt(f.byteLength);
-    this.worker.postMessage({ t: 'frames', bytes: f.bytes, index: f.index, count: f.count } satisfies ToWorker, [f.bytes, f.index]);
+    this.outbox.push({ t: 'frames', bytes: f.bytes, index: f.index, count: f.count });
+    this.transfer.push(f.bytes, f.index);
+  }
+
+  private sendOutbox(): void {
+    this.outboxScheduled = false;
+    // While closing, the close call itself is still to go.
+    if (this.state === 'failed' || this.state === 'closed' || this.outbox.length === 0) return;
+    const items = this.outbox;
+    const transfer = this.transfer;
+    this.outbox = [];
+    this.transfer = [];
+    this.worker.postMessage({ t: 'batch', items } satisfies ToWorkerBatch, transfer);
   }
 }
