@@ -1,6 +1,8 @@
 // The event loop beside the actors: GET /state's `runtime` (the delay a tick waits on the loop
 // that decodes frames and serves /ticks, and how busy that loop is), polled every 2 s. A service
 // without it (or not reachable) leaves the badge hidden; the actors do not depend on it.
+// Beside it, the storage worker's thread (`storageWorker`: the spool and InfluxDB writes run
+// there): how busy it is and the frames waiting for it; red when it failed.
 
 const POLL_MS = 2000;
 // Above these a /ticks client feels it (the targets are a 5 ms p99 tick latency, 30% busy).
@@ -9,12 +11,19 @@ const BAD_DELAY_MS = 50;
 
 const badge = document.getElementById('runtime');
 
-function show(runtime) {
+function workerText(worker) {
+  if (!worker) return '';
+  if (worker.state === 'failed') return ' · storage worker failed';
+  return ` · storage worker ${Math.round(worker.eventLoopUtilisation * 100)}% busy, ${worker.queueFrames} frames queued`;
+}
+
+function show(runtime, worker) {
   const p99 = runtime.eventLoopDelayP99Ms;
   const busy = Math.round(runtime.eventLoopUtilisation * 100);
-  badge.dataset.level = p99 >= BAD_DELAY_MS ? 'bad' : p99 >= WARN_DELAY_MS ? 'warn' : 'ok';
+  const failed = worker?.state === 'failed';
+  badge.dataset.level = failed || p99 >= BAD_DELAY_MS ? 'bad' : p99 >= WARN_DELAY_MS ? 'warn' : 'ok';
   badge.dataset.delayP99Ms = String(p99);
-  badge.textContent = `event loop: delay p99 ${p99.toFixed(1)} ms · max ${runtime.eventLoopDelayMaxMs.toFixed(0)} ms · ${busy}% busy`;
+  badge.textContent = `event loop: delay p99 ${p99.toFixed(1)} ms · max ${runtime.eventLoopDelayMaxMs.toFixed(0)} ms · ${busy}% busy${workerText(worker)}`;
   badge.title = `over the last ${runtime.windowS} s (median delay ${runtime.eventLoopDelayP50Ms.toFixed(1)} ms)`;
   badge.hidden = false;
 }
@@ -22,8 +31,9 @@ function show(runtime) {
 async function poll() {
   try {
     const res = await fetch('/state', { cache: 'no-store' });
-    const runtime = res.ok ? (await res.json()).runtime : undefined;
-    if (runtime && typeof runtime.eventLoopDelayP99Ms === 'number') show(runtime);
+    const state = res.ok ? await res.json() : undefined;
+    const runtime = state?.runtime;
+    if (runtime && typeof runtime.eventLoopDelayP99Ms === 'number') show(runtime, state.storageWorker);
     else badge.hidden = true;
   } catch {
     badge.hidden = true; // the service is away: the link status already says so

@@ -52,6 +52,8 @@ describe('the /inspector page on the real service, VictoriaMetrics killed and re
     // The service's own event loop beside the actors (GET /state's runtime).
     await page.waitForSelector('#runtime:not([hidden])', { timeout: 10_000 });
     assert.match((await page.textContent('#runtime')) ?? '', /event loop: delay p99 \d+\.\d ms/);
+    // ...and the storage worker's thread beside it.
+    assert.match((await page.textContent('#runtime')) ?? '', /storage worker \d+% busy, \d+ frames queued/);
     await page.screenshot({ path: join(ARTIFACTS, 'live-inspector-up.png') });
   });
 
