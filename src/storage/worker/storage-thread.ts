@@ -8,11 +8,12 @@
  */
 import { type MessagePort, parentPort, workerData } from 'node:worker_threads';
 import { pino } from 'pino';
-import { errorCode, errorMessage } from '../../../machines/rules/error-info.js';
+import { describeError, errorCode, errorMessage } from '../../../machines/rules/error-info.js';
 import { type Logger, RateLimitedLog, createLogger } from '../../logger.js';
 import { secretScrubber } from '../../redact.js';
 import { Stats } from '../../stats.js';
 import { decodeFrame } from '../../upstox/codec.js';
+import type { DecodedFrame } from '../../upstox/feed-types.js';
 import { type Storage, openStorage } from '../open-storage.js';
 import type { CallOp, FromWorker, StorageWorkerData, ToWorker, ToWorkerBatch } from './protocol.js';
 import { SnapshotTaker } from './snapshot.js';
@@ -71,7 +72,7 @@ if (storage) {
 
 function run(storage: Storage, taker: SnapshotTaker): void {
   const wp = storage.writePath;
-  const decodeLog = new RateLimitedLog(logger, 5, 10_000);
+  const frameLog = new RateLimitedLog(logger, 5, 10_000);
   let framesDone = 0n;
   let bytesDone = 0n;
   let lastPost = Date.now();
@@ -89,14 +90,21 @@ function run(storage: Storage, taker: SnapshotTaker): void {
     let start = 0;
     for (let i = 0; i < count; i++) {
       const end = idx[2 * i];
+      let frame: DecodedFrame;
       try {
-        wp.pushFrame(decodeFrame(Buffer.from(bytes, start, end - start)), idx[2 * i + 1]);
+        frame = decodeFrame(Buffer.from(bytes, start, end - start));
       } catch (err) {
         // Main decoded these very bytes with the same codec: reaching here is a bug, said, not fatal.
-        decodeLog.warn(
-          { err: errorMessage(err), bytes: end - start },
-          'storage worker: a frame main decoded did not decode again; skipped',
-        );
+        frameLog.warn({ err: errorMessage(err), bytes: end - start }, 'storage worker: a frame main decoded did not decode again; skipped');
+        start = end;
+        continue;
+      }
+      try {
+        wp.pushFrame(frame, idx[2 * i + 1]);
+      } catch (err) {
+        // As when storage ran on main (src/upstox/feed-socket.ts): a bug building points must not
+        // stop the others; said at a bounded rate.
+        frameLog.warn({ err: describeError(err) }, 'storage worker: building the points of a frame failed; frame skipped');
       }
       start = end;
     }

@@ -271,10 +271,11 @@ export class StorageWorker implements StoragePlane {
         );
       else this.apply(r as StorageSnapshot);
     } catch (err) {
-      this.o.logger.error({ err }, `storage close failed: ${describeError(err)}`);
+      // A worker that died meanwhile was already said (fail()); anything else is said here.
+      if (!this.failure) this.o.logger.error({ err }, `storage close failed: ${describeError(err)}`);
     } finally {
       clearTimeout(timer);
-      this.state = 'closed';
+      if (!this.failure) this.state = 'closed';
       await this.worker.terminate();
     }
   }
