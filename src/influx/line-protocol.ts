@@ -1,5 +1,6 @@
 /**
- * Decoded frames → InfluxDB line protocol (README "The InfluxDB schema").
+ * Decoded frames → InfluxDB line protocol (README "The InfluxDB schema"), written straight into
+ * the batch's Buffer (src/influx/point-batch.ts).
  *
  * Timestamps are written in microseconds (the write client asks for precision=us): the frame's
  * `currentTs` in ms × 1000, plus an in-millisecond sequence per series. Two updates of one key
@@ -7,12 +8,28 @@
  * silently replacing the first, and read at ms precision both show the frame's `currentTs`. A
  * candle keeps ts·1000 exactly: its updates are meant to replace each other. The sequence is in
  * the line text, which the spool stores, so a replay writes the same points again (idempotent).
- * Hot path: plain loops and string concatenation; the per-key tag prefix is cached because keys
- * repeat every frame. Non-finite numbers are skipped (InfluxDB rejects NaN/Infinity), integers
- * carry the `i` suffix, floats never do.
+ * Hot path: per key, one Map lookup gives the tick tag prefix (bytes, with the symbol and extra
+ * tags) and the candle prefixes of each interval; field names are constants; numbers are written
+ * digit by digit where that pays (point-batch.ts). Non-finite numbers are skipped (InfluxDB
+ * rejects NaN/Infinity), integers carry the `i` suffix, floats never do.
  */
 import { type Candle, FeedKind, type DecodedFrame, type TickUpdate } from '../upstox/feed-types.js';
+import {
+  FIELD_MAX,
+  PointBatch,
+  beginPoint,
+  endPoint,
+  floatField,
+  hasField,
+  intField,
+  writeAscii,
+  writeByte,
+  writeBytes,
+  writeInteger,
+  writeUtf8,
+} from './point-batch.js';
 
+export { PointBatch } from './point-batch.js';
 /** Escapes a tag key or value: comma, equals sign and space (backslash-escaped). */
 export function escapeTag(s: string): string {
   return /[,= \\\n]/.test(s)
@@ -28,33 +45,22 @@ export function escapeStringField(s: string): string {
   return s.replace(/\\/g, '\\\\').replace(/"/g, '\\"');
 }
 
-/** What one batch of lines carries, for the notifier and the spool. */
-export class PointBatch {
-  lines: string[] = [];
-  firstTs = Number.POSITIVE_INFINITY;
-  lastTs = Number.NEGATIVE_INFINITY;
-  readonly keys = new Set<string>();
-  /** Monotonic time the first point entered (the flush timer runs from it). */
-  startedAt = 0;
-
-  get points(): number {
-    return this.lines.length;
-  }
-
-  add(line: string, ts: number): void {
-    this.lines.push(line);
-    if (ts < this.firstTs) this.firstTs = ts;
-    if (ts > this.lastTs) this.lastTs = ts;
-  }
-}
-
 /** Up to 1000 points of one series per millisecond stay distinct; beyond that they share the last slot. */
 const PER_MS = 1000;
 
 interface Series {
-  prefix: string;
+  /** `measurement,tags` bytes of the series' points. */
+  prefix: Buffer;
   /** The last timestamp written for the series, in microseconds (-1: none yet). */
   lastUs: number;
+}
+
+/** Everything about one instrument key the builder writes again and again. */
+interface KeyEntry extends Series {
+  key: string;
+  segment: string;
+  /** Candle prefixes by interval (a handful per key: a short list beats a string key per candle). */
+  candles: Array<{ interval: string; prefix: Buffer }>;
 }
 
 /**
@@ -69,12 +75,25 @@ function nextUs(series: Series, ms: number): number {
   return us;
 }
 
+const SPACE = 0x20;
+const QUOTE = 0x22;
+
+/** Field names of depth level n (1-based), built once per level. */
+const DEPTH_NAMES: Array<{ bq: string; bp: string; aq: string; ap: string }> = [];
+function depthNames(n: number): { bq: string; bp: string; aq: string; ap: string } {
+  let d = DEPTH_NAMES[n];
+  if (d === undefined) {
+    d = { bq: `bid_qty_${n}=`, bp: `bid_price_${n}=`, aq: `ask_qty_${n}=`, ap: `ask_price_${n}=` };
+    DEPTH_NAMES[n] = d;
+  }
+  return d;
+}
+
 export class LineProtocolBuilder {
-  /** Per instrument key: its tick tag prefix and the last microsecond timestamp written (one lookup per point). */
-  private readonly tickSeries = new Map<string, Series>();
-  /** The same per market_status segment prefix. */
+  /** Per instrument key: tag prefixes and the last microsecond timestamp of its ticks (one lookup per update). */
+  private readonly keys = new Map<string, KeyEntry>();
+  /** The same per market_status segment. */
   private readonly statusSeries = new Map<string, Series>();
-  private readonly candlePrefix = new Map<string, string>();
   private readonly extra: string;
 
   /**
@@ -97,8 +116,10 @@ export class LineProtocolBuilder {
    * series' last timestamp (points within one millisecond stay distinct across the change).
    */
   symbolsChanged(): void {
-    for (const [key, series] of this.tickSeries) series.prefix = this.tickPrefix(key, key.slice(0, Math.max(0, key.indexOf('|'))));
-    this.candlePrefix.clear();
+    for (const e of this.keys.values()) {
+      e.prefix = this.tickPrefix(e.key, e.key.slice(0, Math.max(0, e.key.indexOf('|'))));
+      e.candles = [];
+    }
   }
 
   private symbolTag(key: string): string {
@@ -106,8 +127,17 @@ export class LineProtocolBuilder {
     return symbol === undefined ? '' : `,symbol=${escapeTag(symbol)}`;
   }
 
-  private tickPrefix(key: string, segment: string): string {
-    return `tick,instrument_key=${escapeTag(key)},segment=${escapeTag(segment)}${this.symbolTag(key)}${this.extra}`;
+  private tickPrefix(key: string, segment: string): Buffer {
+    return Buffer.from(`tick,instrument_key=${escapeTag(key)},segment=${escapeTag(segment)}${this.symbolTag(key)}${this.extra}`);
+  }
+
+  private entry(key: string, segment: string): KeyEntry {
+    let e = this.keys.get(key);
+    if (e === undefined) {
+      e = { key, segment, prefix: this.tickPrefix(key, segment), lastUs: -1, candles: [] };
+      if (this.keys.size < 100_000) this.keys.set(key, e);
+    }
+    return e;
   }
 
   /**
@@ -116,46 +146,58 @@ export class LineProtocolBuilder {
    */
   appendFrame(frame: DecodedFrame, batch: PointBatch, receivedAt = Date.now()): number {
     const ts = frame.ts > 0 ? frame.ts : receivedAt;
-    const before = batch.lines.length;
+    const before = batch.points;
     if (frame.marketStatus) {
       for (const segment in frame.marketStatus) {
         let st = this.statusSeries.get(segment);
         if (st === undefined) {
-          st = { prefix: `market_status,segment=${escapeTag(segment)}${this.extra}`, lastUs: -1 };
+          st = { prefix: Buffer.from(`market_status,segment=${escapeTag(segment)}${this.extra}`), lastUs: -1 };
           if (this.statusSeries.size < 1000) this.statusSeries.set(segment, st);
         }
-        batch.add(`${st.prefix} status="${escapeStringField(frame.marketStatus[segment])}" ${nextUs(st, ts)}`, ts);
+        const value = escapeStringField(frame.marketStatus[segment]);
+        beginPoint(batch, st.prefix.length + value.length * 3 + 40);
+        writeBytes(st.prefix);
+        writeAscii(' status="');
+        writeUtf8(value);
+        writeByte(QUOTE);
+        writeByte(SPACE);
+        writeInteger(nextUs(st, ts));
+        endPoint(batch, ts);
       }
     }
     const updates = frame.updates;
     for (let i = 0; i < updates.length; i++) {
       const u = updates[i];
-      const fields = tickFields(u);
-      if (fields !== '') {
-        const series = this.tickTags(u);
-        batch.add(`${series.prefix} ${fields} ${nextUs(series, ts)}`, ts);
+      const e = this.entry(u.key, u.segment);
+      beginPoint(batch, e.prefix.length + 24 + (16 + u.depth.length) * FIELD_MAX);
+      writeBytes(e.prefix);
+      writeByte(SPACE);
+      writeTickFields(u);
+      if (hasField()) {
+        writeByte(SPACE);
+        writeInteger(nextUs(e, ts));
+        endPoint(batch, ts);
       }
       batch.keys.add(u.key);
       const candles = u.candles;
-      if (candles !== null) {
-        for (let c = 0; c < candles.length; c++) {
-          const k = candles[c];
-          const f = candleFields(k);
-          if (f === '' || !(k.ts > 0)) continue;
-          batch.add(`${this.candleTags(u.key, u.segment, k.interval)} ${f} ${k.ts * 1000}`, k.ts);
-        }
-      }
+      if (candles !== null) for (let c = 0; c < candles.length; c++) this.candle(batch, e, candles[c]);
     }
-    return batch.lines.length - before;
+    return batch.points - before;
   }
 
-  private tickTags(u: TickUpdate): Series {
-    let p = this.tickSeries.get(u.key);
-    if (p === undefined) {
-      p = { prefix: this.tickPrefix(u.key, u.segment), lastUs: -1 };
-      if (this.tickSeries.size < 100_000) this.tickSeries.set(u.key, p);
-    }
-    return p;
+  /** One candle point (skipped without a positive ts or any finite field). */
+  private candle(batch: PointBatch, e: KeyEntry, k: Candle): void {
+    if (!(k.ts > 0)) return;
+    const prefix = this.candlePrefix(e, k.interval);
+    beginPoint(batch, prefix.length + 24 + 5 * FIELD_MAX);
+    writeBytes(prefix);
+    writeByte(SPACE);
+    writeCandleFields(k);
+    if (!hasField()) return;
+    writeByte(SPACE);
+    // Microseconds, exactly ts·1000: a candle's updates (and its backfilled copy) replace each other.
+    writeInteger(k.ts * 1000);
+    endPoint(batch, k.ts);
   }
 
   /**
@@ -163,80 +205,82 @@ export class LineProtocolBuilder {
    * tags of the live candles of the same key and interval: the same series. Returns how many.
    */
   appendCandles(key: string, segment: string, candles: readonly Candle[], batch: PointBatch): number {
-    const before = batch.lines.length;
-    for (const k of candles) {
-      const f = candleFields(k);
-      if (f === '' || !(k.ts > 0)) continue;
-      // Microseconds, exactly ts·1000 like the live candle, so the backfilled one replaces it.
-      batch.add(`${this.candleTags(key, segment, k.interval)} ${f} ${k.ts * 1000}`, k.ts);
-    }
-    if (batch.lines.length > before) batch.keys.add(key);
-    return batch.lines.length - before;
+    const before = batch.points;
+    const e = this.entry(key, segment);
+    for (const k of candles) this.candle(batch, e, k);
+    if (batch.points > before) batch.keys.add(key);
+    return batch.points - before;
   }
 
-  private candleTags(key: string, segment: string, interval: string): string {
-    const id = `${key}\u0000${interval}`;
-    let p = this.candlePrefix.get(id);
-    if (p === undefined) {
-      p = `candle,instrument_key=${escapeTag(key)},interval=${escapeTag(interval || 'unknown')},segment=${escapeTag(segment)}${this.symbolTag(key)}${this.extra}`;
-      if (this.candlePrefix.size < 100_000) this.candlePrefix.set(id, p);
-    }
-    return p;
+  private candlePrefix(e: KeyEntry, interval: string): Buffer {
+    const list = e.candles;
+    for (let i = 0; i < list.length; i++) if (list[i].interval === interval) return list[i].prefix;
+    const prefix = Buffer.from(
+      `candle,instrument_key=${escapeTag(e.key)},interval=${escapeTag(interval || 'unknown')},segment=${escapeTag(e.segment)}${this.symbolTag(e.key)}${this.extra}`,
+    );
+    if (list.length < 16) list.push({ interval, prefix });
+    return prefix;
   }
 }
 
 /** `open=..,high=..,low=..,close=..,volume=..i`, skipping what is not a finite number. */
-function candleFields(k: Candle): string {
-  let f = '';
-  if (Number.isFinite(k.open)) f += `open=${k.open}`;
-  if (Number.isFinite(k.high)) f += `${f ? ',' : ''}high=${k.high}`;
-  if (Number.isFinite(k.low)) f += `${f ? ',' : ''}low=${k.low}`;
-  if (Number.isFinite(k.close)) f += `${f ? ',' : ''}close=${k.close}`;
-  if (Number.isFinite(k.volume)) f += `${f ? ',' : ''}volume=${Math.trunc(k.volume)}i`;
-  return f;
-}
-
-function float(name: string, v: number, sep: boolean): string {
-  return Number.isFinite(v) ? `${sep ? ',' : ''}${name}=${v}` : '';
-}
-
-function int(name: string, v: number, sep: boolean): string {
-  return Number.isFinite(v) ? `${sep ? ',' : ''}${name}=${Math.trunc(v)}i` : '';
+function writeCandleFields(k: Candle): void {
+  floatField('open=', k.open);
+  floatField('high=', k.high);
+  floatField('low=', k.low);
+  floatField('close=', k.close);
+  intField('volume=', k.volume);
 }
 
 /** The `tick` fields of one update, by feed kind (README "The InfluxDB schema"). */
-export function tickFields(u: TickUpdate): string {
-  let f = float('ltp', u.ltp, false);
-  f += int('ltt', u.ltt, f !== '');
-  f += int('ltq', u.ltq, f !== '');
-  f += float('cp', u.cp, f !== '');
+function writeTickFields(u: TickUpdate): void {
+  floatField('ltp=', u.ltp);
+  intField('ltt=', u.ltt);
+  intField('ltq=', u.ltq);
+  floatField('cp=', u.cp);
   const kind = u.kind;
   if (kind === FeedKind.MarketFull) {
-    f += float('atp', u.atp, f !== '');
-    f += int('vtt', u.vtt, f !== '');
-    f += float('oi', u.oi, f !== '');
-    f += float('iv', u.iv, f !== '');
-    f += float('tbq', u.tbq, f !== '');
-    f += float('tsq', u.tsq, f !== '');
+    floatField('atp=', u.atp);
+    intField('vtt=', u.vtt);
+    floatField('oi=', u.oi);
+    floatField('iv=', u.iv);
+    floatField('tbq=', u.tbq);
+    floatField('tsq=', u.tsq);
   } else if (kind === FeedKind.FirstLevelGreeks) {
-    f += int('vtt', u.vtt, f !== '');
-    f += float('oi', u.oi, f !== '');
-    f += float('iv', u.iv, f !== '');
+    intField('vtt=', u.vtt);
+    floatField('oi=', u.oi);
+    floatField('iv=', u.iv);
   }
   const d = u.depth;
   for (let i = 0, n = 1; i + 3 < d.length; i += 4, n++) {
-    f += int(`bid_qty_${n}`, d[i], f !== '');
-    f += float(`bid_price_${n}`, d[i + 1], f !== '');
-    f += int(`ask_qty_${n}`, d[i + 2], f !== '');
-    f += float(`ask_price_${n}`, d[i + 3], f !== '');
+    const names = depthNames(n);
+    intField(names.bq, d[i]);
+    floatField(names.bp, d[i + 1]);
+    intField(names.aq, d[i + 2]);
+    floatField(names.ap, d[i + 3]);
   }
   const g = u.greeks;
   if (g !== null) {
-    f += float('delta', g.delta, f !== '');
-    f += float('theta', g.theta, f !== '');
-    f += float('gamma', g.gamma, f !== '');
-    f += float('vega', g.vega, f !== '');
-    f += float('rho', g.rho, f !== '');
+    floatField('delta=', g.delta);
+    floatField('theta=', g.theta);
+    floatField('gamma=', g.gamma);
+    floatField('vega=', g.vega);
+    floatField('rho=', g.rho);
   }
-  return f;
+}
+
+const scratch = new PointBatch(4096);
+
+/**
+ * The `tick` fields of one update as text, written by the same code as the batches (the test
+ * that holds the /ticks JSON field list equal to this one reads it).
+ */
+export function tickFields(u: TickUpdate): string {
+  scratch.bytes = 0;
+  scratch.points = 0;
+  beginPoint(scratch, (16 + u.depth.length) * FIELD_MAX);
+  writeTickFields(u);
+  if (!hasField()) return '';
+  endPoint(scratch, 0);
+  return scratch.body().toString('latin1');
 }

@@ -5,8 +5,8 @@
  * memory only and drops the oldest lines past its limits, close() discards what it could not
  * write, and it reads Retry-After as milliseconds.
  */
-import { Agent as HttpAgent } from 'node:http';
-import { Agent as HttpsAgent } from 'node:https';
+import { Agent as HttpAgent, type IncomingMessage, request as httpRequest } from 'node:http';
+import { Agent as HttpsAgent, request as httpsRequest } from 'node:https';
 import { HttpError, InfluxDB, type Transport } from '@influxdata/influxdb-client';
 import { errorMessage } from '../../machines/rules/error-info.js';
 import { retryAfterSeconds } from '../upstox/authorize.js';
@@ -24,7 +24,8 @@ export type WriteOutcome =
 
 /** What the write path needs of a client (a fake in the property tests). */
 export interface WriteClient {
-  write(body: string): Promise<WriteOutcome>;
+  /** One request with this line protocol (a Buffer: the batch's bytes as built or spooled). */
+  write(body: Buffer | string): Promise<WriteOutcome>;
   probe(): Promise<void>;
   close(): void;
 }
@@ -51,8 +52,10 @@ export interface InfluxTarget {
 
 export class InfluxWriteClient implements WriteClient {
   private readonly transport: Transport;
-  private readonly writePath: string;
+  private readonly writeUrl: URL;
   private readonly agent: HttpAgent;
+  private readonly headers: Record<string, string>;
+  private readonly post: typeof httpRequest;
 
   constructor(private readonly target: InfluxTarget) {
     // Keep-alive with a small pool: one write in flight plus a probe.
@@ -67,22 +70,54 @@ export class InfluxWriteClient implements WriteClient {
     this.transport = influx.transport;
     // Microseconds: ms timestamps plus an in-millisecond sequence (see line-protocol.ts).
     const q = new URLSearchParams({ org: target.org, bucket: target.bucket, precision: 'us' });
-    this.writePath = `/api/v2/write?${q.toString()}`;
+    // Below INFLUX_URL's own path, as the client's transport does (a proxy may serve InfluxDB under a prefix).
+    const base = new URL(target.url);
+    this.writeUrl = new URL(`${base.pathname.replace(/\/+$/, '')}/api/v2/write?${q.toString()}`, base);
+    this.headers = { 'content-type': 'text/plain; charset=utf-8', ...(target.token ? { authorization: `Token ${target.token}` } : {}) };
+    this.post = target.url.startsWith('https:') ? httpsRequest : httpRequest;
   }
 
   /** One write request; never throws, always classifies. */
-  async write(body: string): Promise<WriteOutcome> {
+  async write(body: Buffer | string): Promise<WriteOutcome> {
     try {
-      await this.transport.request(this.writePath, body, {
-        method: 'POST',
-        headers: { 'content-type': 'text/plain; charset=utf-8' },
-        // The client's `timeout` is socket-idle time; this bounds the whole request.
-        signal: AbortSignal.timeout(this.target.timeoutMs),
-      });
+      await this.send(typeof body === 'string' ? Buffer.from(body, 'utf8') : body);
       return { kind: 'ok' };
     } catch (err) {
       return classify(err, this.target.timeoutMs);
     }
+  }
+
+  /**
+   * POSTs the bytes as they are. Why not the client's transport: it takes the body as a string and
+   * converts it to bytes again, a copy and a text conversion per request of a batch that is bytes
+   * already (the spool's BLOB). Failures become the client's HttpError, so `classify` reads them
+   * the same way as the probe's.
+   */
+  private send(body: Buffer): Promise<void> {
+    return new Promise<void>((resolve, reject) => {
+      const req = this.post(
+        this.writeUrl,
+        {
+          method: 'POST',
+          agent: this.agent,
+          headers: { ...this.headers, 'content-length': String(body.length) },
+          // Bounds the whole request, answer included (a socket timeout alone would not).
+          signal: AbortSignal.timeout(this.target.timeoutMs),
+        },
+        (res) => {
+          const status = res.statusCode ?? 600;
+          if (status < 300) {
+            res.on('error', reject);
+            res.on('end', () => resolve());
+            res.resume();
+            return;
+          }
+          readError(res, status).then(reject, reject);
+        },
+      );
+      req.on('error', reject);
+      req.end(body);
+    });
   }
 
   /** /health (InfluxDB 2, VictoriaMetrics), else /ping (older servers). Throws when neither answers 2xx. */
@@ -104,6 +139,18 @@ export class InfluxWriteClient implements WriteClient {
   close(): void {
     this.agent.destroy();
   }
+}
+
+/** The answer to a failed write, as the client's HttpError (its body capped: an error page can be large). */
+async function readError(res: IncomingMessage, status: number): Promise<HttpError> {
+  let text = '';
+  res.setEncoding('utf8');
+  for await (const chunk of res) if (text.length < 64 * 1024) text += chunk as string;
+  const header = (name: string): string | undefined => {
+    const v = res.headers[name];
+    return Array.isArray(v) ? v[0] : v;
+  };
+  return new HttpError(status, res.statusMessage, text, header('retry-after'), header('content-type'), undefined, res.headers);
 }
 
 function describe(err: unknown, timeoutMs: number): Error {

@@ -5,7 +5,12 @@
  * order (seq is given at batch creation, so a batch that failed late still sorts before newer
  * ones). Rejected points go to `dead_letters` with the server's message.
  *
- * The spool is bounded by SPOOL_MAX_MB of line-protocol text. At the bound, `drop-oldest` deletes
+ * A batch is one BLOB: the bytes the write path built and sends live, sent as they are when
+ * replayed (split into lines only when InfluxDB rejects some). Spools written before (schema 1)
+ * hold TEXT; SQLite is dynamically typed, so such rows are read as strings, turned into bytes and
+ * replayed the same way: nothing is stranded by an upgrade.
+ *
+ * The spool is bounded by SPOOL_MAX_MB of line protocol. At the bound, `drop-oldest` deletes
  * the oldest batches, `reject-newest` refuses the new one; either way the points are counted
  * (stats.pointsDroppedSpoolFull) and logged at error level: never a silent drop.
  */
@@ -25,7 +30,35 @@ export interface SpoolRow {
   firstTs: number;
   lastTs: number;
   keys: string[];
-  lines: string;
+  /** The batch's line protocol, lines separated by `\n`: the bytes sent as they are. */
+  body: Buffer;
+  /** What the row counts in the spool's size (SPOOL_MAX_MB): SQLite's length() of it. */
+  bytes: number;
+}
+
+const NEWLINE = Buffer.from('\n');
+
+/** What `append` stores: a PointBatch (src/influx/point-batch.ts) or anything shaped like one. */
+export interface SpoolBatch {
+  body(): Buffer;
+  points: number;
+  firstTs: number;
+  lastTs: number;
+  keys: Iterable<string>;
+}
+
+/** The columns of a SpoolRow; `bytes` is what the row counts in the spool's size (characters for a schema-1 TEXT row, as counted then). */
+const ROW_COLUMNS = 'id, seq, points, first_ts, last_ts, keys, lines, length(lines) AS bytes';
+
+/** Joins rows' bodies into one request body (lines separated by `\n`, as within a row). */
+export function joinBodies(rows: readonly SpoolRow[]): Buffer {
+  if (rows.length === 1) return rows[0].body;
+  const parts: Buffer[] = [];
+  for (const r of rows) {
+    if (parts.length > 0) parts.push(NEWLINE);
+    parts.push(r.body);
+  }
+  return Buffer.concat(parts);
 }
 
 export interface SpoolOptions {
@@ -46,7 +79,10 @@ export interface SpoolOptions {
  */
 const BUSY_TIMEOUT_MS = 50;
 
-const SCHEMA_VERSION = '1';
+/** 2: `batches.lines` holds BLOBs (1: TEXT, still read). */
+const SCHEMA_VERSION = '2';
+/** Versions this code reads (and upgrades to SCHEMA_VERSION in place: the columns are the same). */
+const READS_VERSIONS = new Set(['1', '2']);
 
 /** The time range of dropped points, for the log line that says what was lost. */
 function range(firstTs: number, lastTs: number): string {
@@ -133,7 +169,7 @@ export class Spool {
           first_ts INTEGER NOT NULL,
           last_ts INTEGER NOT NULL,
           keys TEXT NOT NULL,
-          lines TEXT NOT NULL
+          lines BLOB NOT NULL
         );
         CREATE INDEX IF NOT EXISTS batches_order ON batches (seq, id);
         CREATE TABLE IF NOT EXISTS dead_letters (
@@ -144,13 +180,14 @@ export class Spool {
         );
       `);
       const version = db.prepare("SELECT value FROM meta WHERE key = 'schema'").get() as { value: string } | undefined;
-      if (version && version.value !== SCHEMA_VERSION) {
+      if (version && !READS_VERSIONS.has(version.value)) {
         throw new TickpipeError(
           'SPOOL_FAILED',
           `spool ${path} has schema ${version.value}, this tickpipe reads ${SCHEMA_VERSION}: run the tickpipe version that wrote it until the spool is empty`,
         );
       }
-      db.prepare("INSERT OR IGNORE INTO meta (key, value) VALUES ('schema', ?)").run(SCHEMA_VERSION);
+      // An older tickpipe refuses a version it does not know, with a message, rather than misreading BLOBs.
+      db.prepare("INSERT OR REPLACE INTO meta (key, value) VALUES ('schema', ?)").run(SCHEMA_VERSION);
       const check = db.pragma('quick_check', { simple: true });
       if (check !== 'ok') throw new SpoolCorruptError(`integrity check failed: ${String(check)}`);
       db.pragma(`busy_timeout = ${BUSY_TIMEOUT_MS}`);
@@ -175,17 +212,18 @@ export class Spool {
    * Appends a batch (one transaction). Returns false when the spool is full and the policy
    * refused it. Throws TickpipeError('SPOOL_FAILED') when the disk write fails.
    */
-  append(seq: number, lines: string[], firstTs: number, lastTs: number, keys: Iterable<string>): boolean {
-    const text = lines.join('\n');
-    if (!this.makeRoom(text.length, lines.length, firstTs, lastTs)) return false;
+  append(seq: number, batch: SpoolBatch): boolean {
+    const body = batch.body();
+    const { points, firstTs, lastTs } = batch;
+    if (!this.makeRoom(body.length, points, firstTs, lastTs)) return false;
     try {
-      this.insert.run(seq, Date.now(), lines.length, Math.trunc(firstTs), Math.trunc(lastTs), JSON.stringify([...keys]), text);
+      this.insert.run(seq, Date.now(), points, Math.trunc(firstTs), Math.trunc(lastTs), JSON.stringify([...batch.keys]), body);
     } catch (err) {
       throw new TickpipeError('SPOOL_FAILED', `cannot write to the spool ${this.opts.path}: ${(err as Error).message}`, { cause: err });
     }
     this.rows++;
-    this.pending += lines.length;
-    this.bytes += text.length;
+    this.pending += points;
+    this.bytes += body.length;
     return true;
   }
 
@@ -235,16 +273,17 @@ export class Spool {
     this.opts.logger.error({ droppedTotal: this.opts.stats.pointsDroppedSpoolFull }, `${message}; raise SPOOL_MAX_MB or fix InfluxDB`);
   }
 
-  /** The oldest rows (after `after`, in replay order), up to about `maxPoints` points (at least one row). */
+  /**
+   * The oldest rows (after `after`, in replay order), up to about `maxPoints` points (at least one
+   * row). A row of a schema-1 spool holds TEXT: it comes back as bytes like any other.
+   */
   oldest(maxPoints: number, after?: { seq: number; id: number }): SpoolRow[] {
     const out: SpoolRow[] = [];
     let points = 0;
     const it = (
       after
-        ? this.db
-            .prepare('SELECT id, seq, points, first_ts, last_ts, keys, lines FROM batches WHERE (seq, id) > (?, ?) ORDER BY seq, id')
-            .iterate(after.seq, after.id)
-        : this.db.prepare('SELECT id, seq, points, first_ts, last_ts, keys, lines FROM batches ORDER BY seq, id').iterate()
+        ? this.db.prepare(`SELECT ${ROW_COLUMNS} FROM batches WHERE (seq, id) > (?, ?) ORDER BY seq, id`).iterate(after.seq, after.id)
+        : this.db.prepare(`SELECT ${ROW_COLUMNS} FROM batches ORDER BY seq, id`).iterate()
     ) as IterableIterator<{
       id: number;
       seq: number;
@@ -252,7 +291,8 @@ export class Spool {
       first_ts: number;
       last_ts: number;
       keys: string;
-      lines: string;
+      lines: Buffer | string;
+      bytes: number;
     }>;
     for (const r of it) {
       if (out.length > 0 && points + r.points > maxPoints) break;
@@ -263,7 +303,8 @@ export class Spool {
         firstTs: r.first_ts,
         lastTs: r.last_ts,
         keys: JSON.parse(r.keys) as string[],
-        lines: r.lines,
+        body: typeof r.lines === 'string' ? Buffer.from(r.lines, 'utf8') : r.lines,
+        bytes: r.bytes,
       });
       points += r.points;
     }
@@ -322,7 +363,7 @@ export class Spool {
         if (res.changes > 0) {
           this.rows--;
           this.pending -= r.points;
-          this.bytes -= r.lines.length;
+          this.bytes -= r.bytes;
         }
       }
     });

@@ -12,7 +12,7 @@
  */
 import type { WriteClient } from '../influx/write-client.js';
 import type { Logger } from '../logger.js';
-import type { Spool, SpoolRow } from '../spool/spool.js';
+import { type Spool, type SpoolRow, joinBodies } from '../spool/spool.js';
 import type { Stats } from '../stats.js';
 import type { DropLog } from './drop-log.js';
 import type { MemoryQueue } from './memory-queue.js';
@@ -107,10 +107,10 @@ export class Delivery {
     return true;
   }
 
-  /** Sends lines, splitting as needed; a head batch that keeps failing with 5xx is split to isolate what InfluxDB cannot take. */
-  private async sendLines(lines: string[], headSeq: number): Promise<{ failure: Failure | null; rejected: Rejected[] }> {
+  /** Sends line protocol, splitting as needed; a head batch that keeps failing with 5xx is split to isolate what InfluxDB cannot take. */
+  private async sendLines(body: Buffer, points: number, headSeq: number): Promise<{ failure: Failure | null; rejected: Rejected[] }> {
     const split5xx = this.failing5xx.seq === headSeq && this.failing5xx.attempts >= (this.o.split5xxAfter ?? 3);
-    const res = await sendSplitting(this.o.client!, lines, {
+    const res = await sendSplitting(this.o.client!, body, points, {
       split5xx,
       ...(this.o.observeWriteLatency ? { observe: this.o.observeWriteLatency } : {}),
     });
@@ -125,8 +125,10 @@ export class Delivery {
   /** Writes spooled rows; retires them on success. Returns the points InfluxDB took, or false when they must be tried again later. */
   async writeRows(rows: SpoolRow[], drained: boolean): Promise<number | false> {
     if (rows.length === 0) return 0;
-    const lines = rows.length === 1 ? rows[0].lines.split('\n') : rows.flatMap((r) => r.lines.split('\n'));
-    const { failure, rejected } = await this.sendLines(lines, rows[0].seq);
+    // The stored bytes as they are: no split into lines unless InfluxDB rejects some.
+    let points = 0;
+    for (const r of rows) points += r.points;
+    const { failure, rejected } = await this.sendLines(joinBodies(rows), points, rows[0].seq);
     if (failure) {
       if (!drained) for (const r of rows) this.countSpooled(r.seq, r.points);
       this.fail(failure);
@@ -163,7 +165,7 @@ export class Delivery {
     e.inFlight = true;
     let result: { failure: Failure | null; rejected: Rejected[] };
     try {
-      result = await this.sendLines(e.batch.lines, e.seq);
+      result = await this.sendLines(e.batch.body(), e.batch.points, e.seq);
     } finally {
       e.inFlight = false;
     }
@@ -173,7 +175,7 @@ export class Delivery {
     }
     this.o.memory.remove(e);
     const { stats } = this.o;
-    stats.pointsBuffered -= e.batch.lines.length;
+    stats.pointsBuffered -= e.batch.points;
     let rejected = 0;
     for (const r of result.rejected) {
       rejected += r.lines.length;
@@ -187,9 +189,9 @@ export class Delivery {
     }
     this.logRejected(result.rejected);
     const dead = rejected;
-    this.countLanded(e.batch.lines.length - dead, false);
-    this.noteLanded(e.batch.lines.length - dead, e.batch.firstTs, e.batch.lastTs, e.batch.keys);
-    return e.batch.lines.length - dead;
+    this.countLanded(e.batch.points - dead, false);
+    this.noteLanded(e.batch.points - dead, e.batch.firstTs, e.batch.lastTs, e.batch.keys);
+    return e.batch.points - dead;
   }
 
   private countLanded(points: number, drained: boolean): void {

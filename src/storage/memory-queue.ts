@@ -36,7 +36,7 @@ export class MemoryQueue {
 
   push(e: Unspooled): void {
     this.q.push(e);
-    this.points += e.batch.lines.length;
+    this.points += e.batch.points;
     // The newest batch is kept: it holds the latest values. The oldest waiting ones make room.
     while (this.points > this.maxPoints && this.q.length > 1) {
       const i = this.q[0].inFlight ? 1 : 0;
@@ -47,7 +47,7 @@ export class MemoryQueue {
 
   shift(): Unspooled | undefined {
     const e = this.q.shift();
-    if (e) this.points -= e.batch.lines.length;
+    if (e) this.points -= e.batch.points;
     return e;
   }
 
@@ -55,7 +55,7 @@ export class MemoryQueue {
     const i = this.q.indexOf(e);
     if (i < 0) return;
     this.q.splice(i, 1);
-    this.points -= e.batch.lines.length;
+    this.points -= e.batch.points;
   }
 
   /** Drops everything still waiting (shutdown), counted under `reason`. */
@@ -65,7 +65,7 @@ export class MemoryQueue {
 
   private dropAt(i: number, reason: 'DiskFull' | 'Shutdown'): void {
     const [e] = this.q.splice(i, 1);
-    const n = e.batch.lines.length;
+    const n = e.batch.points;
     this.points -= n;
     this.stats.pointsBuffered -= n;
     if (reason === 'DiskFull') this.stats.pointsDroppedDiskFull += n;

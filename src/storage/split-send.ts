@@ -35,18 +35,34 @@ export interface SendOptions {
 
 const is5xx = (o: WriteOutcome): o is Failure & { status: number } => o.kind === 'unavailable' && o.status !== undefined && o.status >= 500;
 
-export async function sendSplitting(client: WriteClient, lines: string[], opts: SendOptions): Promise<SendResult> {
+/**
+ * Sends `body` (lines separated by `\n`; `points` of them) as it is. Only when InfluxDB rejects it
+ * are the line boundaries found, once; the halves are views of the same bytes (no copies, no
+ * strings), and only a line that ends up rejected on its own is turned into text (dead letters).
+ */
+export async function sendSplitting(client: WriteClient, body: Buffer, points: number, opts: SendOptions): Promise<SendResult> {
   const res: SendResult = { failure: null, rejected: [], requests: 0 };
   // 5xx isolation: a leaf that still fails is only a candidate until InfluxDB proves it takes other
   // writes (a success in this send, or a passing health probe).
   const candidates: Rejected[] = [];
   let successes = 0;
   let failuresInARow = 0;
-  const maxFailuresInARow = 2 * Math.ceil(Math.log2(Math.max(2, lines.length))) + 4;
+  const maxFailuresInARow = 2 * Math.ceil(Math.log2(Math.max(2, points))) + 4;
+  /** Where each line starts; found at the first split. */
+  let starts: number[] | null = null;
+  const lineStarts = (): number[] => {
+    const found = [0];
+    for (let i = body.indexOf(0x0a); i !== -1; i = body.indexOf(0x0a, i + 1)) found.push(i + 1);
+    return found;
+  };
+  /** Lines [lo, hi) as a view of the body. */
+  const piece = (s: number[], lo: number, hi: number): Buffer => body.subarray(s[lo], hi < s.length ? s[hi] - 1 : body.length);
+  const text = (s: number[], i: number): string => piece(s, i, i + 1).toString('utf8');
 
-  const go = async (part: string[]): Promise<Failure | null> => {
+  /** Sends lines [lo, hi); the first call (no line starts known yet) sends the whole body. */
+  const go = async (lo: number, hi: number): Promise<Failure | null> => {
     const started = performance.now();
-    const outcome = await client.write(part.join('\n'));
+    const outcome = await client.write(starts === null ? body : piece(starts, lo, hi));
     res.requests++;
     opts.observe?.((performance.now() - started) / 1000, outcome.kind);
     if (outcome.kind === 'ok') {
@@ -54,33 +70,26 @@ export async function sendSplitting(client: WriteClient, lines: string[], opts: 
       failuresInARow = 0;
       return null;
     }
-    if (opts.split5xx && is5xx(outcome)) {
-      if (++failuresInARow > maxFailuresInARow) return outcome;
-      if (part.length === 1) {
-        candidates.push({
-          lines: part,
-          status: outcome.status,
-          message: outcome.message,
-          why: `${outcome.message} (every attempt; InfluxDB takes other writes)`,
-        });
-        return null;
-      }
-    } else if (outcome.kind !== 'rejected' && outcome.kind !== 'tooLarge') {
-      return outcome as Failure;
-    } else if (part.length === 1) {
-      res.rejected.push({
-        lines: part,
-        status: outcome.status,
-        message: outcome.message,
-        why: `InfluxDB ${outcome.status}: ${outcome.message}`,
-      });
+    const splits5xx = opts.split5xx && is5xx(outcome);
+    if (!splits5xx && outcome.kind !== 'rejected' && outcome.kind !== 'tooLarge') return outcome as Failure;
+    if (splits5xx && ++failuresInARow > maxFailuresInARow) return outcome;
+    if (starts === null) {
+      starts = lineStarts();
+      hi = starts.length;
+    }
+    const s = starts;
+    if (hi - lo === 1) {
+      const status = (outcome as { status: number }).status;
+      const line = { lines: [text(s, lo)], status, message: outcome.message };
+      if (splits5xx) candidates.push({ ...line, why: `${outcome.message} (every attempt; InfluxDB takes other writes)` });
+      else res.rejected.push({ ...line, why: `InfluxDB ${status}: ${outcome.message}` });
       return null;
     }
-    const mid = Math.ceil(part.length / 2);
-    return (await go(part.slice(0, mid))) ?? (await go(part.slice(mid)));
+    const mid = lo + Math.ceil((hi - lo) / 2);
+    return (await go(lo, mid)) ?? (await go(mid, hi));
   };
 
-  res.failure = await go(lines);
+  res.failure = await go(0, 0);
   if (res.failure === null && candidates.length > 0) {
     // Asked once more, alone: a valid line that met a passing 5xx lands now and is kept out of
     // the dead letters.

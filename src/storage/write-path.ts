@@ -103,12 +103,12 @@ export class WritePath {
   pushFrame(frame: DecodedFrame, receivedAt = Date.now()): void {
     if (this.closed) return;
     const batch = this.batch;
-    if (batch.lines.length === 0) batch.startedAt = receivedAt;
+    if (batch.points === 0) batch.startedAt = receivedAt;
     const added = this.builder.appendFrame(frame, batch, receivedAt);
     this.o.stats.pointsBuilt += added;
     this.o.stats.pointsBuffered += added;
-    if (batch.lines.length >= this.o.batchMaxPoints) this.flush();
-    else if (this.flushTimer === undefined && batch.lines.length > 0) {
+    if (batch.points >= this.o.batchMaxPoints) this.flush();
+    else if (this.flushTimer === undefined && batch.points > 0) {
       this.flushTimer = setTimeout(() => this.flush(), this.o.flushIntervalMs);
     }
   }
@@ -121,7 +121,7 @@ export class WritePath {
    */
   pushCandles(key: string, segment: string, candles: readonly Candle[]): number {
     if (this.closed) return 0;
-    if (this.batch.lines.length === 0) this.batch.startedAt = Date.now();
+    if (this.batch.points === 0) this.batch.startedAt = Date.now();
     const added = this.builder.appendCandles(key, segment, candles, this.batch);
     this.o.stats.pointsBuilt += added;
     this.o.stats.pointsBuffered += added;
@@ -130,7 +130,7 @@ export class WritePath {
 
   pushLines(lines: ReadonlyArray<{ line: string; ts: number }>): void {
     if (this.closed) return;
-    if (this.batch.lines.length === 0) this.batch.startedAt = Date.now();
+    if (this.batch.points === 0) this.batch.startedAt = Date.now();
     for (const l of lines) this.batch.add(l.line, l.ts);
     this.o.stats.pointsBuilt += lines.length;
     this.o.stats.pointsBuffered += lines.length;
@@ -141,8 +141,9 @@ export class WritePath {
     clearTimeout(this.flushTimer);
     this.flushTimer = undefined;
     const batch = this.batch;
-    if (batch.lines.length === 0) return;
-    this.batch = new PointBatch();
+    if (batch.points === 0) return;
+    // Sized like the last one: a steady feed fills batches of about the same size, so they rarely grow.
+    this.batch = new PointBatch(batch.bytes + (batch.bytes >> 3));
     const { spool } = this.o;
     const willWaitBehind = !this.routeOpen || this.draining || spool.pendingBatches() > 0 || this.memory.size > 0;
     this.memory.push({ seq: spool.takeSeq(), batch, waits: willWaitBehind });
@@ -159,14 +160,14 @@ export class WritePath {
       const { seq, batch } = e;
       let kept: boolean;
       try {
-        kept = spool.append(seq, batch.lines, batch.firstTs, batch.lastTs, batch.keys);
+        kept = spool.append(seq, batch);
       } catch (err) {
         this.spoolFailed(err);
         return;
       }
       this.memory.shift();
-      stats.pointsBuffered -= batch.lines.length;
-      if (kept && e.waits) this.delivery.countSpooled(seq, batch.lines.length);
+      stats.pointsBuffered -= batch.points;
+      if (kept && e.waits) this.delivery.countSpooled(seq, batch.points);
     }
     this.spoolRecovered();
   }

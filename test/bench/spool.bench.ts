@@ -32,20 +32,14 @@ const LIVE_BASE_TS = BASE_TS + 50_000_000;
 const templates = makeFrameTemplates(50);
 const gc = (): void => (globalThis as { gc?: () => void }).gc?.();
 
-/** `points` lines of consecutive frames (tag run=`run`), cut into batches of BATCH lines. */
+/** `points` points of consecutive frames (tag run=`run`), in batches of BATCH points as the write path cuts them (a frame is never split). */
 function batches(points: number, run: string): PointBatch[] {
   const builder = new LineProtocolBuilder({ run });
-  const all = new PointBatch();
-  for (let n = 0; all.lines.length < points; n++) builder.appendFrame(frameAt(templates, n), all);
-  all.lines.length = points;
   const out: PointBatch[] = [];
-  for (let i = 0; i < points; i += BATCH) {
-    const b = new PointBatch();
-    b.lines = all.lines.slice(i, i + BATCH);
-    b.firstTs = all.firstTs;
-    b.lastTs = all.lastTs;
-    for (const k of all.keys) b.keys.add(k);
-    out.push(b);
+  let total = 0;
+  for (let n = 0; total < points; n++) {
+    if (out.length === 0 || out[out.length - 1].points >= BATCH) out.push(new PointBatch());
+    total += builder.appendFrame(frameAt(templates, n), out[out.length - 1]);
   }
   return out;
 }
@@ -70,14 +64,14 @@ try {
   const fd = openSync(`${dir.path}/plain.lp`, 'a');
   gc();
   let t0 = performance.now();
-  for (const b of plain) writeSync(fd, `${b.lines.join('\n')}\n`);
+  for (const b of plain) writeSync(fd, b.body());
   const plainS = (performance.now() - t0) / 1000;
   closeSync(fd);
   plain = null;
   const backlog = batches(BACKLOG, 'drain');
   gc();
   t0 = performance.now();
-  for (const b of backlog) spool.append(spool.takeSeq(), b.lines, b.firstTs, b.lastTs, b.keys);
+  for (const b of backlog) spool.append(spool.takeSeq(), b);
   const appendS = (performance.now() - t0) / 1000;
   const bytes = spool.pendingBytes();
   console.log('\nSpool.append, batches of 5,000 lines');
@@ -100,13 +94,10 @@ try {
 
   // 2. Baseline for the drain: the same kind of bodies straight to VM, one request in flight.
   const raw = batches(RAW_POINTS, 'raw');
-  const bodies: string[] = [];
+  const bodies: Buffer[] = [];
   for (let i = 0; i < raw.length; i += DRAIN_CHUNK / BATCH)
     bodies.push(
-      raw
-        .slice(i, i + DRAIN_CHUNK / BATCH)
-        .flatMap((b) => b.lines)
-        .join('\n'),
+      Buffer.concat(raw.slice(i, i + DRAIN_CHUNK / BATCH).flatMap((b, j) => (j === 0 ? [b.body()] : [Buffer.from('\n'), b.body()]))),
     );
   t0 = performance.now();
   for (const body of bodies) {

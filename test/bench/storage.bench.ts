@@ -43,7 +43,7 @@ function cpuOnly(): Array<Record<string, string | number>> {
       () => {
         const batch = new PointBatch();
         builder.appendFrame(frameAt(TEMPLATES, n++), batch);
-        sink += batch.lines.length;
+        sink += batch.bytes;
       },
       1000,
       2,
@@ -137,11 +137,11 @@ async function officialEndToEnd(vm: Victoria): Promise<{ rate: number; perCpu: n
 /** VictoriaMetrics alone: prepared 5,000-line bodies POSTed one at a time (no building, no spool). */
 async function vmCeiling(vm: Victoria): Promise<number> {
   const builder = new LineProtocolBuilder({ run: 'raw' });
-  const bodies: string[] = [];
+  const bodies: Buffer[] = [];
   for (let n = 0, b = new PointBatch(); bodies.length < 40; n++) {
     builder.appendFrame(frameAt(TEMPLATES, n), b);
-    if (b.lines.length >= 5000) {
-      bodies.push(b.lines.join('\n'));
+    if (b.points >= 5000) {
+      bodies.push(b.body());
       b = new PointBatch();
     }
   }

@@ -13,6 +13,7 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import Database from 'better-sqlite3';
 import { TickpipeError } from '../../src/errors.js';
+import { PointBatch } from '../../src/influx/point-batch.js';
 import { createLogger } from '../../src/logger.js';
 import { Spool } from '../../src/spool/spool.js';
 import { Stats } from '../../src/stats.js';
@@ -29,8 +30,10 @@ function openSpool(path: string, o: { lockTimeoutMs?: number; deadLetterMax?: nu
 /** A spool file holding `points` points in one batch, closed. */
 function spoolWith(path: string, points: number): void {
   const { spool } = openSpool(path);
-  const lines = Array.from({ length: points }, (_, i) => `tick,instrument_key=NSE_EQ|LOCK ltp=1 ${1_735_000_000_000 + i}`);
-  spool.append(spool.takeSeq(), lines, 1_735_000_000_000, 1_735_000_000_000 + points, ['NSE_EQ|LOCK']);
+  const batch = new PointBatch();
+  for (let i = 0; i < points; i++) batch.add(`tick,instrument_key=NSE_EQ|LOCK ltp=1 ${1_735_000_000_000 + i}`, 1_735_000_000_000 + i);
+  batch.keys.add('NSE_EQ|LOCK');
+  spool.append(spool.takeSeq(), batch);
   spool.close();
 }
 
@@ -144,7 +147,9 @@ describe('spool open: locked, second instance, read-only, dead-letter bound', { 
           /another tickpipe already uses the spool/.test(err.message) &&
           /own SPOOL_PATH/.test(err.message),
       );
-      first.spool.append(first.spool.takeSeq(), ['tick,instrument_key=A ltp=1 1'], 1, 1, ['A']);
+      const batch = new PointBatch();
+      batch.add('tick,instrument_key=A ltp=1 1', 1);
+      first.spool.append(first.spool.takeSeq(), batch);
       assert.equal(first.spool.pendingPoints(), 1);
     } finally {
       first.spool.close();
@@ -215,7 +220,7 @@ describe('spool open: locked, second instance, read-only, dead-letter bound', { 
       assert.equal(fx.storage.writePath.memoryPoints(), 0);
       await until('the writer told again', () => fx.writerContext()['spoolError'] === null);
       const rows = fx.storage.spool.oldest(1000);
-      const ts = rows.flatMap((r) => r.lines.split('\n')).map((l) => Number(l.slice(l.lastIndexOf(' ') + 1)));
+      const ts = rows.flatMap((r) => r.body.toString().split('\n')).map((l) => Number(l.slice(l.lastIndexOf(' ') + 1)));
       assert.deepEqual(
         ts,
         [...ts].sort((a, b) => a - b),

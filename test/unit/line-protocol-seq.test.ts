@@ -20,14 +20,17 @@ describe('line protocol timestamps (microseconds, in-millisecond sequence)', () 
     b.appendFrame(tickFrame(T, { 'NSE_EQ|A': 1, 'NSE_EQ|B': 1 }), batch);
     b.appendFrame(tickFrame(T, { 'NSE_EQ|A': 2 }), batch);
     b.appendFrame(tickFrame(T + 1, { 'NSE_EQ|A': 3 }), batch);
-    const a = batch.lines.filter((l) => l.includes('NSE_EQ|A')).map(tsOf);
+    const a = batch
+      .toLines()
+      .filter((l) => l.includes('NSE_EQ|A'))
+      .map(tsOf);
     assert.deepEqual(a, [T * 1000, T * 1000 + 1, (T + 1) * 1000]);
     assert.deepEqual(
       a.map((us) => Math.floor(us / 1000)),
       [T, T, T + 1],
     );
     // Another series has its own sequence.
-    assert.equal(tsOf(batch.lines.find((l) => l.includes('NSE_EQ|B'))!), T * 1000);
+    assert.equal(tsOf(batch.toLines().find((l) => l.includes('NSE_EQ|B'))!), T * 1000);
     assert.equal(batch.firstTs, T);
     assert.equal(batch.lastTs, T + 1);
   });
@@ -38,7 +41,10 @@ describe('line protocol timestamps (microseconds, in-millisecond sequence)', () 
     const T = 1_737_000_060_000;
     for (let i = 0; i < 3; i++)
       b.appendFrame(tickFrame(T + 5, { 'NSE_EQ|C': 1 }, { key: 'NSE_EQ|C', interval: 'I1', ts: T, close: 10 + i }), batch);
-    const candles = batch.lines.filter((l) => l.startsWith('candle,')).map(tsOf);
+    const candles = batch
+      .toLines()
+      .filter((l) => l.startsWith('candle,'))
+      .map(tsOf);
     assert.deepEqual(candles, [T * 1000, T * 1000, T * 1000]);
   });
 
@@ -47,7 +53,7 @@ describe('line protocol timestamps (microseconds, in-millisecond sequence)', () 
     const batch = new PointBatch();
     const T = 1_737_000_000_500;
     for (let i = 0; i < 1002; i++) b.appendFrame(tickFrame(T, { 'NSE_EQ|D': i }), batch);
-    const ts = batch.lines.map(tsOf);
+    const ts = batch.toLines().map(tsOf);
     assert.equal(new Set(ts).size, 1000);
     assert.ok(ts.every((us) => Math.floor(us / 1000) === T));
   });
@@ -57,6 +63,6 @@ describe('line protocol timestamps (microseconds, in-millisecond sequence)', () 
     const batch = new PointBatch();
     const received = 1_737_000_000_999;
     b.appendFrame({ ...tickFrame(0, { 'NSE_EQ|E': 1 }), ts: 0, type: FrameType.live_feed }, batch, received);
-    assert.equal(tsOf(batch.lines[0]), received * 1000);
+    assert.equal(tsOf(batch.toLines()[0]), received * 1000);
   });
 });

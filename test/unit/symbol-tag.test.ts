@@ -35,7 +35,7 @@ describe('the symbol tag and field', () => {
       batch,
     );
     assert.deepEqual(
-      batch.lines.map((l) => l.slice(0, l.indexOf(' ', l.indexOf('source=')))),
+      batch.toLines().map((l) => l.slice(0, l.indexOf(' ', l.indexOf('source=')))),
       [
         'tick,instrument_key=NSE_EQ|INE002A01018,segment=NSE_EQ,symbol=RELIANCE,source=test',
         'tick,instrument_key=NSE_FO|1,segment=NSE_FO,symbol=NIFTY\\ 24000\\ CE\\ 01\\ DEC\\ 26,source=test',
@@ -51,15 +51,15 @@ describe('the symbol tag and field', () => {
     const frame = { type: FrameType.live_feed, ts: 1, updates: [update('NSE_EQ|X', 5)], marketStatus: null };
     const first = new PointBatch();
     b.appendFrame(frame, first);
-    assert.ok(!first.lines[0].includes('symbol='));
+    assert.ok(!first.toLines()[0].includes('symbol='));
     known.set('NSE_EQ|X', 'XCORP');
     b.symbolsChanged();
     const second = new PointBatch();
     b.appendFrame(frame, second);
-    assert.match(second.lines[0], /^tick,instrument_key=NSE_EQ\|X,segment=NSE_EQ,symbol=XCORP /);
+    assert.match(second.toLines()[0], /^tick,instrument_key=NSE_EQ\|X,segment=NSE_EQ,symbol=XCORP /);
     // Same series, same millisecond: still one microsecond after the point before the change.
     const ts = (line: string) => Number(line.slice(line.lastIndexOf(' ') + 1));
-    assert.equal(ts(second.lines[0]), ts(first.lines[0]) + 1);
+    assert.equal(ts(second.toLines()[0]), ts(first.toLines()[0]) + 1);
   });
 
   it('tick messages carry "symbol" right after "key" when given', () => {

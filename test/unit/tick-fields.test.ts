@@ -81,7 +81,7 @@ describe('tick field list: /ticks JSON and line protocol agree', () => {
         const json = JSON.parse(tickJson(u)) as { candles?: Array<Record<string, unknown>> };
         const batch = new PointBatch();
         new LineProtocolBuilder().appendFrame({ type: FrameType.live_feed, ts: u.ts, updates: [u], marketStatus: null }, batch);
-        const candleLines = batch.lines.filter((l) => l.startsWith('candle,'));
+        const candleLines = batch.toLines().filter((l) => l.startsWith('candle,'));
         const jsonCandles = json.candles ?? [];
         assert.equal(candleLines.length, jsonCandles.length);
         candleLines.forEach((line, i) => {

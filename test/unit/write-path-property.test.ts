@@ -45,8 +45,8 @@ class FakeInflux implements WriteClient {
     this.i = this.script.length;
   }
 
-  write(body: string): Promise<WriteOutcome> {
-    const lines = body.split('\n');
+  write(body: Buffer | string): Promise<WriteOutcome> {
+    const lines = body.toString().split('\n');
     const a: Answer = this.i < this.script.length ? this.script[this.i++] : 'ok';
     const bad = lines.some((l) => l.includes(BAD_KEY));
     const poison = lines.some((l) => l.includes(POISON_KEY));

@@ -1,0 +1,215 @@
+/**
+ * Line protocol written straight into bytes (src/influx/point-batch.ts) says exactly what the
+ * string-built version said: numbers as `String(v)` writes them (the digit-by-digit and whole-paise
+ * paths included), and, for any frames, the same lines as a plain string reference of the schema
+ * (README "The InfluxDB schema"), which is the previous implementation kept here as the oracle.
+ */
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import fc from 'fast-check';
+import { LineProtocolBuilder, escapeStringField, escapeTag } from '../../src/influx/line-protocol.js';
+import { PointBatch, beginPoint, endPoint, writeFloat, writeInteger } from '../../src/influx/point-batch.js';
+import { type Candle, type DecodedFrame, FeedKind, FrameType, TickUpdate } from '../../src/upstox/feed-types.js';
+
+/** What the writers put in the buffer for one number. */
+function written(write: (v: number) => void, v: number): string {
+  const b = new PointBatch(64);
+  beginPoint(b, 64);
+  write(v);
+  endPoint(b, 0);
+  return b.body().toString('latin1');
+}
+
+const anyDouble = fc.double();
+const paise = fc.integer({ min: -1e15, max: 1e15 }).map((n) => n / 100);
+const safeInt = fc.maxSafeInteger();
+
+describe('numbers written into the batch', () => {
+  it('a float is written as String(v) writes it: any double, whole paise, integers', () => {
+    fc.assert(
+      fc.property(fc.oneof(anyDouble, paise, safeInt, fc.constantFrom(0, -0, 0.05, -0.05, 1e-7, 123.1, 99.99, 1e13, -1e13 + 0.01)), (v) => {
+        assert.equal(written(writeFloat, v), String(v));
+      }),
+      { numRuns: 5000 },
+    );
+  });
+
+  it('an integer is written as String(v) writes it, safe or not', () => {
+    fc.assert(
+      fc.property(
+        fc.oneof(safeInt, fc.integer(), fc.double().map(Math.trunc), fc.constantFrom(0, -0, 9, 10, 99, 100, 2 ** 53, 1e21, -1e22)),
+        (v) => {
+          assert.equal(written(writeInteger, v), String(v));
+        },
+      ),
+      { numRuns: 5000 },
+    );
+  });
+});
+
+// ---- the reference: the string-built line protocol of the previous version ----
+
+function refFloat(name: string, v: number, sep: boolean): string {
+  return Number.isFinite(v) ? `${sep ? ',' : ''}${name}=${v}` : '';
+}
+function refInt(name: string, v: number, sep: boolean): string {
+  return Number.isFinite(v) ? `${sep ? ',' : ''}${name}=${Math.trunc(v)}i` : '';
+}
+function refTickFields(u: TickUpdate): string {
+  let f = refFloat('ltp', u.ltp, false);
+  f += refInt('ltt', u.ltt, f !== '');
+  f += refInt('ltq', u.ltq, f !== '');
+  f += refFloat('cp', u.cp, f !== '');
+  if (u.kind === FeedKind.MarketFull) {
+    f += refFloat('atp', u.atp, f !== '');
+    f += refInt('vtt', u.vtt, f !== '');
+    f += refFloat('oi', u.oi, f !== '');
+    f += refFloat('iv', u.iv, f !== '');
+    f += refFloat('tbq', u.tbq, f !== '');
+    f += refFloat('tsq', u.tsq, f !== '');
+  } else if (u.kind === FeedKind.FirstLevelGreeks) {
+    f += refInt('vtt', u.vtt, f !== '');
+    f += refFloat('oi', u.oi, f !== '');
+    f += refFloat('iv', u.iv, f !== '');
+  }
+  const d = u.depth;
+  for (let i = 0, n = 1; i + 3 < d.length; i += 4, n++) {
+    f += refInt(`bid_qty_${n}`, d[i], f !== '');
+    f += refFloat(`bid_price_${n}`, d[i + 1], f !== '');
+    f += refInt(`ask_qty_${n}`, d[i + 2], f !== '');
+    f += refFloat(`ask_price_${n}`, d[i + 3], f !== '');
+  }
+  const g = u.greeks;
+  if (g !== null) for (const k of ['delta', 'theta', 'gamma', 'vega', 'rho'] as const) f += refFloat(k, g[k], f !== '');
+  return f;
+}
+function refCandleFields(k: Candle): string {
+  let f = refFloat('open', k.open, false);
+  f += refFloat('high', k.high, f !== '');
+  f += refFloat('low', k.low, f !== '');
+  f += refFloat('close', k.close, f !== '');
+  return f + refInt('volume', k.volume, f !== '');
+}
+
+/** The previous builder, string by string (one series' in-millisecond sequence per key). */
+function referenceLines(frames: DecodedFrame[], extra: string, symbol: (k: string) => string | undefined): string[] {
+  const last = new Map<string, number>();
+  const next = (series: string, ms: number) => {
+    const base = ms * 1000;
+    const l = last.get(series) ?? -1;
+    const us = l >= base && l < base + 1000 ? Math.min(l + 1, base + 999) : base;
+    last.set(series, us);
+    return us;
+  };
+  const sym = (k: string) => (symbol(k) === undefined ? '' : `,symbol=${escapeTag(symbol(k)!)}`);
+  const segOf = new Map<string, string>();
+  const out: string[] = [];
+  for (const f of frames) {
+    for (const seg in f.marketStatus ?? {})
+      out.push(
+        `market_status,segment=${escapeTag(seg)}${extra} status="${escapeStringField(f.marketStatus![seg])}" ${next(`s:${seg}`, f.ts)}`,
+      );
+    for (const u of f.updates) {
+      if (!segOf.has(u.key)) segOf.set(u.key, u.segment);
+      const fields = refTickFields(u);
+      if (fields !== '')
+        out.push(
+          `tick,instrument_key=${escapeTag(u.key)},segment=${escapeTag(segOf.get(u.key)!)}${sym(u.key)}${extra} ${fields} ${next(u.key, f.ts)}`,
+        );
+      for (const k of u.candles ?? []) {
+        const cf = refCandleFields(k);
+        if (cf === '' || !(k.ts > 0)) continue;
+        out.push(
+          `candle,instrument_key=${escapeTag(u.key)},interval=${escapeTag(k.interval || 'unknown')},segment=${escapeTag(segOf.get(u.key)!)}${sym(u.key)}${extra} ${cf} ${k.ts * 1000}`,
+        );
+      }
+    }
+  }
+  return out;
+}
+
+const num = fc.oneof(
+  { weight: 5, arbitrary: fc.integer({ min: -1e9, max: 1e9 }).map((n) => n / 100) },
+  { weight: 2, arbitrary: fc.double({ noNaN: false }) },
+  { weight: 1, arbitrary: fc.constantFrom(Number.NaN, Infinity, -Infinity, 0, -0) },
+);
+const candleArb = fc.record({
+  interval: fc.constantFrom('I1', '1d', 'I30', '', 'a b'),
+  open: num,
+  high: num,
+  low: num,
+  close: num,
+  volume: num,
+  ts: fc.oneof(fc.integer({ min: 1, max: 2e12 }), fc.constant(0)),
+});
+const keyArb = fc.constantFrom('NSE_EQ|INE002A01018', 'NSE_FO|4321', 'BSE_EQ|a,b=c d', 'MCX_FO|ü€');
+const updateArb = fc
+  .record({
+    key: keyArb,
+    kind: fc.constantFrom(...Object.values(FeedKind)),
+    nums: fc.array(num, { minLength: 10, maxLength: 10 }),
+    depth: fc.array(num, { maxLength: 22 }),
+    greeks: fc.option(fc.array(num, { minLength: 5, maxLength: 5 }), { nil: null }),
+    candles: fc.option(fc.array(candleArb, { maxLength: 3 }), { nil: null }),
+  })
+  .map((r) => {
+    const u = new TickUpdate();
+    u.key = r.key;
+    u.segment = r.key.split('|')[0]!;
+    u.kind = r.kind;
+    [u.ltp, u.ltt, u.ltq, u.cp, u.atp, u.vtt, u.oi, u.iv, u.tbq, u.tsq] = r.nums;
+    u.depth = r.depth;
+    u.greeks = r.greeks && { delta: r.greeks[0], theta: r.greeks[1], gamma: r.greeks[2], vega: r.greeks[3], rho: r.greeks[4] };
+    u.candles = r.candles;
+    return u;
+  });
+const frameArb = fc.record({
+  ts: fc.integer({ min: 1_700_000_000_000, max: 1_700_000_000_003 }),
+  updates: fc.array(updateArb, { maxLength: 6 }),
+  marketStatus: fc.option(fc.dictionary(fc.constantFrom('NSE_EQ', 'NSE_FO'), fc.constantFrom('NORMAL_OPEN', 'CLOSE "x" \\')), {
+    nil: null,
+  }),
+});
+
+describe('line protocol bytes equal the string-built reference', () => {
+  it('for any frames, extra tags and symbols: the same lines, in the same order', () => {
+    fc.assert(
+      fc.property(fc.array(frameArb, { minLength: 1, maxLength: 8 }), fc.boolean(), (frames, withSymbols) => {
+        const symbol = (k: string) => (withSymbols && k.startsWith('NSE') ? `SYM ${k.length}` : undefined);
+        const builder = new LineProtocolBuilder({ run: 'p,q', host: 'h' }, symbol);
+        // A small first capacity: the batch grows many times on the way.
+        const batch = new PointBatch(16);
+        let added = 0;
+        for (const f of frames) added += builder.appendFrame({ type: FrameType.live_feed, ...f }, batch);
+        const expected = referenceLines(
+          frames.map((f) => ({ type: FrameType.live_feed, ...f })),
+          ',host=h,run=p\\,q',
+          symbol,
+        );
+        assert.deepEqual(batch.toLines(), expected);
+        assert.equal(batch.points, expected.length);
+        assert.equal(added, expected.length);
+        assert.equal(batch.body().toString('utf8'), expected.join('\n'), 'lines separated by \\n, none trailing');
+      }),
+      { numRuns: 400 },
+    );
+  });
+
+  it('backfilled candles join a batch after live points, with the live candles’ tags', () => {
+    const builder = new LineProtocolBuilder();
+    const batch = new PointBatch();
+    batch.add('feed_gap,reason=x from=1i 1000', 1);
+    const n = builder.appendCandles(
+      'NSE_EQ|X',
+      'NSE_EQ',
+      [{ interval: 'I1', open: 1, high: 2.5, low: 0.05, close: 1.1, volume: 7, ts: 60_000 }],
+      batch,
+    );
+    assert.equal(n, 1);
+    assert.deepEqual(batch.toLines(), [
+      'feed_gap,reason=x from=1i 1000',
+      'candle,instrument_key=NSE_EQ|X,interval=I1,segment=NSE_EQ open=1,high=2.5,low=0.05,close=1.1,volume=7i 60000000',
+    ]);
+    assert.deepEqual([...batch.keys], ['NSE_EQ|X']);
+  });
+});
