@@ -4,12 +4,9 @@
  * copies each raw frame into a buffer and posts the buffers, coalesced, every few milliseconds;
  * nothing here touches the disk or does work proportional to a batch.
  *
- * Order: every message goes through one outbox, behind the frames (and the symbols their keys
- * need) pushed before it, so candles, gap records, flushes and the close land behind the live
- * points pushed before them, as they did in-process. The outbox goes out as one message once the
- * current turn of the event loop is done (setImmediate), and the worker applies it in one go: the
- * calls the actors make in one transition (the writer opening the route, the drainer starting
- * to drain) reach the write path together, as they did when it ran on this thread.
+ * Order: every message goes through one outbox (outbox.ts), behind the frames (and the symbols
+ * their keys need) pushed before it, so candles, gap records, flushes and the close land behind
+ * the live points pushed before them, as they did in-process.
  *
  * /state and /metrics read the last snapshot synchronously (posted by the worker at most every
  * 200 ms while something changes, at least every second); the storage counters in main's Stats
@@ -25,21 +22,9 @@ import type { Logger } from '../../logger.js';
 import type { Stats } from '../../stats.js';
 import type { Candle, DecodedFrame } from '../../upstox/feed-types.js';
 import type { StoragePlane } from '../storage.js';
-import { FrameBatch } from './frame-batch.js';
-import {
-  type CallOp,
-  type FromWorker,
-  STORAGE_COUNTERS,
-  type StorageSnapshot,
-  type SymbolEntry,
-  type ToWorker,
-  type ToWorkerBatch,
-} from './protocol.js';
+import { Outbox } from './outbox.js';
+import { type CallOp, type FromWorker, STORAGE_COUNTERS, type StorageSnapshot, type SymbolEntry, type ToWorker } from './protocol.js';
 
-/** Frames wait this long on main to be posted together (the write path batches for far longer anyway). */
-const COALESCE_MS = 5;
-/** ...or until this many bytes wait. */
-const POST_BYTES = 1024 * 1024;
 /** What the close gets beyond its own budget (flushing, the final snapshot) before the thread is terminated. */
 const CLOSE_GRACE_MS = 1500;
 /** /state's event-loop utilisation window for the worker, as main's own (src/server/metrics.ts). */
@@ -78,17 +63,10 @@ export interface StorageWorkerHealth {
 }
 
 export class StorageWorker implements StoragePlane {
-  private readonly frames = new FrameBatch();
-  private postTimer: NodeJS.Timeout | undefined;
-  private outbox: ToWorker[] = [];
-  private transfer: ArrayBuffer[] = [];
-  private outboxScheduled = false;
+  private readonly outbox: Outbox;
   private readonly known = new Map<string, string | null>();
-  private newSymbols: SymbolEntry[] = [];
   /** [frames applied, bytes applied], stored by the worker after each batch of frames. */
   private readonly progress: BigInt64Array;
-  private postedFrames = 0n;
-  private postedBytes = 0n;
   private readonly calls = new Map<number, { resolve(v: unknown): void; reject(e: Error): void }>();
   private nextId = 1;
   private last!: StorageSnapshot;
@@ -103,6 +81,8 @@ export class StorageWorker implements StoragePlane {
     progress: SharedArrayBuffer,
   ) {
     this.progress = new BigInt64Array(progress);
+    // While closing, the close call itself is still to go.
+    this.outbox = new Outbox(worker, () => this.state === 'running' || this.state === 'closing');
   }
 
   /** Starts the worker and waits until it has opened the spool; rejects with its TickpipeError (code and message) when it cannot. */
@@ -152,7 +132,7 @@ export class StorageWorker implements StoragePlane {
     const failure = new TickpipeError('STORAGE_WORKER_FAILED', `the storage worker failed: ${describeError(err)}`, { cause: err });
     this.state = 'failed';
     this.failure = failure;
-    clearTimeout(this.postTimer);
+    this.outbox.stop();
     for (const c of this.calls.values()) c.reject(failure);
     this.calls.clear();
     if (!opened) return rejectOpen(failure);
@@ -176,9 +156,7 @@ export class StorageWorker implements StoragePlane {
   pushFrame(frame: DecodedFrame, raw: Uint8Array, receivedAt = Date.now()): void {
     if (this.state !== 'running') return;
     for (const u of frame.updates) if (!this.known.has(u.key)) this.learn(u.key);
-    this.frames.add(raw, receivedAt);
-    if (this.frames.byteLength >= POST_BYTES) this.sendFrames();
-    else this.postTimer ??= setTimeout(() => this.sendFrames(), COALESCE_MS);
+    this.outbox.addFrame(raw, receivedAt);
   }
 
   pushCandles(key: string, segment: string, candles: Candle[]): void {
@@ -215,7 +193,6 @@ export class StorageWorker implements StoragePlane {
       this.known.set(key, symbol);
       entries.push([key, symbol]);
     }
-    this.newSymbols = [];
     this.post({ t: 'symbols', entries, swap: true });
   }
 
@@ -301,8 +278,8 @@ export class StorageWorker implements StoragePlane {
   /** Frames and bytes handed over (or waiting here to be) and not yet applied by the worker: exact, read from shared memory. */
   queue(): { frames: number; bytes: number } {
     return {
-      frames: Number(this.postedFrames - Atomics.load(this.progress, 0)) + this.frames.count,
-      bytes: Number(this.postedBytes - Atomics.load(this.progress, 1)) + this.frames.byteLength,
+      frames: Number(this.outbox.postedFrames - Atomics.load(this.progress, 0)) + this.outbox.waiting.frames,
+      bytes: Number(this.outbox.postedBytes - Atomics.load(this.progress, 1)) + this.outbox.waiting.bytes,
     };
   }
 
@@ -331,7 +308,7 @@ export class StorageWorker implements StoragePlane {
   private learn(key: string): void {
     const symbol = this.o.symbolOf(key) ?? null;
     this.known.set(key, symbol);
-    this.newSymbols.push([key, symbol]);
+    this.outbox.addSymbol([key, symbol]);
   }
 
   private call(op: CallOp, arg?: number): Promise<unknown> {
@@ -347,44 +324,6 @@ export class StorageWorker implements StoragePlane {
 
   /** Every message but frames: behind the frames (and symbols) waiting. */
   private post(m: ToWorker): void {
-    if (this.state !== 'running') return;
-    this.moveFrames();
-    this.outbox.push(m);
-    if (!this.outboxScheduled) {
-      this.outboxScheduled = true;
-      setImmediate(() => this.sendOutbox());
-    }
-  }
-
-  private sendFrames(): void {
-    this.moveFrames();
-    this.sendOutbox();
-  }
-
-  /** The symbols and frames waiting go into the outbox (their buffers to be transferred). */
-  private moveFrames(): void {
-    clearTimeout(this.postTimer);
-    this.postTimer = undefined;
-    if (this.newSymbols.length > 0) {
-      this.outbox.push({ t: 'symbols', entries: this.newSymbols, swap: false });
-      this.newSymbols = [];
-    }
-    const f = this.frames.take();
-    if (!f) return;
-    this.postedFrames += BigInt(f.count);
-    this.postedBytes += BigInt(f.byteLength);
-    this.outbox.push({ t: 'frames', bytes: f.bytes, index: f.index, count: f.count });
-    this.transfer.push(f.bytes, f.index);
-  }
-
-  private sendOutbox(): void {
-    this.outboxScheduled = false;
-    // While closing, the close call itself is still to go.
-    if (this.state === 'failed' || this.state === 'closed' || this.outbox.length === 0) return;
-    const items = this.outbox;
-    const transfer = this.transfer;
-    this.outbox = [];
-    this.transfer = [];
-    this.worker.postMessage({ t: 'batch', items } satisfies ToWorkerBatch, transfer);
+    if (this.state === 'running') this.outbox.push(m);
   }
 }
