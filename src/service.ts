@@ -124,6 +124,7 @@ export async function startService(config: Config, opts: ServiceOptions): Promis
     logger,
     token: () => tokenSource.current(),
     subscription,
+    writeMark: (path, at, keys) => storage.writeMark(path, at, keys),
     sink: {
       async writeCandles(batch) {
         for (const b of batch) {

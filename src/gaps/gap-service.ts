@@ -21,14 +21,20 @@ export interface GapServiceDeps {
   sink: BackfillSink;
   /** The subscription now (its keys go into the mark; a new object means it changed). */
   subscription: () => Readonly<Record<string, unknown>>;
+  /** Writes the periodic last-frame mark off the main thread (src/gaps/ledger.ts LedgerOptions.writeMark). */
+  writeMark?: (path: string, lastFrameMs: number, keysJson: string) => void;
 }
 
 /** CLOCK events while a gap waits: often enough to start within a second of the minute closing. */
 const CLOCK_MS = 1000;
 
-export function createGapService({ config, logger, token, sink, subscription }: GapServiceDeps) {
+export function createGapService({ config, logger, token, sink, subscription, writeMark }: GapServiceDeps) {
   const g = config.gaps;
-  const ledger = new GapLedger({ path: ledgerPathBeside(config.spool.path), markIntervalMs: g.markIntervalMs });
+  const ledger = new GapLedger({
+    path: ledgerPathBeside(config.spool.path),
+    markIntervalMs: g.markIntervalMs,
+    ...(writeMark ? { writeMark } : {}),
+  });
   const clock = new ServerClock();
   const client = new CandleClient({
     apiUrl: config.upstox.apiUrl,

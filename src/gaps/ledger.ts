@@ -34,6 +34,12 @@ export interface LedgerOptions {
   /** The mark is flushed at most this often (0: only by explicit flushMark calls). */
   markIntervalMs: number;
   now?: () => number;
+  /**
+   * Where the periodic mark is written instead of this connection: in the service, the storage
+   * worker's thread (its own connection to this file), so the event loop that feeds /ticks does
+   * no disk I/O every `markIntervalMs`. The mark written by `cleanStop()` is always written here.
+   */
+  writeMark?: (path: string, lastFrameMs: number, keysJson: string) => void;
 }
 
 /** `gaps.db` in the spool's directory (`:memory:` beside an in-memory spool). */
@@ -164,8 +170,15 @@ export class GapLedger {
   /** Writes the mark if a frame came since the last write (until then the previous run's mark stays). */
   flushMark(): void {
     if (!this.dirty || this.lastFrameAt === null) return;
-    this.db.prepare('UPDATE run SET last_frame_ms = ?, keys = ? WHERE id = 1').run(this.lastFrameAt, JSON.stringify(this.keys));
+    const write = this.opts.writeMark;
+    if (write && this.opts.path !== ':memory:') write(this.opts.path, this.lastFrameAt, JSON.stringify(this.keys));
+    else this.writeMarkHere();
     this.dirty = false;
+  }
+
+  private writeMarkHere(): void {
+    if (this.lastFrameAt === null) return;
+    this.db.prepare('UPDATE run SET last_frame_ms = ?, keys = ? WHERE id = 1').run(this.lastFrameAt, JSON.stringify(this.keys));
   }
 
   /** Records a new gap (a gap already recorded, e.g. found again after a restart, keeps its state). */
@@ -230,7 +243,10 @@ export class GapLedger {
   /** Flushes the mark and records that this run ended cleanly. */
   cleanStop(): void {
     this.stopTimer();
-    this.flushMark();
+    // Here, not through `writeMark`: the storage worker may be closed already, and the mark must be
+    // on disk before the clean stop is.
+    this.writeMarkHere();
+    this.dirty = false;
     this.db.prepare('UPDATE run SET clean_stop = 1 WHERE id = 1').run();
   }
 

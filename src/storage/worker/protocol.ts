@@ -34,6 +34,8 @@ export type ToWorker =
   | { t: 'candles'; key: string; segment: string; candles: Candle[] }
   | { t: 'lines'; lines: Array<{ line: string; ts: number }> }
   | { t: 'flush' }
+  /** The gap ledger's last-frame mark, written here so the main thread does no disk I/O for it. */
+  | { t: 'mark'; path: string; lastFrameMs: number; keysJson: string }
   | { t: 'route'; open: boolean }
   | { t: 'draining'; on: boolean }
   | { t: 'call'; id: number; op: CallOp; arg?: number }

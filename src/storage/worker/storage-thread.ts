@@ -16,6 +16,7 @@ import { decodeFrame } from '../../upstox/codec.js';
 import type { DecodedFrame } from '../../upstox/feed-types.js';
 import { type Storage, openStorage } from '../open-storage.js';
 import type { CallOp, FromWorker, StorageWorkerData, ToWorker, ToWorkerBatch } from './protocol.js';
+import { MarkWriter } from './mark-writer.js';
 import { SnapshotTaker } from './snapshot.js';
 
 /** Snapshots are posted at most this often while something changes... */
@@ -73,6 +74,7 @@ if (storage) {
 function run(storage: Storage, taker: SnapshotTaker): void {
   const wp = storage.writePath;
   const frameLog = new RateLimitedLog(logger, 5, 10_000);
+  const marks = new MarkWriter(logger);
   let framesDone = 0n;
   let bytesDone = 0n;
   let lastPost = Date.now();
@@ -134,6 +136,7 @@ function run(storage: Storage, taker: SnapshotTaker): void {
         return undefined;
       case 'close':
         clearInterval(timer);
+        marks.close();
         await storage.close(arg ?? 0);
         return taker.take();
     }
@@ -154,6 +157,8 @@ function run(storage: Storage, taker: SnapshotTaker): void {
         return wp.pushLines(m.lines);
       case 'flush':
         return wp.flush();
+      case 'mark':
+        return marks.write(m.path, m.lastFrameMs, m.keysJson);
       case 'route':
         return wp.setRoute(m.open);
       case 'draining':

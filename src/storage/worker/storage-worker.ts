@@ -172,6 +172,11 @@ export class StorageWorker implements StoragePlane {
     this.post({ t: 'flush' });
   }
 
+  /** The gap ledger's last-frame mark (src/gaps/ledger.ts), written by the worker's own connection to `path`. */
+  writeMark(path: string, lastFrameMs: number, keysJson: string): void {
+    this.post({ t: 'mark', path, lastFrameMs, keysJson });
+  }
+
   /** flush(), resolved once the worker has done it: what was pushed before is spooled (or waits in memory, in order, if the spool fails). */
   async flushed(): Promise<void> {
     await this.call('flush');
