@@ -118,11 +118,15 @@ export async function startTicksClient(baseUrl: string): Promise<TicksClient> {
   };
 }
 
-/** The unlabelled series of a Prometheus text page, by name. */
+/** The unlabelled series of a Prometheus text page, by name, and `gc_seconds`: the main isolate's GC time. */
 export async function scrape(baseUrl: string): Promise<Map<string, number>> {
   const text = await (await fetch(`${baseUrl}/metrics`, { signal: AbortSignal.timeout(10_000) })).text();
   const out = new Map<string, number>();
   for (const m of text.matchAll(/^([a-zA-Z_:][a-zA-Z0-9_:]*) (\S+)$/gm)) out.set(m[1], Number(m[2]));
+  // Garbage collection of the main isolate (prom-client's histogram, one series per kind): summed.
+  let gc: number | undefined;
+  for (const m of text.matchAll(/^nodejs_gc_duration_seconds_sum\{[^}]*\} (\S+)$/gm)) gc = (gc ?? 0) + Number(m[1]);
+  if (gc !== undefined) out.set('gc_seconds', gc);
   return out;
 }
 

@@ -22,6 +22,8 @@ export interface PhaseResult {
   /** Service CPU over the phase, share of one core. */
   cpuShare: number | null;
   elu: number | null;
+  /** Share of the phase the main isolate spent collecting garbage. */
+  gcShare: number | null;
   eldP99Ms: number | null;
   eldMaxMs: number | null;
   rssPeakMb: number;
@@ -71,7 +73,7 @@ export function printTables(results: PhaseResult[]): void {
   );
   console.log(
     '\nthe service: CPU of every thread and of the main thread alone (/proc), per update and as a share of a core; its main' +
-      '\nevent loop (/metrics: utilisation, delay beyond the 10 ms timer); peak RSS; VictoriaMetrics CPU (/proc); points/s' +
+      '\nevent loop (/metrics: utilisation, GC share of the main isolate, delay beyond the 10 ms timer); peak RSS; VictoriaMetrics CPU (/proc); points/s' +
       '\nbuilt and written (service counters), samples (one per field) VictoriaMetrics took in; points waiting (spool + memory) at start -> end',
   );
   table(
@@ -83,6 +85,7 @@ export function printTables(results: PhaseResult[]): void {
       'main µs/upd': num(r.mainCpuUsPerUpdate, 1),
       CPU: pct(r.cpuShare),
       ELU: num(r.elu, 2),
+      GC: pct(r.gcShare),
       'ELD p99/max ms': `${num(r.eldP99Ms)}/${num(r.eldMaxMs)}`,
       'RSS MB': num(r.rssPeakMb),
       'VM CPU': pct(r.vmCpuShare),

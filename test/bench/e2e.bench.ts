@@ -108,6 +108,7 @@ function result(
     cpuShare: perS(dd(a.cpu, b.cpu)),
     // The service's gauges cover the time since the previous scrape: the phase (mark a scraped at its start).
     elu: gauge(b.m, 'tickpipe_event_loop_utilisation'),
+    gcShare: perS(d('gc_seconds')),
     eldP99Ms: gauge(b.m, 'tickpipe_event_loop_delay_p99_seconds', 1000),
     eldMaxMs: gauge(b.m, 'tickpipe_event_loop_delay_max_seconds', 1000),
     rssPeakMb: rssPeakBytes / 1048576,
