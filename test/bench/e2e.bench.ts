@@ -12,8 +12,9 @@
  *   drain      started again; until the spool is empty, at most E2E_DRAIN_MAX_S (default 300 s)
  *   storage off  the fan-out alone (e2e-fanout-only.ts; the service has no such switch)  E2E_PHASE_S
  * after E2E_WARMUP_S (default 5 s) of warm-up. E2E_RATES (default 10000,20000) picks the rates,
- * E2E_RUNS (default full,off) the runs; E2E_NODE_FLAGS (e.g. "--max-semi-space-size=64", or
- * "--cpu-prof --cpu-prof-dir=/tmp/prof") is given to node for the service and the storage-off side.
+ * E2E_RUNS (default full,off) the runs. Node runs the service and the storage-off side with the
+ * flags of `npm start` (package.json), or E2E_NODE_FLAGS instead ("" for none; e.g.
+ * "--max-semi-space-size=64", or "--cpu-prof --cpu-prof-dir=/tmp/prof").
  * The bench talks to the processes only over HTTP, websockets and /proc, so it measures the
  * service whichever thread its storage runs on: CPU (every thread, and the main thread alone),
  * RSS and VictoriaMetrics' CPU from /proc; the main event loop's utilisation and delay, the
@@ -21,8 +22,9 @@
  * VictoriaMetrics' /metrics. e2e-report.ts prints the tables and a check line per target.
  */
 import { loadavg, tmpdir } from 'node:os';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { join } from 'node:path';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { freePort } from '../helpers/ports.js';
 import { until } from '../helpers/poll.js';
 import { startServiceProcess } from '../helpers/service-process.js';
@@ -50,7 +52,15 @@ const DRAIN_MAX_S = envNum('E2E_DRAIN_MAX_S', 300);
 const WARMUP_S = envNum('E2E_WARMUP_S', 5);
 const RATES = (process.env['E2E_RATES'] ?? '10000,20000').split(',').map(Number);
 const RUNS = new Set((process.env['E2E_RUNS'] ?? 'full,off').split(','));
-const NODE_FLAGS = (process.env['E2E_NODE_FLAGS'] ?? '').split(/\s+/).filter(Boolean);
+/** The flags `npm start` gives node (package.json): the service is measured as users run it. */
+function startFlags(): string[] {
+  const pkg = JSON.parse(readFileSync(join(dirname(fileURLToPath(import.meta.url)), '..', '..', '..', 'package.json'), 'utf8')) as {
+    scripts: Record<string, string>;
+  };
+  const argv = pkg.scripts['start'].split(/\s+/);
+  return argv.slice(1, -1).filter((a) => a.startsWith('--'));
+}
+const NODE_FLAGS = (process.env['E2E_NODE_FLAGS'] ?? startFlags().join(' ')).split(/\s+/).filter(Boolean);
 for (const r of RUNS) if (r !== 'full' && r !== 'off') throw new Error(`E2E_RUNS takes full and/or off (comma-separated), got ${r}`);
 for (const r of RATES) if (!Number.isInteger(r) || r <= 0) throw new Error(`E2E_RATES takes positive whole updates/s, got ${r}`);
 const INSTRUMENTS = 200;
