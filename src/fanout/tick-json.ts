@@ -4,11 +4,8 @@
  * Field names are those of the InfluxDB schema; which fields appear depends on the feed kind.
  */
 import { FeedKind, type TickUpdate } from '../upstox/feed-types.js';
-
-/** JSON number: non-finite values (never sent by Upstox, but never trust a wire) become null. */
-function num(n: number): string {
-  return Number.isFinite(n) ? String(n) : 'null';
-}
+// JSON number: non-finite values (never sent by Upstox, but never trust a wire) become null.
+import { jsonNumber as num } from './json-number.js';
 
 /** `symbolField`: `,"symbol":"RELIANCE"` for instruments the master knows (built once per key by the caller), else ''. */
 export function tickJson(u: TickUpdate, snapshot = false, symbolField = ''): string {

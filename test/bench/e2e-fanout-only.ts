@@ -15,7 +15,10 @@ import { startServerFixture } from '../helpers/server-fixture.js';
 
 const [apiUrl, token, keys] = process.argv.slice(2);
 if (!apiUrl || !token || !keys) throw new Error('usage: e2e-fanout-only.js <apiUrl> <token> <key,key,...>');
-const server = await startServerFixture();
+// The service's slow-client settings (Fanout's defaults), not the fixture's small test ones: with
+// a 64 KiB soft limit a 200-update frame (~160 KB) is uncorked part-way and written update by
+// update, a syscall each, which the service never does.
+const server = await startServerFixture({ softLimitBytes: 256 * 1024, slowClientTimeoutMs: 10_000 });
 const feedUrl = await authorizeFeed(apiUrl, token, 10_000);
 const feed = new WebSocket(feedUrl);
 feed.on('open', () => {

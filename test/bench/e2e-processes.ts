@@ -68,8 +68,13 @@ export async function startSimProcess(opts: {
 }
 
 /** The storage-off side (e2e-fanout-only.ts): answers its base URL (which serves /ticks and /metrics). */
-export async function startFanoutOnly(apiUrl: string, token: string, keys: string[]): Promise<Child & { baseUrl: string }> {
-  const child = spawn(process.execPath, [join(here, 'e2e-fanout-only.js'), apiUrl, token, keys.join(',')], {
+export async function startFanoutOnly(
+  apiUrl: string,
+  token: string,
+  keys: string[],
+  nodeArgs: string[] = [],
+): Promise<Child & { baseUrl: string }> {
+  const child = spawn(process.execPath, [...nodeArgs, join(here, 'e2e-fanout-only.js'), apiUrl, token, keys.join(',')], {
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   const m = await lineFrom(child, /\{"url":"([^"]+)"\}/, 'fan-out only');
@@ -113,23 +118,42 @@ export async function startTicksClient(baseUrl: string): Promise<TicksClient> {
   };
 }
 
-/** The unlabelled series of a Prometheus text page, by name. */
+/** The unlabelled series of a Prometheus text page, by name, and `gc_seconds`: the main isolate's GC time. */
 export async function scrape(baseUrl: string): Promise<Map<string, number>> {
   const text = await (await fetch(`${baseUrl}/metrics`, { signal: AbortSignal.timeout(10_000) })).text();
   const out = new Map<string, number>();
   for (const m of text.matchAll(/^([a-zA-Z_:][a-zA-Z0-9_:]*) (\S+)$/gm)) out.set(m[1], Number(m[2]));
+  // Garbage collection of the main isolate (prom-client's histogram, one series per kind): summed.
+  let gc: number | undefined;
+  for (const m of text.matchAll(/^nodejs_gc_duration_seconds_sum\{[^}]*\} (\S+)$/gm)) gc = (gc ?? 0) + Number(m[1]);
+  if (gc !== undefined) out.set('gc_seconds', gc);
   return out;
 }
 
 const CLK_TCK = Number(execFileSync('getconf', ['CLK_TCK']).toString().trim()) || 100;
 
-/** CPU seconds (user + system, every thread) a process has used, from /proc; null once it is gone. */
-export function procCpuSeconds(pid: number | undefined): number | null {
+/**
+ * CPU seconds (user + system) a process has used, from /proc: every thread of it (what
+ * process.cpuUsage() counts), or with `mainThreadOnly` its main thread alone (the task whose id
+ * is the pid: the event loop, without GC helpers, libuv's pool or a worker). Null once it is gone.
+ */
+export function procCpuSeconds(pid: number | undefined, mainThreadOnly = false): number | null {
   if (pid === undefined) return null;
   try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const stat = readFileSync(mainThreadOnly ? `/proc/${pid}/task/${pid}/stat` : `/proc/${pid}/stat`, 'utf8');
     const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
     return (Number(fields[11]) + Number(fields[12])) / CLK_TCK; // utime, stime (fields 14 and 15)
+  } catch {
+    return null;
+  }
+}
+
+/** Samples (one per field of a line) VictoriaMetrics has taken in through its InfluxDB endpoint since it started; null when it does not answer. */
+export async function vmRowsInserted(vmUrl: string): Promise<number | null> {
+  try {
+    const text = await (await fetch(`${vmUrl}/metrics`, { signal: AbortSignal.timeout(5000) })).text();
+    const m = /^vm_rows_inserted_total\{type="influx"\} (\S+)$/m.exec(text);
+    return m ? Number(m[1]) : 0;
   } catch {
     return null;
   }

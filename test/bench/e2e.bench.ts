@@ -11,21 +11,35 @@
  *   cut off    VictoriaMetrics stopped (SIGTERM)      E2E_OUTAGE_S  (default 30 s, the issue's)
  *   drain      started again; until the spool is empty, at most E2E_DRAIN_MAX_S (default 300 s)
  *   storage off  the fan-out alone (e2e-fanout-only.ts; the service has no such switch)  E2E_PHASE_S
- * after E2E_WARMUP_S (default 5 s) of warm-up. E2E_RATES (default 10000,20000) picks the rates.
- * Service figures come from its own /metrics (process_cpu_seconds_total: every thread; the
- * event loop since the previous scrape), RSS and VictoriaMetrics' CPU from /proc.
+ * after E2E_WARMUP_S (default 5 s) of warm-up. E2E_RATES (default 10000,20000) picks the rates,
+ * E2E_RUNS (default full,off) the runs. Node runs the service and the storage-off side with the
+ * flags of `npm start` (package.json), or E2E_NODE_FLAGS instead ("" for none; e.g.
+ * "--max-semi-space-size=64", or "--cpu-prof --cpu-prof-dir=/tmp/prof").
+ * The bench talks to the processes only over HTTP, websockets and /proc, so it measures the
+ * service whichever thread its storage runs on: CPU (every thread, and the main thread alone),
+ * RSS and VictoriaMetrics' CPU from /proc; the main event loop's utilisation and delay, the
+ * counters and what waits (spool + memory) from the service's /metrics; rows taken in from
+ * VictoriaMetrics' /metrics. e2e-report.ts prints the tables and a check line per target.
  */
-import { loadavg } from 'node:os';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { loadavg, tmpdir } from 'node:os';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { freePort } from '../helpers/ports.js';
 import { until } from '../helpers/poll.js';
 import { startServiceProcess } from '../helpers/service-process.js';
 import { startVictoria, type Victoria } from '../helpers/victoria.js';
-import { table } from './bench-util.js';
-import type { LatencySummary } from './e2e-client.js';
-import { procCpuSeconds, rssPeak, scrape, startFanoutOnly, startSimProcess, startTicksClient, type TicksClient } from './e2e-processes.js';
+import { type PhaseName, type PhaseResult, printChecks, printTables } from './e2e-report.js';
+import {
+  procCpuSeconds,
+  rssPeak,
+  scrape,
+  startFanoutOnly,
+  startSimProcess,
+  startTicksClient,
+  type TicksClient,
+  vmRowsInserted,
+} from './e2e-processes.js';
 
 const envNum = (name: string, fallback: number) => {
   const v = Number(process.env[name] ?? fallback);
@@ -37,6 +51,18 @@ const OUTAGE_S = envNum('E2E_OUTAGE_S', 30);
 const DRAIN_MAX_S = envNum('E2E_DRAIN_MAX_S', 300);
 const WARMUP_S = envNum('E2E_WARMUP_S', 5);
 const RATES = (process.env['E2E_RATES'] ?? '10000,20000').split(',').map(Number);
+const RUNS = new Set((process.env['E2E_RUNS'] ?? 'full,off').split(','));
+/** The flags `npm start` gives node (package.json): the service is measured as users run it. */
+function startFlags(): string[] {
+  const pkg = JSON.parse(readFileSync(join(dirname(fileURLToPath(import.meta.url)), '..', '..', '..', 'package.json'), 'utf8')) as {
+    scripts: Record<string, string>;
+  };
+  const argv = pkg.scripts['start'].split(/\s+/);
+  return argv.slice(1, -1).filter((a) => a.startsWith('--'));
+}
+const NODE_FLAGS = (process.env['E2E_NODE_FLAGS'] ?? startFlags().join(' ')).split(/\s+/).filter(Boolean);
+for (const r of RUNS) if (r !== 'full' && r !== 'off') throw new Error(`E2E_RUNS takes full and/or off (comma-separated), got ${r}`);
+for (const r of RATES) if (!Number.isInteger(r) || r <= 0) throw new Error(`E2E_RATES takes positive whole updates/s, got ${r}`);
 const INSTRUMENTS = 200;
 const KEYS = Array.from({ length: INSTRUMENTS }, (_, i) => `NSE_EQ|E2E${String(i).padStart(4, '0')}`);
 const TOKEN = 'e2e-bench-token';
@@ -45,80 +71,113 @@ const sleep = (s: number) => new Promise<void>((r) => setTimeout(r, s * 1000));
 interface Mark {
   at: number;
   m: Map<string, number>;
+  cpu: number | null;
+  mainCpu: number | null;
   vmCpu: number | null;
+  vmRows: number | null;
 }
-const mark = async (baseUrl: string, vmPid: number | undefined): Promise<Mark> => ({
+const mark = async (baseUrl: string, pid: number, vm: { pid: number; url: string } | undefined): Promise<Mark> => ({
   at: performance.now(),
   m: await scrape(baseUrl),
-  vmCpu: procCpuSeconds(vmPid),
+  cpu: procCpuSeconds(pid),
+  mainCpu: procCpuSeconds(pid, true),
+  vmCpu: procCpuSeconds(vm?.pid),
+  vmRows: vm ? await vmRowsInserted(vm.url) : null,
 });
 
-type Row = Record<string, string | number>;
-const ms = (v: number | null) => (v === null ? '-' : String(v));
-
-/** One phase's row: latency from the client, the rest from the marks around it. */
-function row(phase: string, rate: number, lat: LatencySummary, a: Mark, b: Mark, rssPeakBytes: number, vmPid: number | undefined): Row {
+/** One phase's result: latency from the client, the rest from the marks around it. */
+function result(
+  phase: PhaseName,
+  label: string,
+  rate: number,
+  lat: PhaseResult['lat'],
+  a: Mark,
+  b: Mark,
+  rssPeakBytes: number,
+): PhaseResult {
   const s = (b.at - a.at) / 1000;
-  const d = (name: string) => (b.m.get(name) ?? 0) - (a.m.get(name) ?? 0);
-  const updates = d('tickpipe_updates_received_total');
-  const vmCpu = a.vmCpu !== null && b.vmCpu !== null && vmPid !== undefined ? `${Math.round(((b.vmCpu - a.vmCpu) / s) * 100)}%` : '-';
+  const has = (name: string) => a.m.has(name) && b.m.has(name);
+  const d = (name: string) => (has(name) ? b.m.get(name)! - a.m.get(name)! : null);
+  const dd = (x: number | null, y: number | null) => (x === null || y === null ? null : y - x);
+  const updates = d('tickpipe_updates_received_total') ?? lat.ticks;
+  const perUpdate = (cpu: number | null) => (cpu === null || updates <= 0 ? null : (cpu * 1e6) / updates);
+  const perS = (v: number | null) => (v === null ? null : v / s);
+  const gauge = (m: Map<string, number>, name: string, scale = 1) => (m.has(name) ? m.get(name)! * scale : null);
+  const waiting = (m: Map<string, number>) =>
+    phase === 'off' || !m.has('tickpipe_spool_pending_points')
+      ? null
+      : m.get('tickpipe_spool_pending_points')! + (m.get('tickpipe_points_buffered') ?? 0);
   return {
     phase,
-    'upd/s': rate,
-    s: String(Math.round(s)),
-    ticks: lat.ticks,
-    p50: ms(lat.p50),
-    p99: ms(lat.p99),
-    'p99.9': ms(lat.p999),
-    max: ms(lat.max),
-    'µs CPU/upd': updates > 0 ? ((d('process_cpu_seconds_total') * 1e6) / updates).toFixed(1) : '-',
-    ELU: (b.m.get('tickpipe_event_loop_utilisation') ?? NaN).toFixed(2),
-    'ELD p99/max ms': `${((b.m.get('tickpipe_event_loop_delay_p99_seconds') ?? NaN) * 1000).toFixed(0)}/${((b.m.get('tickpipe_event_loop_delay_max_seconds') ?? NaN) * 1000).toFixed(0)}`,
-    'RSS MB': Math.round(rssPeakBytes / 1048576),
-    'VM CPU': vmCpu,
-    'in upd/s': Math.round(updates / s),
-    'written pts/s': Math.round(d('tickpipe_points_written_total') / s),
+    label,
+    rate,
+    seconds: s,
+    lat,
+    cpuUsPerUpdate: perUpdate(dd(a.cpu, b.cpu)),
+    mainCpuUsPerUpdate: perUpdate(dd(a.mainCpu, b.mainCpu)),
+    cpuShare: perS(dd(a.cpu, b.cpu)),
+    // The service's gauges cover the time since the previous scrape: the phase (mark a scraped at its start).
+    elu: gauge(b.m, 'tickpipe_event_loop_utilisation'),
+    gcShare: perS(d('gc_seconds')),
+    eldP99Ms: gauge(b.m, 'tickpipe_event_loop_delay_p99_seconds', 1000),
+    eldMaxMs: gauge(b.m, 'tickpipe_event_loop_delay_max_seconds', 1000),
+    rssPeakMb: rssPeakBytes / 1048576,
+    vmCpuShare: perS(dd(a.vmCpu, b.vmCpu)),
+    updatesPerS: updates / s,
+    builtPerS: phase === 'off' ? null : perS(d('tickpipe_points_built_total')),
+    writtenPerS: phase === 'off' ? null : perS(d('tickpipe_points_written_total')),
+    vmRowsPerS: perS(dd(a.vmRows, b.vmRows)),
+    pendingStart: waiting(a.m),
+    pendingEnd: waiting(b.m),
   };
 }
 
+interface PhaseCtx {
+  baseUrl: string;
+  pid: number;
+  client: TicksClient;
+  vm?: Victoria;
+}
+
 /** Runs `body` as one phase: client latency and marks around it, RSS sampled throughout. */
-async function phase(
-  name: string,
-  rate: number,
-  ctx: { baseUrl: string; pid: number; client: TicksClient; vmPid: () => number | undefined },
-  body: () => Promise<void>,
-): Promise<Row> {
-  const vmPid = ctx.vmPid();
+async function phase(name: PhaseName, label: string, rate: number, ctx: PhaseCtx, body: () => Promise<void>): Promise<PhaseResult> {
+  const vmAt = (): { pid: number; url: string } | undefined =>
+    ctx.vm?.pid === undefined ? undefined : { pid: ctx.vm.pid, url: ctx.vm.url };
+  const vmBefore = vmAt();
   await ctx.client.mark();
-  const a = await mark(ctx.baseUrl, vmPid);
+  const a = await mark(ctx.baseUrl, ctx.pid, vmBefore);
   const rss = rssPeak(ctx.pid);
   await body();
   const lat = await ctx.client.mark();
-  // VictoriaMetrics' CPU only over a phase it ran through as one process.
-  const samePid = ctx.vmPid() === vmPid ? vmPid : undefined;
-  const b = await mark(ctx.baseUrl, samePid);
-  return row(name, rate, lat, a, b, rss.stop(), samePid);
+  // VictoriaMetrics' figures only over a phase it ran through as one process.
+  const vmAfter = vmAt();
+  const b = await mark(ctx.baseUrl, ctx.pid, vmAfter?.pid === vmBefore?.pid ? vmAfter : undefined);
+  return result(name, label, rate, lat, a, b, rss.stop());
 }
 
-async function fullRun(rate: number): Promise<Row[]> {
+async function fullRun(rate: number): Promise<PhaseResult[]> {
   const dir = mkdtempSync(join(tmpdir(), 'tickpipe-e2e-'));
   const vm: Victoria = await startVictoria();
   const sim = await startSimProcess({ rate, intervalMs: (INSTRUMENTS * 1000) / rate, keys: KEYS, token: TOKEN });
   const port = await freePort();
-  const svc = startServiceProcess({
-    UPSTOX_API_URL: sim.apiUrl,
-    INSTRUMENT_MASTER_URL: `${sim.apiUrl}/instruments/complete.json.gz`,
-    UPSTOX_ACCESS_TOKEN: TOKEN,
-    INSTRUMENTS: KEYS.join(','),
-    FEED_MODE: 'full',
-    INFLUX_URL: vm.url,
-    INFLUX_TOKEN: 'unused-by-victoria',
-    INFLUX_ORG: 'tickpipe',
-    INFLUX_BUCKET: 'ticks',
-    SPOOL_PATH: join(dir, 'spool.db'),
-    HTTP_PORT: String(port),
-    LOG_LEVEL: 'warn',
-  });
+  const svc = startServiceProcess(
+    {
+      UPSTOX_API_URL: sim.apiUrl,
+      INSTRUMENT_MASTER_URL: `${sim.apiUrl}/instruments/complete.json.gz`,
+      UPSTOX_ACCESS_TOKEN: TOKEN,
+      INSTRUMENTS: KEYS.join(','),
+      FEED_MODE: 'full',
+      INFLUX_URL: vm.url,
+      INFLUX_TOKEN: 'unused-by-victoria',
+      INFLUX_ORG: 'tickpipe',
+      INFLUX_BUCKET: 'ticks',
+      SPOOL_PATH: join(dir, 'spool.db'),
+      HTTP_PORT: String(port),
+      LOG_LEVEL: 'warn',
+    },
+    undefined,
+    NODE_FLAGS,
+  );
   let client: TicksClient | undefined;
   try {
     await svc.waitForState(
@@ -128,36 +187,37 @@ async function fullRun(rate: number): Promise<Row[]> {
     );
     client = await startTicksClient(svc.baseUrl);
     await sleep(WARMUP_S);
-    const ctx = { baseUrl: svc.baseUrl, pid: svc.child.pid!, client, vmPid: () => vm.pid };
-    const rows = [await phase('steady writes', rate, ctx, () => sleep(PHASE_S))];
-    rows.push(
-      await phase('InfluxDB cut off', rate, ctx, async () => {
+    const ctx: PhaseCtx = { baseUrl: svc.baseUrl, pid: svc.child.pid!, client, vm };
+    const results = [await phase('steady', 'steady writes', rate, ctx, () => sleep(PHASE_S))];
+    results.push(
+      await phase('cutoff', `InfluxDB cut off (${OUTAGE_S} s)`, rate, ctx, async () => {
         await vm.stop();
         await sleep(OUTAGE_S);
         await vm.start();
       }),
     );
-    let drained = false;
-    rows.push(
-      await phase('draining while live', rate, ctx, async () => {
-        // Empty: every point written, the writer back up. A service that cannot keep up never gets there.
-        drained = await until(
-          'the spool drained',
-          async () => {
-            const s = await svc.state();
-            return s.spool.pendingPoints === 0 && s.actors.writer.value === 'influxUp';
-          },
-          { timeoutMs: DRAIN_MAX_S * 1000, intervalMs: 1000 },
-        ).then(
-          () => true,
-          () => false,
-        );
-      }),
-    );
-    const last = rows[rows.length - 1];
-    if (!drained) last['phase'] = `draining (not empty after ${DRAIN_MAX_S} s)`;
-    last['spool at end'] = (await svc.state()).spool.pendingPoints;
-    return rows;
+    let drainedAfter: number | null = null;
+    const drain = await phase('drain', 'draining while live', rate, ctx, async () => {
+      const t0 = performance.now();
+      // Empty: every point written, the writer back up. A service that cannot keep up never gets there.
+      drainedAfter = await until(
+        'the spool drained',
+        async () => {
+          const s = await svc.state();
+          return s.spool.pendingPoints === 0 && s.actors.writer.value === 'influxUp';
+        },
+        { timeoutMs: DRAIN_MAX_S * 1000, intervalMs: 1000 },
+      ).then(
+        () => (performance.now() - t0) / 1000,
+        () => null,
+      );
+    });
+    drain.label =
+      drainedAfter === null
+        ? `draining (not empty after ${DRAIN_MAX_S} s)`
+        : `draining while live (empty after ${Math.round(drainedAfter)} s)`;
+    results.push(drain);
+    return results;
   } finally {
     await client?.stop();
     await svc.stop('SIGTERM');
@@ -167,16 +227,14 @@ async function fullRun(rate: number): Promise<Row[]> {
   }
 }
 
-async function storageOffRun(rate: number): Promise<Row> {
+async function storageOffRun(rate: number): Promise<PhaseResult> {
   const sim = await startSimProcess({ rate, intervalMs: (INSTRUMENTS * 1000) / rate, keys: KEYS, token: TOKEN });
-  const side = await startFanoutOnly(sim.apiUrl, TOKEN, KEYS);
+  const side = await startFanoutOnly(sim.apiUrl, TOKEN, KEYS, NODE_FLAGS);
   let client: TicksClient | undefined;
   try {
     client = await startTicksClient(side.baseUrl);
     await sleep(WARMUP_S);
-    return await phase('storage off (fan-out alone)', rate, { baseUrl: side.baseUrl, pid: side.pid, client, vmPid: () => undefined }, () =>
-      sleep(PHASE_S),
-    );
+    return await phase('off', 'storage off (fan-out alone)', rate, { baseUrl: side.baseUrl, pid: side.pid, client }, () => sleep(PHASE_S));
   } finally {
     await client?.stop();
     await side.stop();
@@ -185,29 +243,21 @@ async function storageOffRun(rate: number): Promise<Row> {
 }
 
 const started = performance.now();
+const load = () =>
+  loadavg()
+    .map((l) => l.toFixed(1))
+    .join(' ');
 console.log(
-  `e2e: simulator, service, VictoriaMetrics and a /ticks client in separate processes; ${INSTRUMENTS} instruments per frame, full mode; ` +
-    `phases ${PHASE_S} s, cut-off ${OUTAGE_S} s, drain at most ${DRAIN_MAX_S} s (E2E_PHASE_S, E2E_OUTAGE_S, E2E_DRAIN_MAX_S); load average ${loadavg()
-      .map((l) => l.toFixed(1))
-      .join(' ')}`,
+  `e2e: simulator, service, VictoriaMetrics and a /ticks client in separate processes; ${INSTRUMENTS} instruments per frame, full mode;\n` +
+    `rates ${RATES.join(', ')} updates/s; runs ${[...RUNS].join(', ')}; phases ${PHASE_S} s, cut-off ${OUTAGE_S} s, drain at most ${DRAIN_MAX_S} s; ` +
+    `node flags: ${NODE_FLAGS.join(' ') || 'none'}; load average ${load()}`,
 );
-const rows: Row[] = [];
+const results: PhaseResult[] = [];
 for (const rate of RATES) {
-  rows.push(...(await fullRun(rate)));
-  rows.push(await storageOffRun(rate));
+  if (RUNS.has('full')) results.push(...(await fullRun(rate)));
+  if (RUNS.has('off')) results.push(await storageOffRun(rate));
+  console.log(`(${rate} updates/s done; load average ${load()})`);
 }
-console.log('\nlatency in ms from the frame (currentTs) to the client parsing the tick (±1 ms); CPU: the service, every thread');
-table(rows.map((r) => ({ ...r, 'spool at end': r['spool at end'] ?? '' })));
-console.log('\nprevious design (same machine, quiet): 5,000 updates/s (50 instruments x 100 frames/s)');
-table([
-  { phase: 'steady writes', p50: '4', p99: '121', max: '169' },
-  { phase: 'InfluxDB cut off', p50: '4', p99: '170', max: '274' },
-  { phase: 'draining while live', p50: '4', p99: '177', max: '289' },
-]);
-console.log(
-  'and at 200 instruments per frame: ~69 µs CPU per update at 10,000 updates/s (GC 16-21%); at 20,000 updates/s it fell behind,\n' +
-    'writing 28,000-39,000 of the 80,000 points/s needed, event-loop delay p99 440-520 ms, VictoriaMetrics 40-55% of a core.\n' +
-    'targets at 10,000 updates/s: p99 <= 5 ms and max <= 25 ms in each phase, and <= 2x the storage-off p99;\n' +
-    '<= 14 µs CPU per update, ELU <= 0.30, RSS <= 200 MB; 20,000 updates/s sustained.',
-);
-console.log(`\n(${((performance.now() - started) / 1000).toFixed(0)} s; load average now ${loadavg()[0].toFixed(1)})`);
+printTables(results);
+printChecks(results);
+console.log(`\n(${((performance.now() - started) / 1000).toFixed(0)} s; load average now ${load()}: 1, 5 and 15 minutes)`);

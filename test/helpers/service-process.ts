@@ -21,8 +21,9 @@ export interface ServiceProcess {
   exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
 }
 
-export function startServiceProcess(env: Record<string, string>, script = 'dist/src/main.js'): ServiceProcess {
-  const child = spawn(process.execPath, [join(root, script)], {
+/** `nodeArgs`: flags for node itself (before the script), e.g. a benchmark's `--max-semi-space-size=64`. */
+export function startServiceProcess(env: Record<string, string>, script = 'dist/src/main.js', nodeArgs: string[] = []): ServiceProcess {
+  const child = spawn(process.execPath, [...nodeArgs, join(root, script)], {
     cwd: root,
     env: { PATH: process.env['PATH'] ?? '', LOG_LEVEL: 'info', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
