@@ -78,6 +78,11 @@ export interface Config {
     lockTimeoutMs: number;
     /** Dead letters kept at most; the oldest are deleted past it (counted). */
     deadLetterMax: number;
+    /**
+     * Nice value of the storage worker's thread (Linux: per thread): when the cores are busy the
+     * thread feeding /ticks wins them, and storage catches up from its queue a moment later.
+     */
+    workerNice: number;
   };
   notify: {
     url: string | undefined;
@@ -567,6 +572,7 @@ export function loadConfig(env: Env): Config {
       memoryMaxPoints: r.int('SPOOL_MEMORY_MAX_POINTS', [], 500_000, 1),
       lockTimeoutMs: r.int('SPOOL_LOCK_TIMEOUT_S', [], 30, 0, 3600) * 1000,
       deadLetterMax: r.int('DEAD_LETTER_MAX', [], 100_000, 1),
+      workerNice: r.int('STORAGE_WORKER_NICE', [], 10, 0, 19),
     },
     notify: {
       url: r.url('NOTIFY_URL', ['DATA_FEED_UPDATE_URL'], ['http', 'https']),

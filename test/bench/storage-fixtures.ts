@@ -189,6 +189,7 @@ export function startTickpipeStorage(opts: { url: string | undefined; spoolPath:
       memoryMaxPoints: 500_000,
       lockTimeoutMs: 30_000,
       deadLetterMax: 100_000,
+      workerNice: 0,
     },
   };
   const storage = openStorage({ config, stats, logger, report: (event) => root?.send(event) });

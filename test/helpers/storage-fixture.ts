@@ -100,6 +100,7 @@ export function startStorage(o: StorageFixtureOptions): StorageFixture {
       memoryMaxPoints: 100_000,
       lockTimeoutMs: 2000,
       deadLetterMax: 100_000,
+      workerNice: 0,
       ...o.spool,
     },
   };

@@ -6,7 +6,7 @@
  * service; the conservation law holds from the worker's snapshots, during a run and after it.
  */
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, afterEach, before, describe, it } from 'node:test';
@@ -145,6 +145,19 @@ describe('the storage worker', { timeout: 120_000 }, () => {
       `${s.updatesReceived} updates decoded, ${s.pointsBuilt} points built`,
     );
     assert.equal(svc.storage.health().state, 'closed');
+  });
+
+  it('the worker thread runs at STORAGE_WORKER_NICE (10) and the main thread stays at 0: contended cores go to the tick path first', async () => {
+    await start('nice.db');
+    // Linux keeps a nice value per thread: field 19 of /proc/self/task/<tid>/stat.
+    const niceOf = (tid: string) => Number(readFileSync(`/proc/self/task/${tid}/stat`, 'utf8').split(') ')[1].split(' ')[16]);
+    const nices = readdirSync('/proc/self/task').map((tid) => ({ tid, nice: niceOf(tid) }));
+    assert.equal(niceOf(String(process.pid)), 0, 'the main thread keeps nice 0');
+    // This test process may hold workers of earlier tests; at least the service's runs at 10.
+    assert.ok(
+      nices.some((t) => t.nice === 10),
+      `a thread at nice 10 among ${JSON.stringify(nices)}`,
+    );
   });
 
   it('flushed() resolves once what was pushed before it is in the spool file (what a backfill waits for before its gap counts as filled)', async () => {

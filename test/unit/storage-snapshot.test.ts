@@ -43,6 +43,7 @@ function open() {
       memoryMaxPoints: 1000,
       lockTimeoutMs: 1000,
       deadLetterMax: 100,
+      workerNice: 0,
     },
   };
   const storage = openStorage({ config, stats, logger: createLogger('silent'), report: () => {} });

@@ -6,6 +6,7 @@
  * the same codec; outcomes go back as the same StorageReport events, and the state main shows in
  * /state and /metrics as snapshots (src/storage/worker/snapshot.ts).
  */
+import { setPriority } from 'node:os';
 import { type MessagePort, parentPort, workerData } from 'node:worker_threads';
 import { pino } from 'pino';
 import { describeError, errorCode, errorMessage } from '../../../machines/rules/error-info.js';
@@ -62,6 +63,21 @@ function open(): Storage | undefined {
     return undefined;
   }
 }
+
+/**
+ * Lowers this thread's priority only: on Linux setpriority(PRIO_PROCESS, 0) applies to the calling
+ * thread, so the main thread keeps nice 0 and wins contended cores. Raising nice needs no
+ * privilege; where it fails (another OS), storage just runs at the same priority, said once.
+ */
+function lowerPriority(nice: number): void {
+  if (nice === 0) return;
+  try {
+    setPriority(0, nice);
+  } catch (err) {
+    logger.warn({ err }, `could not lower the storage worker's priority (STORAGE_WORKER_NICE=${nice}): ${describeError(err)}`);
+  }
+}
+lowerPriority(data.config.spool.workerNice);
 
 let snapshots: SnapshotTaker | undefined;
 const storage = open();
