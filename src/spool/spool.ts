@@ -461,7 +461,16 @@ export class Spool {
         { wanted, spooledWith: recorded, pendingBatches: this.rows },
         `the spool holds batches written with ${recorded} write lane(s): this run uses 1 lane, so the order of every series holds; INFLUX_WRITE_LANES=${wanted} takes effect at a start with an empty spool`,
       );
-    this.db.prepare("INSERT OR REPLACE INTO meta (key, value) VALUES ('lanes', ?)").run(String(lanes));
+    try {
+      // Must be recorded: the next start decides from it whether the waiting rows' shards still mean the same lanes.
+      this.db.prepare("INSERT OR REPLACE INTO meta (key, value) VALUES ('lanes', ?)").run(String(lanes));
+    } catch (err) {
+      throw new TickpipeError(
+        'SPOOL_FAILED',
+        `cannot record the write lane count in the spool ${this.opts.path}: ${(err as Error).message}; check that nothing else writes to it (a sqlite3 session with an open transaction) and start again`,
+        { cause: err },
+      );
+    }
     return lanes;
   }
 

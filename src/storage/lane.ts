@@ -66,24 +66,28 @@ export class Lane {
     this.memory.push({ seq, batch, waits });
   }
 
-  /** Appends what waits in memory to the spool, oldest first; false when an append failed (reported). */
-  spoolMemory(): boolean {
+  /**
+   * Appends what waits in memory to the spool, oldest first: 'done' when nothing waits any more,
+   * 'inFlight' when the oldest is being sent straight from memory (the rest waits behind it),
+   * 'failed' when an append failed (reported).
+   */
+  spoolMemory(): 'done' | 'inFlight' | 'failed' {
     const { spool, stats } = this.host.options;
     for (let e = this.memory.head(); e !== undefined; e = this.memory.head()) {
-      if (e.inFlight) return true;
+      if (e.inFlight) return 'inFlight';
       const { seq, batch } = e;
       let kept: boolean;
       try {
         kept = spool.append(seq, batch, this.shard ?? 0);
       } catch (err) {
         this.host.spoolFailed(err);
-        return false;
+        return 'failed';
       }
       this.memory.shift();
       stats.pointsBuffered -= batch.points;
       if (kept && e.waits) this.delivery.countSpooled(seq, batch.points);
     }
-    return true;
+    return 'done';
   }
 
   /** Starts sending what waits, when the route allows and the lane is idle. */

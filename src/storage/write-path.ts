@@ -173,10 +173,15 @@ export class WritePath {
     this.kick();
   }
 
-  /** Appends what waits in memory to the spool, lane by lane, until one append fails. */
+  /** Appends what waits in memory to the spool, lane by lane, until one append fails; the spool has recovered once nothing waits. */
   private spoolMemory(): void {
-    for (const lane of this.lanes) if (!lane.spoolMemory()) return;
-    this.spoolRecovered();
+    let done = true;
+    for (const lane of this.lanes) {
+      const r = lane.spoolMemory();
+      if (r === 'failed') return;
+      if (r === 'inFlight') done = false;
+    }
+    if (done) this.spoolRecovered();
   }
 
   private spoolFailed(err: unknown): void {
