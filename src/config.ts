@@ -66,6 +66,8 @@ export interface Config {
     extraTags: Readonly<Record<string, string>>;
     /** A batch failing with 5xx this many times while /health passes is split to isolate what InfluxDB cannot take. */
     split5xxAfter: number;
+    /** Write requests in flight at once, one per shard of series (per-series order holds in each). */
+    writeLanes: number;
   };
   spool: {
     path: string;
@@ -563,6 +565,7 @@ export function loadConfig(env: Env): Config {
       probeMaxMs: r.int('INFLUX_PROBE_MAX_MS', [], 15_000, 100),
       extraTags: parseTags(r),
       split5xxAfter: r.int('INFLUX_5XX_SPLIT_AFTER', [], 3, 1, 1000),
+      writeLanes: r.int('INFLUX_WRITE_LANES', [], 2, 1, 16),
     },
     spool: {
       path: r.str('SPOOL_PATH') ?? './data/spool.db',

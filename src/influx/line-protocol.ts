@@ -59,6 +59,8 @@ interface Series {
 interface KeyEntry extends Series {
   key: string;
   segment: string;
+  /** Stable hash of the key: its points go to batch `hash % batches` (one write lane per shard of series). */
+  hash: number;
   /** Candle prefixes by interval (a handful per key: a short list beats a string key per candle). */
   candles: Array<{ interval: string; prefix: Buffer }>;
 }
@@ -73,6 +75,13 @@ function nextUs(series: Series, ms: number): number {
   const us = last >= base && last < base + PER_MS ? Math.min(last + 1, base + PER_MS - 1) : base;
   series.lastUs = us;
   return us;
+}
+
+/** FNV-1a of a key: stable across runs and versions, so a series keeps its shard while rows wait in the spool. */
+export function shardHash(key: string): number {
+  let h = 0x811c9dc5;
+  for (let i = 0; i < key.length; i++) h = Math.imul(h ^ key.charCodeAt(i), 0x01000193);
+  return h >>> 0;
 }
 
 const SPACE = 0x20;
@@ -95,6 +104,8 @@ export class LineProtocolBuilder {
   /** The same per market_status segment. */
   private readonly statusSeries = new Map<string, Series>();
   private readonly extra: string;
+  /** Points written by the current append call. */
+  private added = 0;
 
   /**
    * `symbolOf`: the trading symbol of a key from the instrument master; points of known
@@ -134,20 +145,25 @@ export class LineProtocolBuilder {
   private entry(key: string, segment: string): KeyEntry {
     let e = this.keys.get(key);
     if (e === undefined) {
-      e = { key, segment, prefix: this.tickPrefix(key, segment), lastUs: -1, candles: [] };
+      e = { key, segment, hash: shardHash(key), prefix: this.tickPrefix(key, segment), lastUs: -1, candles: [] };
       if (this.keys.size < 100_000) this.keys.set(key, e);
     }
     return e;
   }
 
   /**
-   * Appends every point of `frame` to `batch`; returns how many were added. `receivedAt` (the
-   * frame's receive time) stands in for a missing `currentTs`.
+   * Appends every point of `frame` to `into`; returns how many were added. `receivedAt` (the
+   * frame's receive time) stands in for a missing `currentTs`. With several batches (one per
+   * write lane), a key's points (ticks and candles) always go to the same one, `shardOf(key)`;
+   * market_status points to the first.
    */
-  appendFrame(frame: DecodedFrame, batch: PointBatch, receivedAt = Date.now()): number {
+  appendFrame(frame: DecodedFrame, into: PointBatch | readonly PointBatch[], receivedAt = Date.now()): number {
     const ts = frame.ts > 0 ? frame.ts : receivedAt;
-    const before = batch.points;
+    const list = into instanceof PointBatch ? null : into;
+    const first = list === null ? (into as PointBatch) : list[0];
+    this.added = 0;
     if (frame.marketStatus) {
+      const batch = first;
       for (const segment in frame.marketStatus) {
         let st = this.statusSeries.get(segment);
         if (st === undefined) {
@@ -163,12 +179,14 @@ export class LineProtocolBuilder {
         writeByte(SPACE);
         writeInteger(nextUs(st, ts));
         endPoint(batch, ts);
+        this.added++;
       }
     }
     const updates = frame.updates;
     for (let i = 0; i < updates.length; i++) {
       const u = updates[i];
       const e = this.entry(u.key, u.segment);
+      const batch = list === null ? first : list[e.hash % list.length];
       beginPoint(batch, e.prefix.length + 24 + (16 + u.depth.length) * FIELD_MAX);
       writeBytes(e.prefix);
       writeByte(SPACE);
@@ -177,12 +195,13 @@ export class LineProtocolBuilder {
         writeByte(SPACE);
         writeInteger(nextUs(e, ts));
         endPoint(batch, ts);
+        this.added++;
       }
       batch.keys.add(u.key);
       const candles = u.candles;
       if (candles !== null) for (let c = 0; c < candles.length; c++) this.candle(batch, e, candles[c]);
     }
-    return batch.points - before;
+    return this.added;
   }
 
   /** One candle point (skipped without a positive ts or any finite field). */
@@ -198,15 +217,17 @@ export class LineProtocolBuilder {
     // Microseconds, exactly ts·1000: a candle's updates (and its backfilled copy) replace each other.
     writeInteger(k.ts * 1000);
     endPoint(batch, k.ts);
+    this.added++;
   }
 
   /**
    * Candles from elsewhere (the backfill's 1-minute candles from the candle API), with exactly the
    * tags of the live candles of the same key and interval: the same series. Returns how many.
    */
-  appendCandles(key: string, segment: string, candles: readonly Candle[], batch: PointBatch): number {
-    const before = batch.points;
+  appendCandles(key: string, segment: string, candles: readonly Candle[], into: PointBatch | readonly PointBatch[]): number {
     const e = this.entry(key, segment);
+    const batch = into instanceof PointBatch ? into : into[e.hash % into.length];
+    const before = batch.points;
     for (const k of candles) this.candle(batch, e, k);
     if (batch.points > before) batch.keys.add(key);
     return batch.points - before;

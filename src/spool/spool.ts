@@ -34,6 +34,8 @@ export interface SpoolRow {
   body: Buffer;
   /** What the row counts in the spool's size (SPOOL_MAX_MB): SQLite's length() of it. */
   bytes: number;
+  /** The write lane (shard of series) it replays in. */
+  shard: number;
 }
 
 const NEWLINE = Buffer.from('\n');
@@ -48,7 +50,7 @@ export interface SpoolBatch {
 }
 
 /** The columns of a SpoolRow; `bytes` is what the row counts in the spool's size (characters for a schema-1 TEXT row, as counted then). */
-const ROW_COLUMNS = 'id, seq, points, first_ts, last_ts, keys, lines, length(lines) AS bytes';
+const ROW_COLUMNS = 'id, seq, points, first_ts, last_ts, keys, lines, length(lines) AS bytes, shard';
 
 /** Joins rows' bodies into one request body (lines separated by `\n`, as within a row). */
 export function joinBodies(rows: readonly SpoolRow[]): Buffer {
@@ -94,6 +96,9 @@ export class Spool {
   private pending = 0;
   private bytes = 0;
   private rows = 0;
+  /** Rows and points per shard (index: shard), maintained like the totals. */
+  private shardRows: number[] = [];
+  private shardPoints: number[] = [];
   private nextSeq = 1;
   private insert!: Database.Statement;
   private deleteRow!: Database.Statement;
@@ -136,6 +141,14 @@ export class Spool {
     };
     this.rows = totals.rows;
     this.pending = totals.points;
+    for (const r of this.db.prepare('SELECT shard, COUNT(*) AS rows, SUM(points) AS points FROM batches GROUP BY shard').all() as Array<{
+      shard: number;
+      rows: number;
+      points: number;
+    }>) {
+      this.shardRows[r.shard] = r.rows;
+      this.shardPoints[r.shard] = r.points;
+    }
     this.bytes = totals.bytes;
     this.nextSeq = totals.maxSeq + 1;
     // Counted once here, then maintained: COUNT(*) per /state request would cost ~25 ms at 300k rows.
@@ -169,7 +182,8 @@ export class Spool {
           first_ts INTEGER NOT NULL,
           last_ts INTEGER NOT NULL,
           keys TEXT NOT NULL,
-          lines BLOB NOT NULL
+          lines BLOB NOT NULL,
+          shard INTEGER NOT NULL DEFAULT 0
         );
         CREATE INDEX IF NOT EXISTS batches_order ON batches (seq, id);
         CREATE TABLE IF NOT EXISTS dead_letters (
@@ -186,13 +200,17 @@ export class Spool {
           `spool ${path} has schema ${version.value}, this tickpipe reads ${SCHEMA_VERSION}: run the tickpipe version that wrote it until the spool is empty`,
         );
       }
+      // Schema 1 had no shard: its rows are shard 0 (replayed by one lane, see adoptLanes).
+      const columns = db.pragma('table_info(batches)') as Array<{ name: string }>;
+      if (!columns.some((c) => c.name === 'shard')) db.exec('ALTER TABLE batches ADD COLUMN shard INTEGER NOT NULL DEFAULT 0');
+      db.exec('CREATE INDEX IF NOT EXISTS batches_shard_order ON batches (shard, seq, id)');
       // An older tickpipe refuses a version it does not know, with a message, rather than misreading BLOBs.
       db.prepare("INSERT OR REPLACE INTO meta (key, value) VALUES ('schema', ?)").run(SCHEMA_VERSION);
       const check = db.pragma('quick_check', { simple: true });
       if (check !== 'ok') throw new SpoolCorruptError(`integrity check failed: ${String(check)}`);
       db.pragma(`busy_timeout = ${BUSY_TIMEOUT_MS}`);
       this.insert = db.prepare(
-        'INSERT INTO batches (seq, created_at, points, first_ts, last_ts, keys, lines) VALUES (?, ?, ?, ?, ?, ?, ?)',
+        'INSERT INTO batches (seq, created_at, points, first_ts, last_ts, keys, lines, shard) VALUES (?, ?, ?, ?, ?, ?, ?, ?)',
       );
       this.deleteRow = db.prepare('DELETE FROM batches WHERE id = ?');
       this.insertDead = db.prepare('INSERT INTO dead_letters (created_at, reason, line) VALUES (?, ?, ?)');
@@ -212,17 +230,16 @@ export class Spool {
    * Appends a batch (one transaction). Returns false when the spool is full and the policy
    * refused it. Throws TickpipeError('SPOOL_FAILED') when the disk write fails.
    */
-  append(seq: number, batch: SpoolBatch): boolean {
+  append(seq: number, batch: SpoolBatch, shard = 0): boolean {
     const body = batch.body();
     const { points, firstTs, lastTs } = batch;
     if (!this.makeRoom(body.length, points, firstTs, lastTs)) return false;
     try {
-      this.insert.run(seq, Date.now(), points, Math.trunc(firstTs), Math.trunc(lastTs), JSON.stringify([...batch.keys]), body);
+      this.insert.run(seq, Date.now(), points, Math.trunc(firstTs), Math.trunc(lastTs), JSON.stringify([...batch.keys]), body, shard);
     } catch (err) {
       throw new TickpipeError('SPOOL_FAILED', `cannot write to the spool ${this.opts.path}: ${(err as Error).message}`, { cause: err });
     }
-    this.rows++;
-    this.pending += points;
+    this.count(shard, 1, points);
     this.bytes += body.length;
     return true;
   }
@@ -240,16 +257,24 @@ export class Spool {
     let dropped = 0;
     let from = Infinity;
     let to = -Infinity;
-    const oldest = this.db.prepare('SELECT id, points, length(lines) AS bytes, first_ts, last_ts FROM batches ORDER BY seq, id LIMIT 64');
+    const oldest = this.db.prepare(
+      'SELECT id, points, length(lines) AS bytes, first_ts, last_ts, shard FROM batches ORDER BY seq, id LIMIT 64',
+    );
     const tx = this.db.transaction(() => {
       while (this.bytes + bytes > maxBytes && this.rows > 0) {
-        const victims = oldest.all() as Array<{ id: number; points: number; bytes: number; first_ts: number; last_ts: number }>;
+        const victims = oldest.all() as Array<{
+          id: number;
+          points: number;
+          bytes: number;
+          first_ts: number;
+          last_ts: number;
+          shard: number;
+        }>;
         if (victims.length === 0) break;
         for (const v of victims) {
           if (this.bytes + bytes <= maxBytes) break;
           this.deleteRow.run(v.id);
-          this.rows--;
-          this.pending -= v.points;
+          this.count(v.shard, -1, -v.points);
           this.bytes -= v.bytes;
           dropped += v.points;
           from = Math.min(from, v.first_ts);
@@ -277,13 +302,17 @@ export class Spool {
    * The oldest rows (after `after`, in replay order), up to about `maxPoints` points (at least one
    * row). A row of a schema-1 spool holds TEXT: it comes back as bytes like any other.
    */
-  oldest(maxPoints: number, after?: { seq: number; id: number }): SpoolRow[] {
+  oldest(maxPoints: number, after?: { seq: number; id: number }, shard?: number): SpoolRow[] {
     const out: SpoolRow[] = [];
     let points = 0;
+    // The shard is a number we chose (a lane index), never outside input.
+    const inShard = shard === undefined ? '' : `shard = ${Math.trunc(shard)}`;
     const it = (
       after
-        ? this.db.prepare(`SELECT ${ROW_COLUMNS} FROM batches WHERE (seq, id) > (?, ?) ORDER BY seq, id`).iterate(after.seq, after.id)
-        : this.db.prepare(`SELECT ${ROW_COLUMNS} FROM batches ORDER BY seq, id`).iterate()
+        ? this.db
+            .prepare(`SELECT ${ROW_COLUMNS} FROM batches WHERE ${inShard ? `${inShard} AND ` : ''}(seq, id) > (?, ?) ORDER BY seq, id`)
+            .iterate(after.seq, after.id)
+        : this.db.prepare(`SELECT ${ROW_COLUMNS} FROM batches ${inShard ? `WHERE ${inShard} ` : ''}ORDER BY seq, id`).iterate()
     ) as IterableIterator<{
       id: number;
       seq: number;
@@ -293,6 +322,7 @@ export class Spool {
       keys: string;
       lines: Buffer | string;
       bytes: number;
+      shard: number;
     }>;
     for (const r of it) {
       if (out.length > 0 && points + r.points > maxPoints) break;
@@ -305,6 +335,7 @@ export class Spool {
         keys: JSON.parse(r.keys) as string[],
         body: typeof r.lines === 'string' ? Buffer.from(r.lines, 'utf8') : r.lines,
         bytes: r.bytes,
+        shard: r.shard,
       });
       points += r.points;
     }
@@ -336,6 +367,7 @@ export class Spool {
    */
   private guarded(what: string, fn: () => void): void {
     const st = this.opts.stats;
+    const shards = [[...this.shardRows], [...this.shardPoints]];
     const before = [
       this.rows,
       this.pending,
@@ -350,6 +382,7 @@ export class Spool {
     } catch (err) {
       [this.rows, this.pending, this.bytes, this.deadCount, st.pointsDeadLettered, st.deadLettersPruned, st.pointsDroppedSpoolFull] =
         before;
+      [this.shardRows, this.shardPoints] = shards;
       throw err instanceof TickpipeError
         ? err
         : new TickpipeError('SPOOL_FAILED', `${what} the spool ${this.opts.path}: ${(err as Error).message}`, { cause: err });
@@ -361,8 +394,7 @@ export class Spool {
       for (const r of rows) {
         const res = this.deleteRow.run(r.id);
         if (res.changes > 0) {
-          this.rows--;
-          this.pending -= r.points;
+          this.count(r.shard, -1, -r.points);
           this.bytes -= r.bytes;
         }
       }
@@ -398,12 +430,48 @@ export class Spool {
     }
   }
 
-  pendingPoints(): number {
-    return this.pending;
+  /** Points waiting (of one shard, when given). */
+  pendingPoints(shard?: number): number {
+    return shard === undefined ? this.pending : (this.shardPoints[shard] ?? 0);
   }
 
-  pendingBatches(): number {
-    return this.rows;
+  /** Rows waiting (of one shard, when given). */
+  pendingBatches(shard?: number): number {
+    return shard === undefined ? this.rows : (this.shardRows[shard] ?? 0);
+  }
+
+  private count(shard: number, rows: number, points: number): void {
+    this.rows += rows;
+    this.pending += points;
+    this.shardRows[shard] = (this.shardRows[shard] ?? 0) + rows;
+    this.shardPoints[shard] = (this.shardPoints[shard] ?? 0) + points;
+  }
+
+  /**
+   * The number of write lanes this run may use: `wanted`, unless rows wait that were spooled with
+   * another lane count (their shards mean other series): then 1, so every row replays in one
+   * (seq, id) order and no series is ever split across lanes. Recorded in the file.
+   */
+  adoptLanes(wanted: number): number {
+    const row = this.db.prepare("SELECT value FROM meta WHERE key = 'lanes'").get() as { value: string } | undefined;
+    const recorded = row === undefined ? 1 : Number(row.value);
+    const lanes = this.rows === 0 || recorded === wanted ? wanted : 1;
+    if (lanes !== wanted)
+      this.opts.logger.warn(
+        { wanted, spooledWith: recorded, pendingBatches: this.rows },
+        `the spool holds batches written with ${recorded} write lane(s): this run uses 1 lane, so the order of every series holds; INFLUX_WRITE_LANES=${wanted} takes effect at a start with an empty spool`,
+      );
+    try {
+      // Must be recorded: the next start decides from it whether the waiting rows' shards still mean the same lanes.
+      this.db.prepare("INSERT OR REPLACE INTO meta (key, value) VALUES ('lanes', ?)").run(String(lanes));
+    } catch (err) {
+      throw new TickpipeError(
+        'SPOOL_FAILED',
+        `cannot record the write lane count in the spool ${this.opts.path}: ${(err as Error).message}; check that nothing else writes to it (a sqlite3 session with an open transaction) and start again`,
+        { cause: err },
+      );
+    }
+    return lanes;
   }
 
   pendingBytes(): number {

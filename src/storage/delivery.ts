@@ -28,6 +28,8 @@ export interface DeliveryOptions {
   memory: MemoryQueue;
   drops: DropLog;
   split5xxAfter?: number;
+  /** The spool shard this delivery replays (one write lane); every row when absent. */
+  shard?: number;
   report(event: StorageReport): void;
   observeWriteLatency?: (seconds: number, outcome: string) => void;
   /** The spool refused a write or delete. */
@@ -78,9 +80,9 @@ export class Delivery {
 
   /** The oldest spooled rows not yet sent (after those delivered but not yet deleted). */
   nextRows(maxPoints: number): SpoolRow[] {
-    if (this.o.spool.pendingBatches() === 0) return [];
+    if (this.o.spool.pendingBatches(this.o.shard) === 0) return [];
     const last = this.delivered.at(-1)?.rows.at(-1);
-    return this.o.spool.oldest(maxPoints, last ? { seq: last.seq, id: last.id } : undefined);
+    return this.o.spool.oldest(maxPoints, last ? { seq: last.seq, id: last.id } : undefined, this.o.shard);
   }
 
   deliveredPoints(): number {

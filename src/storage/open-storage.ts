@@ -60,6 +60,7 @@ export function openStorage(deps: StorageDeps): Storage {
     extraTags: config.influx.extraTags,
     memoryMaxPoints: config.spool.memoryMaxPoints,
     split5xxAfter: config.influx.split5xxAfter,
+    lanes: config.influx.writeLanes,
     ...(deps.symbolOf ? { symbolOf: deps.symbolOf } : {}),
     report: (event) => deps.report(event),
     ...(deps.observeWriteLatency ? { observeWriteLatency: deps.observeWriteLatency } : {}),

@@ -22,6 +22,8 @@ import { table } from './bench-util.js';
 import { BASE_TS, INSTRUMENTS, MB, POINTS_PER_FRAME, frameAt, makeFrameTemplates, pace, tempDir } from './storage-fixtures.js';
 
 const BATCH = 5000;
+/** Write lanes (INFLUX_WRITE_LANES); BENCH_LANES=1 measures the one-request-at-a-time design. */
+const LANES = Number(process.env['BENCH_LANES'] ?? 2);
 const BACKLOG = Number(process.env['BENCH_BACKLOG'] ?? 500_000);
 const LIVE_RATE = 20_000;
 const RAW_POINTS = 200_000;
@@ -32,15 +34,29 @@ const LIVE_BASE_TS = BASE_TS + 50_000_000;
 const templates = makeFrameTemplates(50);
 const gc = (): void => (globalThis as { gc?: () => void }).gc?.();
 
-/** `points` points of consecutive frames (tag run=`run`), in batches of BATCH points as the write path cuts them (a frame is never split). */
-function batches(points: number, run: string): PointBatch[] {
+/**
+ * `points` points of consecutive frames (tag run=`run`), cut as the write path cuts them: a
+ * flush every BATCH points (a frame is never split), one batch per write lane (`shard`).
+ */
+function batches(points: number, run: string): Array<PointBatch & { shard: number }> {
   const builder = new LineProtocolBuilder({ run });
-  const out: PointBatch[] = [];
+  const out: Array<PointBatch & { shard: number }> = [];
   let total = 0;
-  for (let n = 0; total < points; n++) {
-    if (out.length === 0 || out[out.length - 1].points >= BATCH) out.push(new PointBatch());
-    total += builder.appendFrame(frameAt(templates, n), out[out.length - 1]);
+  let building = Array.from({ length: LANES }, () => new PointBatch());
+  const cut = () => {
+    building.forEach((b, shard) => b.points > 0 && out.push(Object.assign(b, { shard })));
+    building = Array.from({ length: LANES }, () => new PointBatch());
+  };
+  for (let n = 0, inBatch = 0; total < points; n++) {
+    const added = builder.appendFrame(frameAt(templates, n), LANES === 1 ? building[0] : building);
+    total += added;
+    inBatch += added;
+    if (inBatch >= BATCH) {
+      cut();
+      inBatch = 0;
+    }
   }
+  cut();
   return out;
 }
 
@@ -55,7 +71,7 @@ try {
   console.log(
     `load average ${loadavg()
       .map((l) => l.toFixed(1))
-      .join(' ')} on 2 cores; ${INSTRUMENTS}-instrument full-mode frames, ${POINTS_PER_FRAME} points each`,
+      .join(' ')} on 2 cores; ${INSTRUMENTS}-instrument full-mode frames, ${POINTS_PER_FRAME} points each; ${LANES} write lane(s)`,
   );
 
   // 1. Spool.append vs a plain file, same batches (join included on both sides).
@@ -71,7 +87,8 @@ try {
   const backlog = batches(BACKLOG, 'drain');
   gc();
   t0 = performance.now();
-  for (const b of backlog) spool.append(spool.takeSeq(), b);
+  spool.adoptLanes(LANES);
+  for (const b of backlog) spool.append(spool.takeSeq(), b, b.shard);
   const appendS = (performance.now() - t0) / 1000;
   const bytes = spool.pendingBytes();
   console.log('\nSpool.append, batches of 5,000 lines');
@@ -95,10 +112,15 @@ try {
   // 2. Baseline for the drain: the same kind of bodies straight to VM, one request in flight.
   const raw = batches(RAW_POINTS, 'raw');
   const bodies: Buffer[] = [];
-  for (let i = 0; i < raw.length; i += DRAIN_CHUNK / BATCH)
-    bodies.push(
-      Buffer.concat(raw.slice(i, i + DRAIN_CHUNK / BATCH).flatMap((b, j) => (j === 0 ? [b.body()] : [Buffer.from('\n'), b.body()]))),
-    );
+  for (let i = 0; i < raw.length;) {
+    const parts: Buffer[] = [];
+    for (let points = 0; i < raw.length && points < DRAIN_CHUNK; i++) {
+      if (parts.length > 0) parts.push(Buffer.from('\n'));
+      parts.push(raw[i].body());
+      points += raw[i].points;
+    }
+    bodies.push(Buffer.concat(parts));
+  }
   t0 = performance.now();
   for (const body of bodies) {
     const o = await client.write(body);
@@ -116,6 +138,7 @@ try {
     flushIntervalMs: 1000,
     drainChunkPoints: DRAIN_CHUNK,
     extraTags: { run: 'drain' },
+    lanes: LANES,
     report: () => {},
   });
   wp.setDraining(true);

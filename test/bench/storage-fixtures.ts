@@ -180,6 +180,8 @@ export function startTickpipeStorage(opts: { url: string | undefined; spoolPath:
       probeMaxMs: 15_000,
       extraTags: { run: opts.run },
       split5xxAfter: 3,
+      // BENCH_LANES=1 measures the one-request-at-a-time design.
+      writeLanes: Number(process.env['BENCH_LANES'] ?? 2),
     },
     spool: {
       path: opts.spoolPath,

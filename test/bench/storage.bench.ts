@@ -171,7 +171,7 @@ console.log(
     .map((l) => l.toFixed(1))
     .join(
       ' ',
-    )} on 2 cores; frames of ${INSTRUMENTS} full-mode instruments (${POINTS_PER_FRAME} points each); ${FRAMES} frames = ${(FRAMES * POINTS_PER_FRAME).toLocaleString('en-US')} points per side after a ${WARM_FRAMES}-frame warm-up`,
+    )} on 2 cores; ${process.env['BENCH_LANES'] ?? 2} write lane(s); frames of ${INSTRUMENTS} full-mode instruments (${POINTS_PER_FRAME} points each); ${FRAMES} frames = ${(FRAMES * POINTS_PER_FRAME).toLocaleString('en-US')} points per side after a ${WARM_FRAMES}-frame warm-up`,
 );
 const rows = cpuOnly();
 const vm = await startVictoria();

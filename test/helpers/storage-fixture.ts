@@ -90,6 +90,7 @@ export function startStorage(o: StorageFixtureOptions): StorageFixture {
       probeMaxMs: 200,
       extraTags: {},
       split5xxAfter: 3,
+      writeLanes: 2,
       ...o.influx,
     },
     spool: {

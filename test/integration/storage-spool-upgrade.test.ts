@@ -2,7 +2,8 @@
  * A spool written by the previous version (schema 1: each batch's lines as TEXT) still replays
  * after the upgrade, in order, with nothing stranded: its rows are read as text and sent as bytes,
  * behind them the new BLOB rows follow, and the spool's byte count returns to zero. The old file
- * is built here by SQL, exactly as the previous version created it.
+ * is built here by SQL, exactly as the previous version created it. Its rows carry no write lane:
+ * they replay with one lane (whatever INFLUX_WRITE_LANES says) until the spool is empty.
  */
 import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -93,9 +94,11 @@ describe('a schema-1 spool (TEXT lines) after the upgrade', () => {
       flushIntervalMs: 1_000_000,
       drainChunkPoints: 1000,
       extraTags: {},
+      lanes: 2,
       report: () => {},
     });
     try {
+      assert.equal(wp.laneCount(), 1, 'rows written by another lane count wait: one lane until the spool is empty');
       assert.equal(spool.pendingPoints(), 5);
       assert.equal(
         spool.pendingBytes(),

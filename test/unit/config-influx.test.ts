@@ -59,6 +59,7 @@ describe('config: InfluxDB settings', () => {
   it('new storage settings: defaults and overrides', () => {
     const c = loadConfig({ ...minimal, ...influx });
     assert.equal(c.influx.split5xxAfter, 3);
+    assert.equal(c.influx.writeLanes, 2);
     assert.equal(c.spool.memoryMaxPoints, 500_000);
     assert.equal(c.spool.lockTimeoutMs, 30_000);
     assert.equal(c.spool.deadLetterMax, 100_000);
@@ -68,8 +69,17 @@ describe('config: InfluxDB settings', () => {
       SPOOL_MEMORY_MAX_POINTS: '1000',
       SPOOL_LOCK_TIMEOUT_S: '0',
       DEAD_LETTER_MAX: '10',
+      INFLUX_WRITE_LANES: '1',
     });
-    assert.deepEqual([d.influx.split5xxAfter, d.spool.memoryMaxPoints, d.spool.lockTimeoutMs, d.spool.deadLetterMax], [5, 1000, 0, 10]);
+    assert.deepEqual(
+      [d.influx.split5xxAfter, d.spool.memoryMaxPoints, d.spool.lockTimeoutMs, d.spool.deadLetterMax, d.influx.writeLanes],
+      [5, 1000, 0, 10, 1],
+    );
+    assert.ok(
+      problems({ ...minimal, INFLUX_WRITE_LANES: '0' }).some((p) =>
+        p.includes('INFLUX_WRITE_LANES="0" is not a whole number between 1 and 16'),
+      ),
+    );
   });
 });
 

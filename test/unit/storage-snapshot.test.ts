@@ -34,6 +34,7 @@ function open() {
       probeMaxMs: 100,
       extraTags: {},
       split5xxAfter: 3,
+      writeLanes: 1,
     },
     spool: {
       path: join(dir, 'spool.db'),

@@ -76,7 +76,7 @@ class FakeInflux implements WriteClient {
   close(): void {}
 }
 
-type Cmd = { t: 'push'; frames: number; bad: boolean; poison: boolean } | { t: 'flush' } | { t: 'up' } | { t: 'crash' };
+type Cmd = { t: 'push'; frames: number; bad: boolean; poison: boolean } | { t: 'flush' } | { t: 'up' } | { t: 'crash'; lanes: number };
 
 const cmdArb: fc.Arbitrary<Cmd> = fc.oneof(
   {
@@ -90,7 +90,8 @@ const cmdArb: fc.Arbitrary<Cmd> = fc.oneof(
   },
   { weight: 2, arbitrary: fc.constant({ t: 'flush' as const }) },
   { weight: 2, arbitrary: fc.constant({ t: 'up' as const }) },
-  { weight: 1, arbitrary: fc.constant({ t: 'crash' as const }) },
+  // A restart may come with another INFLUX_WRITE_LANES (the spool then replays with one lane until empty).
+  { weight: 1, arbitrary: fc.record({ t: fc.constant('crash' as const), lanes: fc.constantFrom(1, 2, 3) }) },
 );
 
 /** No two transient failures in a row: a valid line met by one is answered normally when asked again alone. */
@@ -107,6 +108,7 @@ class Run {
   constructor(
     readonly path: string,
     readonly client: FakeInflux,
+    lanes: number,
   ) {
     const logger = createLogger('silent');
     this.spool = new Spool({ path, maxBytes: 1 << 30, fullPolicy: 'drop-oldest', stats: this.stats, logger, lockTimeoutMs: 0 });
@@ -120,6 +122,7 @@ class Run {
       drainChunkPoints: 40,
       extraTags: {},
       split5xxAfter: 3,
+      lanes,
       report: (e) => this.onReport(e),
     });
   }
@@ -159,83 +162,88 @@ class Run {
 }
 
 describe('write path under random InfluxDB outcomes (fast-check)', () => {
-  it('conserves points, keeps per-series order, dead-letters only rejected lines, lands the rest', async () => {
+  it('conserves points, keeps per-series order, dead-letters only rejected lines, lands the rest (1 to 3 write lanes, changed at restarts)', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'tickpipe-prop-'));
     let n = 0;
     try {
       await fc.assert(
-        fc.asyncProperty(fc.array(cmdArb, { minLength: 1, maxLength: 40 }), scriptArb, async (cmds, script) => {
-          const path = join(dir, `p${n++}.db`);
-          const fake = new FakeInflux(script);
-          let run = new Run(path, fake);
-          let ts = 1_750_000_000_000;
-          /** Point ids flushed (durable), and those pushed since the last flush (lost in a crash). */
-          const flushed: string[] = [];
-          let unflushed: string[] = [];
-          const flush = () => {
-            run.wp.flush();
-            flushed.push(...unflushed);
-            unflushed = [];
-          };
-          try {
-            for (const c of cmds) {
-              if (c.t === 'push') {
-                for (let f = 0; f < c.frames; f++) {
-                  ts++;
-                  const prices: Record<string, number> = {};
-                  for (const k of GOOD_KEYS) prices[k] = 100 + (ts % 50);
-                  if (c.bad && f === 0) prices[BAD_KEY] = 1;
-                  if (c.poison && f === c.frames - 1) prices[POISON_KEY] = 1;
-                  for (const k of Object.keys(prices)) unflushed.push(`tick,instrument_key=${k},segment=${k.split('|')[0]}@${ts}`);
-                  run.wp.pushFrame(tickFrame(ts, prices));
+        fc.asyncProperty(
+          fc.array(cmdArb, { minLength: 1, maxLength: 40 }),
+          scriptArb,
+          fc.constantFrom(1, 2, 3),
+          async (cmds, script, lanes) => {
+            const path = join(dir, `p${n++}.db`);
+            const fake = new FakeInflux(script);
+            let run = new Run(path, fake, lanes);
+            let ts = 1_750_000_000_000;
+            /** Point ids flushed (durable), and those pushed since the last flush (lost in a crash). */
+            const flushed: string[] = [];
+            let unflushed: string[] = [];
+            const flush = () => {
+              run.wp.flush();
+              flushed.push(...unflushed);
+              unflushed = [];
+            };
+            try {
+              for (const c of cmds) {
+                if (c.t === 'push') {
+                  for (let f = 0; f < c.frames; f++) {
+                    ts++;
+                    const prices: Record<string, number> = {};
+                    for (const k of GOOD_KEYS) prices[k] = 100 + (ts % 50);
+                    if (c.bad && f === 0) prices[BAD_KEY] = 1;
+                    if (c.poison && f === c.frames - 1) prices[POISON_KEY] = 1;
+                    for (const k of Object.keys(prices)) unflushed.push(`tick,instrument_key=${k},segment=${k.split('|')[0]}@${ts}`);
+                    run.wp.pushFrame(tickFrame(ts, prices));
+                  }
+                } else if (c.t === 'flush') flush();
+                else if (c.t === 'up') run.wp.setRoute(true);
+                else {
+                  await run.quiet();
+                  run.crash();
+                  unflushed = [];
+                  run = new Run(path, fake, c.lanes);
                 }
-              } else if (c.t === 'flush') flush();
-              else if (c.t === 'up') run.wp.setRoute(true);
-              else {
                 await run.quiet();
-                run.crash();
-                unflushed = [];
-                run = new Run(path, fake);
+                assert.equal(run.balance(), 0, `conservation after ${c.t}: ${JSON.stringify(run.stats)}`);
               }
-              await run.quiet();
-              assert.equal(run.balance(), 0, `conservation after ${c.t}: ${JSON.stringify(run.stats)}`);
-            }
-            // The server heals: every answer is now the honest one. Deliver everything.
-            fake.finish();
-            flush();
-            for (let i = 0; i < 20 && (run.spool.pendingBatches() > 0 || run.wp.memoryPoints() > 0); i++) {
-              run.wp.setRoute(true);
-              await run.quiet();
-            }
-            assert.equal(run.balance(), 0, 'conservation at the end');
-            assert.equal(run.spool.pendingPoints(), 0, 'everything delivered once the server heals');
+              // The server heals: every answer is now the honest one. Deliver everything.
+              fake.finish();
+              flush();
+              for (let i = 0; i < 20 && (run.spool.pendingBatches() > 0 || run.wp.memoryPoints() > 0); i++) {
+                run.wp.setRoute(true);
+                await run.quiet();
+              }
+              assert.equal(run.balance(), 0, 'conservation at the end');
+              assert.equal(run.spool.pendingPoints(), 0, 'everything delivered once the server heals');
 
-            const dead = run.spool.recentDeadLetters(1_000_000).map((d) => d.line);
-            for (const l of dead) assert.ok(l.includes(BAD_KEY) || l.includes(POISON_KEY), `a valid line was dead-lettered: ${l}`);
-            const rejectedIds = new Set(flushed.filter((id) => id.includes(BAD_KEY) || id.includes(POISON_KEY)));
-            assert.deepEqual(new Set(dead.map(idOf)), rejectedIds, 'every rejected line is dead-lettered, once');
-            assert.equal(dead.length, rejectedIds.size, 'no line dead-lettered twice');
+              const dead = run.spool.recentDeadLetters(1_000_000).map((d) => d.line);
+              for (const l of dead) assert.ok(l.includes(BAD_KEY) || l.includes(POISON_KEY), `a valid line was dead-lettered: ${l}`);
+              const rejectedIds = new Set(flushed.filter((id) => id.includes(BAD_KEY) || id.includes(POISON_KEY)));
+              assert.deepEqual(new Set(dead.map(idOf)), rejectedIds, 'every rejected line is dead-lettered, once');
+              assert.equal(dead.length, rejectedIds.size, 'no line dead-lettered twice');
 
-            const storedIds = new Set(fake.stored.map(idOf));
-            const goodIds = flushed.filter((id) => !rejectedIds.has(id));
-            for (const id of goodIds) assert.ok(storedIds.has(id), `flushed point never landed: ${id}`);
+              const storedIds = new Set(fake.stored.map(idOf));
+              const goodIds = flushed.filter((id) => !rejectedIds.has(id));
+              for (const id of goodIds) assert.ok(storedIds.has(id), `flushed point never landed: ${id}`);
 
-            // Order: per series, the first arrival of each point follows build order.
-            const firstSeen = new Set<string>();
-            const lastTs = new Map<string, number>();
-            for (const line of fake.stored) {
-              const id = idOf(line);
-              if (firstSeen.has(id)) continue;
-              firstSeen.add(id);
-              const s = seriesOf(line);
-              assert.ok((lastTs.get(s) ?? -Infinity) < tsOf(line), `series ${s}: ${tsOf(line)} landed after a newer point`);
-              lastTs.set(s, tsOf(line));
+              // Order: per series, the first arrival of each point follows build order.
+              const firstSeen = new Set<string>();
+              const lastTs = new Map<string, number>();
+              for (const line of fake.stored) {
+                const id = idOf(line);
+                if (firstSeen.has(id)) continue;
+                firstSeen.add(id);
+                const s = seriesOf(line);
+                assert.ok((lastTs.get(s) ?? -Infinity) < tsOf(line), `series ${s}: ${tsOf(line)} landed after a newer point`);
+                lastTs.set(s, tsOf(line));
+              }
+            } finally {
+              run.crash();
             }
-          } finally {
-            run.crash();
-          }
-        }),
-        { numRuns: 60 },
+          },
+        ),
+        { numRuns: 100 },
       );
     } finally {
       rmSync(dir, { recursive: true, force: true });
