@@ -21,8 +21,6 @@ export class PointBatch {
   firstTs = Number.POSITIVE_INFINITY;
   lastTs = Number.NEGATIVE_INFINITY;
   readonly keys = new Set<string>();
-  /** Monotonic time the first point entered (the flush timer runs from it). */
-  startedAt = 0;
 
   /** `capacity`: a first guess of the size (the previous batch's, say); it grows by doubling. */
   constructor(capacity = 64 * 1024) {
