@@ -86,6 +86,8 @@ export class Lane {
       this.memory.shift();
       stats.pointsBuffered -= batch.points;
       if (kept && e.waits) this.delivery.countSpooled(seq, batch.points);
+      // Its bytes are in the spool now; nothing else holds the batch (it was not in flight).
+      batch.recycle();
     }
     return 'done';
   }

@@ -11,6 +11,7 @@
  * Note: VictoriaMetrics runs on the machine's other core, so it is not charged to either side.
  */
 import { loadavg } from 'node:os';
+import { PerformanceObserver } from 'node:perf_hooks';
 import { setImmediate as yieldToLoop } from 'node:timers/promises';
 import { InfluxDB } from '@influxdata/influxdb-client';
 import { InfluxWriteClient } from '../../src/influx/write-client.js';
@@ -73,7 +74,30 @@ function perCpuSecond(points: number, since: NodeJS.CpuUsage): number {
   return points / ((u.user + u.system) / 1e6);
 }
 
-async function tickpipeEndToEnd(vm: Victoria): Promise<{ rate: number; perCpu: number; spooled: number; drained: number }> {
+/** Milliseconds spent in garbage collection while `fn` runs (perf_hooks 'gc' entries). */
+async function gcMsDuring<T>(fn: () => Promise<T>): Promise<{ value: T; gcMs: number; count: number }> {
+  let gcMs = 0;
+  let count = 0;
+  const obs = new PerformanceObserver((list) => {
+    for (const e of list.getEntries()) {
+      gcMs += e.duration;
+      count++;
+    }
+  });
+  obs.observe({ entryTypes: ['gc'] });
+  try {
+    const value = await fn();
+    // Entries are delivered asynchronously: let the last ones arrive.
+    await yieldToLoop();
+    return { value, gcMs, count };
+  } finally {
+    obs.disconnect();
+  }
+}
+
+async function tickpipeEndToEnd(
+  vm: Victoria,
+): Promise<{ rate: number; perCpu: number; spooled: number; drained: number; gcShare: number; gcCount: number }> {
   const dir = tempDir('tickpipe-bench-e2e-');
   const h = startTickpipeStorage({ url: vm.url, spoolPath: `${dir.path}/spool.db`, run: 'tickpipe' });
   try {
@@ -91,17 +115,22 @@ async function tickpipeEndToEnd(vm: Victoria): Promise<{ rate: number; perCpu: n
     const before = { written: h.stats.pointsWritten, spooled: h.stats.pointsSpooled, drained: h.stats.pointsDrained };
     const t0 = performance.now();
     const cpu0 = process.cpuUsage();
-    await push(WARM_FRAMES, FRAMES);
-    await until('every point landed', () => h.stats.pointsWritten - before.written >= FRAMES * POINTS_PER_FRAME, {
-      timeoutMs: 60_000,
-      intervalMs: 2,
+    const gc = await gcMsDuring(async () => {
+      await push(WARM_FRAMES, FRAMES);
+      await until('every point landed', () => h.stats.pointsWritten - before.written >= FRAMES * POINTS_PER_FRAME, {
+        timeoutMs: 60_000,
+        intervalMs: 2,
+      });
     });
     const seconds = (performance.now() - t0) / 1000;
+    const cpu = process.cpuUsage(cpu0);
     return {
       rate: (FRAMES * POINTS_PER_FRAME) / seconds,
       perCpu: perCpuSecond(FRAMES * POINTS_PER_FRAME, cpu0),
       spooled: h.stats.pointsSpooled - before.spooled,
       drained: h.stats.pointsDrained - before.drained,
+      gcShare: gc.gcMs / ((cpu.user + cpu.system) / 1000),
+      gcCount: gc.count,
     };
   } finally {
     await h.close();
@@ -194,6 +223,9 @@ try {
   const ceiling = await vmCeiling(vm);
   console.log(
     `VictoriaMetrics alone takes ${Math.round(ceiling).toLocaleString('en-US')} points/s (prepared 5,000-line bodies, one request in flight): tickpipe reaches ${Math.round((100 * ours.rate) / ceiling)}% of it`,
+  );
+  console.log(
+    `tickpipe: ${(1e6 / ours.perCpu).toFixed(2)} µs of CPU per point, ${(100 * ours.gcShare).toFixed(1)}% of it in garbage collection (${ours.gcCount} collections)`,
   );
   console.log(
     `tickpipe: ${ours.spooled.toLocaleString('en-US')} points waited in the spool behind others, ${ours.drained.toLocaleString('en-US')} replayed by the drainer`,
