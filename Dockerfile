@@ -34,10 +34,9 @@ HEALTHCHECK --interval=15s --timeout=5s --start-period=30s --retries=3 \
   CMD ["node", "-e", "fetch('http://127.0.0.1:'+(process.env.HTTP_PORT||3000)+'/health').then(r=>process.exit(r.ok?0:1),()=>process.exit(1))"]
 # Exec form, node itself as PID 1's program: SIGTERM reaches the service (npm would not pass it
 # on) and the graceful shutdown flushes every point to InfluxDB or the spool.
-# --max-semi-space-size=32 (MiB, default 16): each update leaves short-lived garbage, and a
-# young generation twice the default size cut the scavenges' share of the service's CPU from
-# ~20% to ~7% at 10,000 updates/s (README "Development", e2e benchmark); the start script in
-# package.json gives node the same flag.
+# No V8 flags: a larger young generation (--max-semi-space-size=32) paid off while storage ran on
+# the main thread; with the storage worker it saves no CPU and costs RSS (README "Development",
+# GC tuning). The start script in package.json runs node the same way (a test keeps them equal).
 STOPSIGNAL SIGTERM
-ENTRYPOINT ["node", "--max-semi-space-size=32"]
+ENTRYPOINT ["node"]
 CMD ["dist/src/main.js"]

@@ -571,7 +571,7 @@ export function loadConfig(env: Env): Config {
       path: r.str('SPOOL_PATH') ?? './data/spool.db',
       maxBytes: r.int('SPOOL_MAX_MB', [], 2048, 1) * 1024 * 1024,
       fullPolicy: r.oneOf('SPOOL_FULL_POLICY', SPOOL_FULL_POLICIES, 'drop-oldest'),
-      drainChunkPoints: r.int('DRAIN_CHUNK_POINTS', [], 20_000, 1),
+      drainChunkPoints: r.int('DRAIN_CHUNK_POINTS', [], 5_000, 1),
       memoryMaxPoints: r.int('SPOOL_MEMORY_MAX_POINTS', [], 500_000, 1),
       lockTimeoutMs: r.int('SPOOL_LOCK_TIMEOUT_S', [], 30, 0, 3600) * 1000,
       deadLetterMax: r.int('DEAD_LETTER_MAX', [], 100_000, 1),

@@ -15,6 +15,7 @@
  * E2E_RUNS (default full,off) the runs. Node runs the service and the storage-off side with the
  * flags of `npm start` (package.json), or E2E_NODE_FLAGS instead ("" for none; e.g.
  * "--max-semi-space-size=64", or "--cpu-prof --cpu-prof-dir=/tmp/prof").
+ * E2E_SERVICE_ENV ("NAME=value NAME=value") adds settings to the service (DRAIN_CHUNK_POINTS, INFLUX_WRITE_LANES, ...).
  * The bench talks to the processes only over HTTP, websockets and /proc, so it measures the
  * service whichever thread its storage runs on: CPU (every thread, and the main thread alone),
  * RSS and VictoriaMetrics' CPU from /proc; the main event loop's utilisation and delay, the
@@ -61,6 +62,17 @@ function startFlags(): string[] {
   return argv.slice(1, -1).filter((a) => a.startsWith('--'));
 }
 const NODE_FLAGS = (process.env['E2E_NODE_FLAGS'] ?? startFlags().join(' ')).split(/\s+/).filter(Boolean);
+/** E2E_SERVICE_ENV="DRAIN_CHUNK_POINTS=5000 INFLUX_WRITE_LANES=1": extra settings for the service, to compare tunings. */
+const SERVICE_ENV: Record<string, string> = Object.fromEntries(
+  (process.env['E2E_SERVICE_ENV'] ?? '')
+    .split(/\s+/)
+    .filter(Boolean)
+    .map((kv) => {
+      const i = kv.indexOf('=');
+      if (i <= 0) throw new Error(`E2E_SERVICE_ENV takes NAME=value pairs separated by spaces, got ${kv}`);
+      return [kv.slice(0, i), kv.slice(i + 1)];
+    }),
+);
 for (const r of RUNS) if (r !== 'full' && r !== 'off') throw new Error(`E2E_RUNS takes full and/or off (comma-separated), got ${r}`);
 for (const r of RATES) if (!Number.isInteger(r) || r <= 0) throw new Error(`E2E_RATES takes positive whole updates/s, got ${r}`);
 const INSTRUMENTS = 200;
@@ -174,6 +186,7 @@ async function fullRun(rate: number): Promise<PhaseResult[]> {
       SPOOL_PATH: join(dir, 'spool.db'),
       HTTP_PORT: String(port),
       LOG_LEVEL: 'warn',
+      ...SERVICE_ENV,
     },
     undefined,
     NODE_FLAGS,
