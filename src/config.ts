@@ -85,6 +85,11 @@ export interface Config {
      * thread feeding /ticks wins them, and storage catches up from its queue a moment later.
      */
     workerNice: number;
+    /**
+     * Raw frame bytes waiting for the storage worker past which new frames are not handed to it
+     * (counted in stats.updatesDroppedStorageQueue): memory stays bounded if the worker stalls.
+     */
+    workerQueueMaxBytes: number;
   };
   notify: {
     url: string | undefined;
@@ -576,6 +581,7 @@ export function loadConfig(env: Env): Config {
       lockTimeoutMs: r.int('SPOOL_LOCK_TIMEOUT_S', [], 30, 0, 3600) * 1000,
       deadLetterMax: r.int('DEAD_LETTER_MAX', [], 100_000, 1),
       workerNice: r.int('STORAGE_WORKER_NICE', [], 10, 0, 19),
+      workerQueueMaxBytes: r.int('STORAGE_QUEUE_MAX_MB', [], 512, 1, 65_536) * 1024 * 1024,
     },
     notify: {
       url: r.url('NOTIFY_URL', ['DATA_FEED_UPDATE_URL'], ['http', 'https']),

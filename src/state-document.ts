@@ -156,6 +156,10 @@ export function buildReadiness(
       );
     }
   }
+  if (state.storageWorker?.overloaded)
+    reasons.push(
+      `the storage worker is not keeping up (${state.storageWorker.queueBytes} bytes of frames queued): updates are not being stored`,
+    );
   if (state.storageWorker?.state === 'failed')
     reasons.push(`${state.storageWorker.error ?? 'the storage worker failed'}: points are no longer spooled`);
   if (state.spool.error)

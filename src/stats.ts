@@ -36,6 +36,12 @@ export class Stats {
   pointsDroppedShutdown = 0;
   /** Dead letters deleted to keep the table within DEAD_LETTER_MAX (the points were already counted as dead-lettered). */
   deadLettersPruned = 0;
+  /**
+   * Updates not handed to storage because the storage worker's queue was past STORAGE_QUEUE_MAX_MB
+   * (the worker stalled): /ticks still had them, InfluxDB will not. Never built, so outside the
+   * conservation law of points; said at error level and in /ready.
+   */
+  updatesDroppedStorageQueue = 0;
   /** Feed reconnects after a lost socket, stale feed or rejected token. */
   reconnects = 0;
   /** Messages to /ticks clients skipped by conflation or lost when a slow client was dropped. */

@@ -54,6 +54,11 @@ const COUNTERS: Array<[CounterField, string, string]> = [
   ['pointsLanded', 'tickpipe_points_landed_total', 'Points InfluxDB acknowledged, each counted once'],
   ['pointsDroppedDiskFull', 'tickpipe_points_dropped_disk_full_total', 'Points dropped: spool unwritable and the memory bound reached'],
   ['pointsDroppedShutdown', 'tickpipe_points_dropped_shutdown_total', 'Points only memory held at shutdown (spool unwritable)'],
+  [
+    'updatesDroppedStorageQueue',
+    'tickpipe_updates_dropped_storage_queue_total',
+    'Updates not handed to storage: the storage worker queue was past STORAGE_QUEUE_MAX_MB',
+  ],
   ['deadLettersPruned', 'tickpipe_dead_letters_pruned_total', 'Dead letters deleted to stay within DEAD_LETTER_MAX'],
   ['reconnects', 'tickpipe_reconnects_total', 'Feed reconnects'],
   ['wsMessagesDropped', 'tickpipe_ws_messages_dropped_total', '/ticks messages skipped by conflation or lost with a dropped client'],

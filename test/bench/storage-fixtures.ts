@@ -192,6 +192,7 @@ export function startTickpipeStorage(opts: { url: string | undefined; spoolPath:
       lockTimeoutMs: 30_000,
       deadLetterMax: 100_000,
       workerNice: 0,
+      workerQueueMaxBytes: 512 * 1024 * 1024,
     },
   };
   const storage = openStorage({ config, stats, logger, report: (event) => root?.send(event) });

@@ -102,6 +102,7 @@ export function startStorage(o: StorageFixtureOptions): StorageFixture {
       lockTimeoutMs: 2000,
       deadLetterMax: 100_000,
       workerNice: 0,
+      workerQueueMaxBytes: 512 * 1024 * 1024,
       ...o.spool,
     },
   };

@@ -45,6 +45,7 @@ function open() {
       lockTimeoutMs: 1000,
       deadLetterMax: 100,
       workerNice: 0,
+      workerQueueMaxBytes: 512 * 1024 * 1024,
     },
   };
   const storage = openStorage({ config, stats, logger: createLogger('silent'), report: () => {} });

@@ -60,7 +60,12 @@ export interface StorageWorkerHealth {
   cpuSeconds: number | null;
   /** Share of the last few seconds the worker's event loop spent running code (0..1). */
   eventLoopUtilisation: number;
+  /** The queue passed STORAGE_QUEUE_MAX_MB and frames are not handed over, until it is back under half. */
+  overloaded: boolean;
 }
+
+/** While overloaded, the drop is said again at most this often (with the running count). */
+const OVERLOAD_LOG_MS = 10_000;
 
 export class StorageWorker implements StoragePlane {
   private readonly outbox: Outbox;
@@ -74,6 +79,8 @@ export class StorageWorker implements StoragePlane {
   private state: StorageWorkerState = 'running';
   private failure: TickpipeError | null = null;
   private elu: { base: EventLoopUtilization; at: number } | undefined;
+  private overloaded = false;
+  private overloadLoggedAt = 0;
 
   private constructor(
     private readonly o: StorageWorkerOptions,
@@ -155,8 +162,38 @@ export class StorageWorker implements StoragePlane {
   /** The hot path: one copy of the raw frame; the worker decodes it again and builds its points. */
   pushFrame(frame: DecodedFrame, raw: Uint8Array, receivedAt = Date.now()): void {
     if (this.state !== 'running') return;
+    if (this.overCapacity(frame, raw.length)) return;
     for (const u of frame.updates) if (!this.known.has(u.key)) this.learn(u.key);
     this.outbox.addFrame(raw, receivedAt);
+  }
+
+  /**
+   * The bound on the worker's queue: a worker that stalls (a disk that hangs) must not take the
+   * process's memory with it. Past STORAGE_QUEUE_MAX_MB frames are not handed over, counted and
+   * said; handing over resumes once the queue is back under half, so it does not flap.
+   */
+  private overCapacity(frame: DecodedFrame, bytes: number): boolean {
+    const max = this.o.config.spool.workerQueueMaxBytes;
+    const queued = this.queue().bytes;
+    if (this.overloaded && queued < max / 2) {
+      this.overloaded = false;
+      this.o.logger.info(
+        { updatesDropped: this.o.stats.updatesDroppedStorageQueue },
+        `the storage worker caught up (${queued} bytes queued): frames are handed to storage again`,
+      );
+    }
+    if (!this.overloaded && queued + bytes <= max) return false;
+    this.overloaded = true;
+    this.o.stats.updatesDroppedStorageQueue += frame.updates.length;
+    const now = Date.now();
+    if (now - this.overloadLoggedAt >= OVERLOAD_LOG_MS) {
+      this.overloadLoggedAt = now;
+      this.o.logger.error(
+        { queueBytes: queued, updatesDropped: this.o.stats.updatesDroppedStorageQueue },
+        `the storage worker is not keeping up (${queued} bytes of frames queued, STORAGE_QUEUE_MAX_MB=${max / 1024 / 1024}): updates are not stored until it catches up; /ticks still gets them (see the storage worker's error above, the disk holding SPOOL_PATH, or raise STORAGE_QUEUE_MAX_MB)`,
+      );
+    }
+    return true;
   }
 
   pushCandles(key: string, segment: string, candles: Candle[]): void {
@@ -277,6 +314,7 @@ export class StorageWorker implements StoragePlane {
       snapshotAgeMs: Date.now() - this.lastAt,
       cpuSeconds: this.last.cpuSeconds,
       eventLoopUtilisation: this.windowUtilisation(),
+      overloaded: this.overloaded,
     };
   }
 
