@@ -9,6 +9,7 @@ import type { Fanout } from './fanout/fanout.js';
 import { type NatsState, natsReasons } from './nats/observe.js';
 import { stateText } from './logging/transition-logger.js';
 import type { Stats } from './stats.js';
+import type { StorageSnapshot } from './storage/worker/protocol.js';
 import type { StorageWorkerHealth } from './storage/worker/storage-worker.js';
 
 export const ACTOR_IDS = ['connection', 'writer', 'drainer', 'notifier', 'backfill'] as const;
@@ -58,15 +59,10 @@ function actorState(ref: AnyActorRef | undefined, missing: string): ActorState {
 
 /** The storage data plane as /state reads it (src/storage/worker/storage-worker.ts: the last snapshot, and the worker's health). */
 export interface StorageView {
-  readonly snapshot: {
-    pendingPoints: number;
-    pendingBatches: number;
-    bytes: number;
-    oldestCreatedAt: number | null;
-    deadLetters: number;
-    spoolError: string | null;
-    memoryPoints: number;
-  };
+  readonly snapshot: Pick<
+    StorageSnapshot,
+    'pendingPoints' | 'pendingBatches' | 'bytes' | 'oldestCreatedAt' | 'deadLetters' | 'spoolError' | 'memoryPoints'
+  >;
   health(): StorageWorkerHealth;
 }
 
