@@ -217,6 +217,20 @@ const backfillSetup = base.extend({
       q.assign({ ...FRESH_GAP, queue: context.queue.slice(1), totals: { ...context.totals, failed: context.totals.failed + 1 } });
     }),
     /** The outage that just ended, as gaps: recorded, and queued for backfill. */
+    /** Frames storage did not take: recorded and queued like an outage's gaps (trading hours applied). */
+    recordStorageGap: base.enqueueActions(({ context, event, enqueue: q }) => {
+      if (event.type !== 'STORAGE_GAP') return;
+      const gaps = gapsFromOutage(
+        { from: event.from, to: event.to, reason: 'storage overloaded', keysAtDown: event.keys, keysAtUp: event.keys },
+        context.calendar,
+      );
+      q.assign({ now: Math.max(context.now, event.at) });
+      for (const gap of gaps) q({ type: 'recordGap', params: { gap, backfill: context.enabled ? 'pending' : 'none' } });
+      q.assign({
+        totals: { ...context.totals, gaps: context.totals.gaps + gaps.length },
+        queue: context.enabled ? enqueue(context.queue, gaps, context.graceMs) : context.queue,
+      });
+    }),
     closeOutage: base.enqueueActions(({ context, event, enqueue: q }) => {
       if (event.type !== 'FEED_UP') return;
       const down = context.down;
@@ -265,6 +279,7 @@ export const backfillMachine = backfillSetup.createMachine({
     FEED_UP: { actions: 'closeOutage' },
     UPSTOX_CLOCK: { actions: assign({ now: ({ context, event }) => Math.max(context.now, event.at) }) },
     GAPS_PENDING: { actions: 'queuePending' },
+    STORAGE_GAP: { actions: 'recordStorageGap' },
   },
   states: {
     idle: {

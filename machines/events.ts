@@ -29,6 +29,7 @@
  *   service       OUTAGE_FOUND      backfill        at start: the previous run stopped or crashed
  *   service       GAPS_PENDING      backfill        at start: gaps the ledger holds unfilled
  *   service       UPSTOX_CLOCK      backfill        Upstox's time (from frames) while a gap waits
+ *   service       STORAGE_GAP       backfill        frames the storage worker's full queue did not take (a gap in InfluxDB)
  *   feed socket   SOCKET_*, FEED_ALIVE, FEED_PONG, FEED_GARBAGE, MARKET_STATUS
  *                                   connection      (its own child, not routed)
  *   connection    SEND, PING        feed socket     a subscription request; a websocket ping
@@ -159,6 +160,17 @@ interface GapsPendingEvent {
   type: 'GAPS_PENDING';
   at: number;
   gaps: Gap[];
+}
+/**
+ * Frames from `from` to `to` (Upstox's ms) reached /ticks but not storage: the storage worker's
+ * queue was past STORAGE_QUEUE_MAX_MB. A gap in InfluxDB like an outage, backfilled the same way.
+ */
+export interface StorageGapEvent {
+  type: 'STORAGE_GAP';
+  at: number;
+  from: number;
+  to: number;
+  keys: readonly string[];
 }
 /** Upstox's time, about once a second while a gap waits for its last minute to close. */
 interface UpstoxClockEvent {
@@ -297,7 +309,8 @@ export interface ChainChange {
 export type WriterEvent = WriteOkEvent | WriteFailedEvent | FeedUpEvent | FeedDownEvent | SpoolFailedEvent | SpoolOkEvent;
 export type DrainerEvent = InfluxUpEvent | InfluxDownEvent | SpooledEvent;
 export type NotifierEvent = LandedEvent | { type: 'STOP' };
-export type BackfillEvent = FeedDownEvent | FeedUpEvent | OutageFoundEvent | HandoverFoundEvent | GapsPendingEvent | UpstoxClockEvent;
+export type BackfillEvent =
+  FeedDownEvent | FeedUpEvent | OutageFoundEvent | HandoverFoundEvent | GapsPendingEvent | UpstoxClockEvent | StorageGapEvent;
 export type ConnectionEvent =
   | SocketEvent
   | SetSubscriptionEvent
@@ -324,4 +337,5 @@ export type PipelineEvent =
   | StopFeedEvent
   | OutageFoundEvent
   | GapsPendingEvent
-  | UpstoxClockEvent;
+  | UpstoxClockEvent
+  | StorageGapEvent;

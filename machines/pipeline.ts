@@ -136,6 +136,7 @@ export const pipelineMachine = pipelineSetup.createMachine({
     // from the service (the gap ledger and Upstox's clock)
     OUTAGE_FOUND: { actions: forwardTo('backfill') },
     GAPS_PENDING: { actions: forwardTo('backfill') },
+    STORAGE_GAP: { actions: forwardTo('backfill') },
     UPSTOX_CLOCK: { actions: forwardTo('backfill') },
   },
 });

@@ -96,6 +96,8 @@ export async function startService(config: Config, opts: ServiceOptions): Promis
       observeWriteLatency: (s, o) => metricsHook?.(s, o),
       symbolOf,
       onFailure: (err) => opts.onStorageFailure?.(err),
+      // Frames the full queue did not take: a gap in InfluxDB, recorded and backfilled like an outage.
+      onNotStored: (r) => root?.send({ type: 'STORAGE_GAP', at: gaps.clock.now(), ...r }),
     });
   } catch (err) {
     instruments.close();

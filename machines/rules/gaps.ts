@@ -23,7 +23,9 @@ export type GapReason =
   /** HA: the previous leader's lease expired (SIGKILL, crash, partition) and this instance took over. */
   | 'leader failover'
   /** HA: the previous leader stepped down (graceful stop, fenced) and this instance took over. */
-  | 'leader handover';
+  | 'leader handover'
+  /** The feed streamed (to /ticks) but the storage worker's queue was full: its ticks are not in InfluxDB. */
+  | 'storage overloaded';
 
 export type BackfillState = 'pending' | 'done' | 'failed' | 'none';
 

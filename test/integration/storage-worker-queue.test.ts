@@ -39,6 +39,7 @@ describe('the storage worker queue bound', () => {
     const lines: Array<{ level: number; msg: string }> = [];
     const logger = createLogger('info', { write: (s: string) => void lines.push(JSON.parse(s) as { level: number; msg: string }) });
     const stats = new Stats();
+    const notStored: Array<{ from: number; to: number; keys: string[] }> = [];
     const storage = await StorageWorker.open({
       config,
       secrets: [],
@@ -47,18 +48,21 @@ describe('the storage worker queue bound', () => {
       report: () => {},
       symbolOf: () => undefined,
       onFailure: (err) => assert.fail(err),
+      onNotStored: (r) => notStored.push(r),
     });
     try {
       const stalled = storage.stall(2000);
-      const f = frame();
       const pushes = 40; // ~2.4 MB against a 1 MB bound
-      for (let i = 0; i < pushes; i++) storage.pushFrame(f.decoded, f.raw);
+      const frames = Array.from({ length: pushes + 1 }, () => frame());
+      for (let i = 0; i < pushes; i++) storage.pushFrame(frames[i].decoded, frames[i].raw);
+      const f = frames[pushes];
       const health = storage.health();
       assert.equal(health.overloaded, true);
       assert.ok(health.queueBytes <= 1024 * 1024, `queue ${health.queueBytes} bytes stays within the bound`);
       const dropped = stats.updatesDroppedStorageQueue;
       assert.ok(dropped > 0 && dropped % KEYS.length === 0, `whole frames dropped: ${dropped}`);
       assert.equal(lines.filter((l) => l.level === 50 && l.msg.includes('not keeping up')).length, 1, 'said once');
+      assert.deepEqual(notStored, [], 'the range is reported once the worker caught up');
 
       await stalled;
       await storage.flushed();
@@ -67,6 +71,9 @@ describe('the storage worker queue bound', () => {
       assert.equal(storage.health().overloaded, false);
       assert.equal(stats.updatesDroppedStorageQueue, dropped);
       assert.ok(lines.some((l) => l.msg.includes('caught up')));
+      // The frames not handed over were the last ones pushed: their currentTs range and keys, once.
+      const firstDropped = pushes - dropped / KEYS.length;
+      assert.deepEqual(notStored, [{ from: frames[firstDropped].decoded.ts, to: frames[pushes - 1].decoded.ts, keys: [...KEYS].sort() }]);
       await storage.flushed();
       const snap = await storage.sync();
       // Every update pushed is a point built (one per ltpc update) or counted as not handed over.

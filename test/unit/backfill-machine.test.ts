@@ -274,6 +274,26 @@ describe('backfill machine', () => {
     t.actor.stop();
   });
 
+  it('STORAGE_GAP (frames the full storage queue did not take) is recorded as "storage overloaded" and backfilled like an outage; outside trading hours it is nothing', () => {
+    const t = start();
+    t.actor.send({ type: 'FEED_UP', at: T0, keys: [A, B] });
+    const from = T0 + 1_000;
+    const to = T0 + 20_000;
+    t.actor.send({ type: 'STORAGE_GAP', at: to + 10, from, to, keys: [A, B] });
+    assert.deepEqual(t.recorded, [
+      { gap: { id: `${from}-${to}`, from, to, keys: [A, B], reason: 'storage overloaded' }, backfill: 'pending' },
+    ]);
+    assert.equal(t.value(), 'waiting');
+    t.actor.send({ type: 'UPSTOX_CLOCK', at: T0 + 45_000 }); // the minute 10:00 closed + 5 s grace
+    assert.equal(t.value(), 'fetching');
+    assert.deepEqual(t.fetches[0].input.keys, [A, B]);
+    const evening = ist('2026-11-27T20:00:00');
+    t.actor.send({ type: 'STORAGE_GAP', at: evening + 5_000, from: evening, to: evening + 5_000, keys: [A] });
+    assert.equal(t.recorded.length, 1);
+    assert.equal(t.actor.getSnapshot().context.totals.gaps, 1);
+    t.actor.stop();
+  });
+
   it('BACKFILL=off records gaps with backfill none and fetches nothing', () => {
     const t = start({ enabled: false });
     t.outage(T0, T0 + 10_000, [A]);
