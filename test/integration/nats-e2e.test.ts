@@ -36,7 +36,9 @@ describe('NATS publishing end to end', { timeout: 120_000 }, () => {
 
   it('every tick that landed in InfluxDB reached a JetStream consumer exactly once, with its subject and message id', async (t) => {
     const svc = await fx.start('pub');
-    await svc.waitForState('publishing', (s) => streaming(s) && s.nats?.published > 200, 30_000);
+    // `published` counts market_status messages too: 250 of them hold well over 200 ticks (waiting
+    // for 200 let a stop land at exactly 200 ticks, and the check below failed on a loaded machine).
+    await svc.waitForState('publishing', (s) => streaming(s) && s.nats?.published > 250, 30_000);
     const stopped = await svc.stop('SIGTERM');
     assert.equal(stopped.code, 0, svc.output().slice(-2000));
     const all = await readStream(fx.nats.url, 'TICKPIPE');
@@ -44,10 +46,10 @@ describe('NATS publishing end to end', { timeout: 120_000 }, () => {
     const tickIds = () => all.messages.filter((m) => m.subject.startsWith('tickpipe.tick.')).map((m) => m.msgId!);
     const stored = await storedWhen(fx, (st) => {
       const ids = new Set(tickIds());
-      return st.size > 200 && ids.size === st.size && [...st].every((id) => ids.has(id));
+      return st.size >= 200 && ids.size === st.size && [...st].every((id) => ids.has(id));
     });
     const ids = tickIds();
-    assert.ok(stored.size > 200, `ticks landed: ${stored.size}`);
+    assert.ok(stored.size >= 200, `ticks landed: ${stored.size}`);
     assert.equal(new Set(ids).size, ids.length, 'no tick delivered twice');
     assert.deepEqual(new Set(ids), stored, 'the same ticks as InfluxDB, each once');
     for (const m of all.messages.filter((x) => x.subject.startsWith('tickpipe.tick.')).slice(0, 50)) {
