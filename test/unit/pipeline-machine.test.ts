@@ -66,6 +66,7 @@ describe('pipeline root machine', () => {
       { type: 'OUTAGE_FOUND', at: 1, keys: [], gapReason: 'service stopped' },
       { type: 'GAPS_PENDING', at: 1, gaps: [] },
       { type: 'UPSTOX_CLOCK', at: 1 },
+      { type: 'STORAGE_GAP', at: 3, from: 1, to: 2, keys: [] },
     ];
     log.length = 0; // the unconfigured writer's INFLUX_DOWN at start
     for (const e of events) actor.send(e);
@@ -87,6 +88,7 @@ describe('pipeline root machine', () => {
       ['backfill', 'OUTAGE_FOUND'],
       ['backfill', 'GAPS_PENDING'],
       ['backfill', 'UPSTOX_CLOCK'],
+      ['backfill', 'STORAGE_GAP'],
     ]);
     actor.stop();
   });
