@@ -38,7 +38,7 @@ export class Stats {
   deadLettersPruned = 0;
   /**
    * Updates not handed to storage because the storage worker's queue was past STORAGE_QUEUE_MAX_MB
-   * (the worker stalled): /ticks still had them, InfluxDB will not. Never built, so outside the
+   * (the worker stalled), or because it had failed or was closing: /ticks still had them, InfluxDB will not. Never built, so outside the
    * conservation law of points; said at error level and in /ready.
    */
   updatesDroppedStorageQueue = 0;

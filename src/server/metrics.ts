@@ -57,7 +57,7 @@ const COUNTERS: Array<[CounterField, string, string]> = [
   [
     'updatesDroppedStorageQueue',
     'tickpipe_updates_dropped_storage_queue_total',
-    'Updates not handed to storage: the storage worker queue was past STORAGE_QUEUE_MAX_MB',
+    'Updates not handed to storage: its queue was past STORAGE_QUEUE_MAX_MB, or the worker had failed',
   ],
   ['deadLettersPruned', 'tickpipe_dead_letters_pruned_total', 'Dead letters deleted to stay within DEAD_LETTER_MAX'],
   ['reconnects', 'tickpipe_reconnects_total', 'Feed reconnects'],

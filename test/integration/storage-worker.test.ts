@@ -204,6 +204,8 @@ describe('the storage worker', { timeout: 120_000 }, () => {
     await assert.rejects(svc.storage.probe(), /storage worker failed/);
     const metrics = await (await fetch(`${svc.url}/metrics`)).text();
     assert.match(metrics, /^tickpipe_storage_worker_up 0/m);
+    // Frames still arriving (/ticks gets them) are counted as not stored, never lost uncounted.
+    await until('frames after the failure counted', () => (svc.state().stats['updatesDroppedStorageQueue'] ?? 0) > 0);
     // The stop still completes (nothing to close on the storage side).
     await svc.stop();
   });

@@ -169,7 +169,11 @@ export class StorageWorker implements StoragePlane {
 
   /** The hot path: one copy of the raw frame; the worker decodes it again and builds its points. */
   pushFrame(frame: DecodedFrame, raw: Uint8Array, receivedAt = Date.now()): void {
-    if (this.state !== 'running') return;
+    if (this.state !== 'running') {
+      // A dead (or closing) worker takes nothing more: counted like a full queue, never lost uncounted.
+      this.o.stats.updatesDroppedStorageQueue += frame.updates.length;
+      return;
+    }
     if (this.overCapacity(frame, raw.length)) return;
     for (const u of frame.updates) if (!this.known.has(u.key)) this.learn(u.key);
     this.outbox.addFrame(raw, receivedAt);
