@@ -42,6 +42,12 @@ export class Stats {
    * conservation law of points; said at error level and in /ready.
    */
   updatesDroppedStorageQueue = 0;
+  /**
+   * Candle copies merged into the point their batch already held for the same candle (series and
+   * timestamp): InfluxDB would have kept only the last of them, so each batch writes a candle once.
+   * Not points (never built), so outside the conservation law.
+   */
+  candleUpdatesMerged = 0;
   /** Feed reconnects after a lost socket, stale feed or rejected token. */
   reconnects = 0;
   /** Messages to /ticks clients skipped by conflation or lost when a slow client was dropped. */

@@ -6,7 +6,8 @@
  * `currentTs` in ms × 1000, plus an in-millisecond sequence per series. Two updates of one key
  * in the same millisecond are then two points (at ts·1000 and ts·1000+1) instead of the second
  * silently replacing the first, and read at ms precision both show the frame's `currentTs`. A
- * candle keeps ts·1000 exactly: its updates are meant to replace each other. The sequence is in
+ * candle keeps ts·1000 exactly: its updates are meant to replace each other, and within one batch
+ * they are merged into one point before they are written (HeldCandle, point-batch.ts). The sequence is in
  * the line text, which the spool stores, so a replay writes the same points again (idempotent).
  * Hot path: per key, one Map lookup gives the tick tag prefix (bytes, with the symbol and extra
  * tags) and the candle prefixes of each interval; field names are constants; numbers are written
@@ -16,6 +17,7 @@
 import { type Candle, FeedKind, type DecodedFrame, type TickUpdate } from '../upstox/feed-types.js';
 import {
   FIELD_MAX,
+  type HeldCandle,
   PointBatch,
   beginPoint,
   endPoint,
@@ -61,9 +63,22 @@ interface KeyEntry extends Series {
   segment: string;
   /** Stable hash of the key: its points go to batch `hash % batches` (one write lane per shard of series). */
   hash: number;
-  /** Candle prefixes by interval (a handful per key: a short list beats a string key per candle). */
-  candles: Array<{ interval: string; prefix: Buffer }>;
+  /** Candle series by interval (a handful per key: a short list beats a string key per candle). */
+  candles: CandleSeries[];
 }
+
+/** One candle interval of a key: its tag prefix and its newest held candles (what a later copy merges into). */
+interface CandleSeries {
+  interval: string;
+  prefix: Buffer;
+  recent: HeldCandle[];
+}
+
+/**
+ * Held candles remembered per series: the feed sends the current candle of each interval and, for
+ * a moment after it closes, sometimes the previous one; two cover both without a map lookup.
+ */
+const RECENT_CANDLES = 2;
 
 /**
  * The microsecond timestamp of the next point of `series` at `ms`: ms·1000, or one more than the
@@ -106,6 +121,8 @@ export class LineProtocolBuilder {
   private readonly extra: string;
   /** Points written by the current append call. */
   private added = 0;
+  /** Candle copies merged into a held candle since the caller last reset it (stats.candleUpdatesMerged). */
+  merged = 0;
 
   /**
    * `symbolOf`: the trading symbol of a key from the instrument master; points of known
@@ -204,19 +221,43 @@ export class LineProtocolBuilder {
     return this.added;
   }
 
-  /** One candle point (skipped without a positive ts or any finite field). */
+  /**
+   * One candle point (skipped without a positive ts or any finite field), held in the batch until
+   * it is sealed: a later copy of the same candle (series and ts) in the same batch updates it in
+   * place, each finite field replacing the held one, as InfluxDB would merge the two writes.
+   */
   private candle(batch: PointBatch, e: KeyEntry, k: Candle): void {
-    if (!(k.ts > 0)) return;
-    const prefix = this.candlePrefix(e, k.interval);
-    beginPoint(batch, prefix.length + 24 + 5 * FIELD_MAX);
-    writeBytes(prefix);
-    writeByte(SPACE);
-    writeCandleFields(k);
-    if (!hasField()) return;
-    writeByte(SPACE);
-    // Microseconds, exactly ts·1000: a candle's updates (and its backfilled copy) replace each other.
-    writeInteger(k.ts * 1000);
-    endPoint(batch, k.ts);
+    const ts = k.ts;
+    if (!(ts > 0)) return;
+    const open = k.open;
+    const high = k.high;
+    const low = k.low;
+    const close = k.close;
+    const volume = k.volume;
+    if (!(Number.isFinite(open) || Number.isFinite(high) || Number.isFinite(low) || Number.isFinite(close) || Number.isFinite(volume)))
+      return;
+    const c = this.candleSeries(e, k.interval);
+    const recent = c.recent;
+    for (let i = 0; i < recent.length; i++) {
+      const h = recent[i];
+      if (h.ts !== ts || h.batch !== batch) continue;
+      if (Number.isFinite(open)) h.open = open;
+      if (Number.isFinite(high)) h.high = high;
+      if (Number.isFinite(low)) h.low = low;
+      if (Number.isFinite(close)) h.close = close;
+      if (Number.isFinite(volume)) h.volume = volume;
+      this.merged++;
+      return;
+    }
+    const h: HeldCandle = { batch, prefix: c.prefix, ts, open, high, low, close, volume };
+    batch.held.push(h);
+    // The series' newest candles: the current one and, while the feed still sends it, the previous.
+    if (recent.length < RECENT_CANDLES) recent.push(h);
+    else {
+      let slot = recent.findIndex((r) => r.batch !== batch);
+      if (slot < 0) slot = 0;
+      recent[slot] = h;
+    }
     this.added++;
   }
 
@@ -227,30 +268,22 @@ export class LineProtocolBuilder {
   appendCandles(key: string, segment: string, candles: readonly Candle[], into: PointBatch | readonly PointBatch[]): number {
     const e = this.entry(key, segment);
     const batch = into instanceof PointBatch ? into : into[e.hash % into.length];
-    const before = batch.points;
+    this.added = 0;
     for (const k of candles) this.candle(batch, e, k);
-    if (batch.points > before) batch.keys.add(key);
-    return batch.points - before;
+    if (this.added > 0) batch.keys.add(key);
+    return this.added;
   }
 
-  private candlePrefix(e: KeyEntry, interval: string): Buffer {
+  private candleSeries(e: KeyEntry, interval: string): CandleSeries {
     const list = e.candles;
-    for (let i = 0; i < list.length; i++) if (list[i].interval === interval) return list[i].prefix;
+    for (let i = 0; i < list.length; i++) if (list[i].interval === interval) return list[i];
     const prefix = Buffer.from(
       `candle,instrument_key=${escapeTag(e.key)},interval=${escapeTag(interval || 'unknown')},segment=${escapeTag(e.segment)}${this.symbolTag(e.key)}${this.extra}`,
     );
-    if (list.length < 16) list.push({ interval, prefix });
-    return prefix;
+    const c: CandleSeries = { interval, prefix, recent: [] };
+    if (list.length < 16) list.push(c);
+    return c;
   }
-}
-
-/** `open=..,high=..,low=..,close=..,volume=..i`, skipping what is not a finite number. */
-function writeCandleFields(k: Candle): void {
-  floatField('open=', k.open);
-  floatField('high=', k.high);
-  floatField('low=', k.low);
-  floatField('close=', k.close);
-  intField('volume=', k.volume);
 }
 
 /** The `tick` fields of one update, by feed kind (README "The InfluxDB schema"). */

@@ -12,6 +12,30 @@
  */
 
 const NL = 0x0a;
+const SPACE = 0x20;
+
+/**
+ * A candle point held back until its batch is sealed. The feed repeats each candle (the day's, the
+ * minute's) in every update of its instrument, each time with the latest values, and InfluxDB keeps
+ * only the last write of a series at a timestamp (field by field): every earlier copy in a batch
+ * would be written, spooled and sent only to be overwritten. So the first copy takes a place in the
+ * batch and later copies update it in place (line-protocol.ts); at 50 updates per instrument per
+ * second that turns 3 points per update into about 1 (issue 13), and InfluxDB ends up with exactly
+ * what the copies would have left (test/unit/candle-merge.test.ts).
+ */
+export interface HeldCandle {
+  /** The batch holding it; null once written (sealed), when it can no longer change. */
+  batch: PointBatch | null;
+  /** `candle,<tags>` of its series. */
+  prefix: Buffer;
+  /** The candle's start, ms. */
+  ts: number;
+  open: number;
+  high: number;
+  low: number;
+  close: number;
+  volume: number;
+}
 
 /**
  * Buffers of batches already spooled, for the next batches: spooling copies a batch's bytes into
@@ -29,6 +53,8 @@ export class PointBatch {
   firstTs = Number.POSITIVE_INFINITY;
   lastTs = Number.NEGATIVE_INFINITY;
   readonly keys = new Set<string>();
+  /** Candle points held back until seal(), in the order they were first seen (see HeldCandle). */
+  readonly held: HeldCandle[] = [];
 
   /** `capacity`: a first guess of the size (the previous batch's, say); it grows by doubling. */
   constructor(capacity = 64 * 1024) {
@@ -74,8 +100,35 @@ export class PointBatch {
     this.counted(ts);
   }
 
-  /** The line protocol: a view of the bytes written (no copy). */
+  /**
+   * Writes the held candles (with their latest values) after the points already written; a held
+   * candle's later copies no longer merge into it. Called before the batch is counted, spooled or
+   * sent; body() calls it too, so nothing can read a batch with candles still held.
+   */
+  seal(): void {
+    const held = this.held;
+    for (let i = 0; i < held.length; i++) {
+      const h = held[i];
+      h.batch = null;
+      beginPoint(this, h.prefix.length + 24 + 5 * FIELD_MAX);
+      writeBytes(h.prefix);
+      writeByte(SPACE);
+      floatField('open=', h.open);
+      floatField('high=', h.high);
+      floatField('low=', h.low);
+      floatField('close=', h.close);
+      intField('volume=', h.volume);
+      writeByte(SPACE);
+      // Microseconds, exactly ts·1000: a candle's updates (and its backfilled copy) replace each other.
+      writeInteger(h.ts * 1000);
+      endPoint(this, h.ts);
+    }
+    held.length = 0;
+  }
+
+  /** The line protocol: a view of the bytes written (no copy). Seals the batch first. */
   body(): Buffer {
+    if (this.held.length > 0) this.seal();
     return this.buf.subarray(0, this.bytes);
   }
 

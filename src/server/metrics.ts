@@ -60,6 +60,11 @@ const COUNTERS: Array<[CounterField, string, string]> = [
     'Updates not handed to storage: its queue was past STORAGE_QUEUE_MAX_MB, or the worker had failed',
   ],
   ['deadLettersPruned', 'tickpipe_dead_letters_pruned_total', 'Dead letters deleted to stay within DEAD_LETTER_MAX'],
+  [
+    'candleUpdatesMerged',
+    'tickpipe_candle_updates_merged_total',
+    'Candle copies merged into the one point per batch of the same candle (InfluxDB keeps only the last)',
+  ],
   ['reconnects', 'tickpipe_reconnects_total', 'Feed reconnects'],
   ['wsMessagesDropped', 'tickpipe_ws_messages_dropped_total', '/ticks messages skipped by conflation or lost with a dropped client'],
   ['wsClientsDropped', 'tickpipe_ws_clients_dropped_total', '/ticks clients disconnected for being too slow'],

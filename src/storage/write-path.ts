@@ -115,6 +115,11 @@ export class WritePath {
   }
 
   private built(added: number): void {
+    const merged = this.builder.merged;
+    if (merged > 0) {
+      this.o.stats.candleUpdatesMerged += merged;
+      this.builder.merged = 0;
+    }
     this.building += added;
     this.o.stats.pointsBuilt += added;
     this.o.stats.pointsBuffered += added;
@@ -162,6 +167,7 @@ export class WritePath {
     const { spool } = this.o;
     for (let i = 0; i < this.lanes.length; i++) {
       const batch = this.batches[i];
+      batch.seal();
       if (batch.points === 0) continue;
       // Sized like the last one: a steady feed fills batches of about the same size, so they rarely grow.
       this.batches[i] = new PointBatch(batch.bytes + (batch.bytes >> 3));

@@ -190,7 +190,7 @@ describe('storage against VictoriaMetrics through InfluxDB faults', { timeout: 9
       await fx.waitWriter(/^influxDown\./);
       push(400);
       fx.storage.writePath.flush();
-      assert.ok(fx.storage.spool.pendingPoints() > 500, 'a backlog the drainer must replay');
+      assert.ok(fx.storage.spool.pendingPoints() > 450, 'a backlog the drainer must replay');
       gate.set('pass');
       // Live updates keep coming while the backlog is replayed.
       const timer = setInterval(() => push(3), 5);
@@ -208,15 +208,27 @@ describe('storage against VictoriaMetrics through InfluxDB faults', { timeout: 9
       push(5);
       await fx.waitSpoolEmpty();
       // What InfluxDB would hold: it keeps the last acknowledged write of a series and timestamp.
-      // The acknowledged candle writes, in the order the server took them, are exactly the updates
-      // in the order they were made: no spooled value was replayed after a newer one.
+      // The acknowledged candle writes, in the order the server took them, follow the updates in
+      // the order they were made (a batch writes a candle once, with its newest value): no spooled
+      // value was replayed after a newer one.
       const acked = gate
         .log()
         .filter((w) => w.answer === 204)
         .flatMap((w) => w.body.split('\n'))
         .filter((l) => l.startsWith('candle,'))
         .map((l) => Number(/close=(\d+)/.exec(l)![1]));
-      assert.deepEqual(acked, closes, 'candle updates acknowledged once each, oldest first');
+      const made = new Set(closes);
+      assert.ok(
+        acked.every((c) => made.has(c)),
+        'every candle value written is one an update carried',
+      );
+      // Each update lowers the close, so the order the updates were made in is falling closes.
+      for (let i = 1; i < acked.length; i++)
+        assert.ok(acked[i] < acked[i - 1], `candle write ${i} (${acked[i]}) after a newer one (${acked[i - 1]})`);
+      assert.ok(
+        acked.length >= 10 && acked.length < closes.length / 3,
+        `one candle point per batch, not per update: ${acked.length} for ${closes.length} updates`,
+      );
       assert.equal(acked.at(-1), close, 'the last write carries the newest value');
       // VictoriaMetrics 1.79 cannot check this itself: among samples with one timestamp its dedup
       // keeps an arbitrary one (an unstable sort), not the last written. It must hold one sample.

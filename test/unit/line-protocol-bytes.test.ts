@@ -10,6 +10,7 @@ import fc from 'fast-check';
 import { LineProtocolBuilder } from '../../src/influx/line-protocol.js';
 import { PointBatch, beginPoint, endPoint, writeFloat, writeInteger } from '../../src/influx/point-batch.js';
 import { FeedKind, FrameType, TickUpdate } from '../../src/upstox/feed-types.js';
+import { influxState, parseLine } from '../helpers/influx-state.js';
 import { referenceLines } from '../helpers/reference-line-protocol.js';
 
 /** What the writers put in the buffer for one number. */
@@ -92,7 +93,7 @@ const frameArb = fc.record({
 });
 
 describe('line protocol bytes equal the string-built reference', () => {
-  it('for any frames, extra tags and symbols: the same lines, in the same order', () => {
+  it('for any frames, extra tags and symbols: the same ticks in order, each candle once, the same data in InfluxDB', () => {
     fc.assert(
       fc.property(fc.array(frameArb, { minLength: 1, maxLength: 8 }), fc.boolean(), (frames, withSymbols) => {
         const symbol = (k: string) => (withSymbols && k.startsWith('NSE') ? `SYM ${k.length}` : undefined);
@@ -106,13 +107,49 @@ describe('line protocol bytes equal the string-built reference', () => {
           ',host=h,run=p\\,q',
           symbol,
         );
-        assert.deepEqual(batch.toLines(), expected);
-        assert.equal(batch.points, expected.length);
-        assert.equal(added, expected.length);
-        assert.equal(batch.body().toString('utf8'), expected.join('\n'), 'lines separated by \\n, none trailing');
+        const lines = batch.toLines();
+        const isCandle = (l: string) => l.startsWith('candle,');
+        // Ticks and market status: byte for byte the reference's lines, in its order.
+        assert.deepEqual(
+          lines.filter((l) => !isCandle(l)),
+          expected.filter((l) => !isCandle(l)),
+        );
+        // Candles: each (series, ts) once per batch, its copies merged as InfluxDB merges them.
+        const candles = lines.filter(isCandle).map(parseLine);
+        assert.equal(new Set(candles.map((c) => `${c.series} ${c.ts}`)).size, candles.length, 'a candle twice in one batch');
+        assert.deepEqual(influxState(lines), influxState(expected));
+        assert.equal(batch.points, lines.length);
+        assert.equal(added, lines.length);
+        assert.equal(batch.body().toString('utf8'), lines.join('\n'), 'lines separated by \\n, none trailing');
       }),
       { numRuns: 400 },
     );
+  });
+
+  it('a candle held in one batch is written again in the next: each batch is complete on its own', () => {
+    const builder = new LineProtocolBuilder();
+    const frame = (close: number) => {
+      const u = new TickUpdate();
+      u.key = 'NSE_EQ|X';
+      u.segment = 'NSE_EQ';
+      u.ltp = close;
+      u.candles = [{ interval: 'I1', open: 1, high: 9, low: 0.5, close, volume: close * 10, ts: 60_000 }];
+      return { type: FrameType.live_feed, ts: 60_500 + close, updates: [u], marketStatus: null };
+    };
+    const first = new PointBatch();
+    for (const close of [1, 2, 3]) builder.appendFrame(frame(close), first);
+    const second = new PointBatch();
+    for (const close of [4, 5]) builder.appendFrame(frame(close), second);
+    const candleOf = (b: PointBatch) => b.toLines().filter((l) => l.startsWith('candle,'));
+    assert.deepEqual(candleOf(first), [
+      'candle,instrument_key=NSE_EQ|X,interval=I1,segment=NSE_EQ open=1,high=9,low=0.5,close=3,volume=30i 60000000',
+    ]);
+    assert.deepEqual(candleOf(second), [
+      'candle,instrument_key=NSE_EQ|X,interval=I1,segment=NSE_EQ open=1,high=9,low=0.5,close=5,volume=50i 60000000',
+    ]);
+    assert.equal(first.points, 4);
+    assert.equal(second.points, 3);
+    assert.equal(builder.merged, 3, 'copies merged into a held candle: two in the first batch, one in the second');
   });
 
   it('backfilled candles join a batch after live points, with the live candles’ tags', () => {

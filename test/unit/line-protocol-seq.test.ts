@@ -35,17 +35,21 @@ describe('line protocol timestamps (microseconds, in-millisecond sequence)', () 
     assert.equal(batch.lastTs, T + 1);
   });
 
-  it('a candle keeps its ts × 1000: its updates are the same point', () => {
+  it('a candle keeps its ts × 1000: its updates are the same point (merged in a batch, the same point in the next)', () => {
     const b = new LineProtocolBuilder();
-    const batch = new PointBatch();
     const T = 1_737_000_060_000;
+    const candles = (batch: PointBatch) =>
+      batch
+        .toLines()
+        .filter((l) => l.startsWith('candle,'))
+        .map(tsOf);
+    const first = new PointBatch();
     for (let i = 0; i < 3; i++)
-      b.appendFrame(tickFrame(T + 5, { 'NSE_EQ|C': 1 }, { key: 'NSE_EQ|C', interval: 'I1', ts: T, close: 10 + i }), batch);
-    const candles = batch
-      .toLines()
-      .filter((l) => l.startsWith('candle,'))
-      .map(tsOf);
-    assert.deepEqual(candles, [T * 1000, T * 1000, T * 1000]);
+      b.appendFrame(tickFrame(T + 5, { 'NSE_EQ|C': 1 }, { key: 'NSE_EQ|C', interval: 'I1', ts: T, close: 10 + i }), first);
+    const second = new PointBatch();
+    b.appendFrame(tickFrame(T + 6, { 'NSE_EQ|C': 1 }, { key: 'NSE_EQ|C', interval: 'I1', ts: T, close: 20 }), second);
+    assert.deepEqual(candles(first), [T * 1000]);
+    assert.deepEqual(candles(second), [T * 1000]);
   });
 
   it('1000 updates in one ms stay distinct; more share the last slot (still within the ms)', () => {

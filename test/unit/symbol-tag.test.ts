@@ -39,8 +39,9 @@ describe('the symbol tag and field', () => {
       [
         'tick,instrument_key=NSE_EQ|INE002A01018,segment=NSE_EQ,symbol=RELIANCE,source=test',
         'tick,instrument_key=NSE_FO|1,segment=NSE_FO,symbol=NIFTY\\ 24000\\ CE\\ 01\\ DEC\\ 26,source=test',
-        'candle,instrument_key=NSE_FO|1,interval=I1,segment=NSE_FO,symbol=NIFTY\\ 24000\\ CE\\ 01\\ DEC\\ 26,source=test',
         'tick,instrument_key=NSE_EQ|X,segment=NSE_EQ,source=test',
+        // Candles are held until the batch is sealed (each written once per batch), so they come last.
+        'candle,instrument_key=NSE_FO|1,interval=I1,segment=NSE_FO,symbol=NIFTY\\ 24000\\ CE\\ 01\\ DEC\\ 26,source=test',
       ],
     );
   });

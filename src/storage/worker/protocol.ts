@@ -62,6 +62,7 @@ export const STORAGE_COUNTERS = [
   'pointsDroppedDiskFull',
   'pointsDroppedShutdown',
   'deadLettersPruned',
+  'candleUpdatesMerged',
 ] as const;
 export type StorageCounter = (typeof STORAGE_COUNTERS)[number];
 
