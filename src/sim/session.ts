@@ -9,7 +9,7 @@ import type { FeedMode } from '../config.js';
 import { segmentOf } from '../upstox/codec.js';
 import type { SimContext } from './context.js';
 import { buildFeed } from './feed-builder.js';
-import { encodeFrame, malformedFrame, marketInfoFrame, TYPE_INITIAL_FEED, TYPE_LIVE_FEED } from './frames.js';
+import { encodeStampedFrame, malformedFrame, marketInfoFrame, TYPE_INITIAL_FEED, TYPE_LIVE_FEED } from './frames.js';
 import { isValidKey, parseRequest, type FeedRequest } from './requests.js';
 
 const OPEN = 1; // WebSocket.OPEN
@@ -142,8 +142,8 @@ export class FeedSession {
       const key = picked[i];
       feeds[key] = buildFeed(this.ctx.market.trade(key), this.subscription.get(key)!);
     }
-    const ts = this.ctx.clock.next();
-    this.send(encodeFrame(TYPE_LIVE_FEED, ts, feeds), ts, picked);
+    const { frame, ts } = encodeStampedFrame(TYPE_LIVE_FEED, feeds, this.ctx.clock);
+    this.send(frame, ts, picked);
   }
 
   /** Said once per socket, so a demo asking for more than its keys can carry knows why. */
@@ -176,8 +176,8 @@ export class FeedSession {
     }
     const feeds: Record<string, unknown> = {};
     for (const key of keys) feeds[key] = buildFeed(this.ctx.market.get(key), this.subscription.get(key)!);
-    const ts = this.ctx.clock.next();
-    this.send(encodeFrame(TYPE_INITIAL_FEED, ts, feeds), ts, keys);
+    const { frame, ts } = encodeStampedFrame(TYPE_INITIAL_FEED, feeds, this.ctx.clock);
+    this.send(frame, ts, keys);
   }
 
   private send(frame: Buffer, ts: number, keys: string[] | null): void {

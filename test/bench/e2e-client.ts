@@ -2,9 +2,9 @@
  * The e2e benchmark's /ticks client, in a process of its own (forked with an IPC channel by
  * e2e.bench.ts): one connection on `?keys=*`; each live tick is parsed and stamped with
  * Date.now() as it is parsed. Latency = that stamp minus the tick's `ts` (the frame's currentTs,
- * which the simulator took from Date.now() as it built the frame): the same wall clock in both
- * processes. Both are whole milliseconds, so each latency is within ±1 ms of the truth and the
- * histogram counts whole milliseconds.
+ * which the simulator takes from Date.now() once the frame is encoded, just before sending it):
+ * the same wall clock in both processes. Both are whole milliseconds, so each latency is within
+ * ±1 ms of the truth and the histogram counts whole milliseconds.
  *
  * IPC: the parent sends 'mark' and gets the summary of the ticks since the previous mark.
  */

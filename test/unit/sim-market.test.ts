@@ -1,7 +1,15 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { buildFeed } from '../../src/sim/feed-builder.js';
-import { encodeFrame, FrameClock, malformedFrame, marketInfoFrame, TYPE_INITIAL_FEED, TYPE_LIVE_FEED } from '../../src/sim/frames.js';
+import {
+  encodeFrame,
+  encodeStampedFrame,
+  FrameClock,
+  malformedFrame,
+  marketInfoFrame,
+  TYPE_INITIAL_FEED,
+  TYPE_LIVE_FEED,
+} from '../../src/sim/frames.js';
 import { classify, istDayStart, Market, minuteStart } from '../../src/sim/market.js';
 import { decodeFrame } from '../../src/upstox/codec.js';
 import { FeedKind } from '../../src/upstox/feed-types.js';
@@ -150,6 +158,21 @@ describe('simulator frames', () => {
         assert.equal(u.requestMode, requestMode, `${mode} ${u.key}`);
         assert.equal(u.greeks !== null, u.key === 'NSE_FO|B' && mode !== 'ltpc', `${mode} ${u.key} greeks`);
       }
+    }
+  });
+
+  it('a frame stamped after its feeds are encoded has exactly the bytes of one encoded whole', () => {
+    for (const type of [TYPE_INITIAL_FEED, TYPE_LIVE_FEED]) {
+      const f = feeds('full', ['NSE_EQ|A', 'NSE_FO|B', 'NSE_INDEX|C']);
+      let calls = 0;
+      const clock = new FrameClock(() => {
+        calls++;
+        return 1_764_000_000_123;
+      });
+      const { frame, ts } = encodeStampedFrame(type, f, clock);
+      assert.equal(calls, 1);
+      assert.equal(ts, 1_764_000_000_123);
+      assert.deepEqual(frame, encodeFrame(type, ts, f), `type ${type}`);
     }
   });
 
