@@ -44,7 +44,10 @@ function batches(points: number, run: string): Array<PointBatch & { shard: numbe
   let total = 0;
   let building = Array.from({ length: LANES }, () => new PointBatch());
   const cut = () => {
-    building.forEach((b, shard) => b.points > 0 && out.push(Object.assign(b, { shard })));
+    building.forEach((b, shard) => {
+      b.seal();
+      if (b.points > 0) out.push(Object.assign(b, { shard }));
+    });
     building = Array.from({ length: LANES }, () => new PointBatch());
   };
   for (let n = 0, inBatch = 0; total < points; n++) {

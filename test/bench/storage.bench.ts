@@ -44,6 +44,7 @@ function cpuOnly(): Array<Record<string, string | number>> {
       () => {
         const batch = new PointBatch();
         builder.appendFrame(frameAt(TEMPLATES, n++), batch);
+        batch.seal();
         sink += batch.bytes;
       },
       1000,
