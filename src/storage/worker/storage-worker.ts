@@ -73,6 +73,14 @@ export interface StorageWorkerHealth {
 /** While overloaded, the drop is said again at most this often (with the running count). */
 const OVERLOAD_LOG_MS = 10_000;
 
+/**
+ * The worker's young generation, where nearly everything it allocates dies (decoded frames, request
+ * bodies read back from the spool). V8 lets it grow to 3 × 16 MB by default, and it stays resident;
+ * almost nothing survives a scavenge here, so a small one costs little CPU. Measured end to end at
+ * 10,000 updates/s (README "Performance"): peak RSS while draining 244 → 205 MB.
+ */
+const WORKER_YOUNG_GENERATION_MB = 6;
+
 export class StorageWorker implements StoragePlane {
   private readonly outbox: Outbox;
   private readonly known = new Map<string, string | null>();
@@ -105,6 +113,7 @@ export class StorageWorker implements StoragePlane {
     const progress = new SharedArrayBuffer(16);
     const worker = new Worker(new URL('./storage-thread.js', import.meta.url), {
       workerData: { config: { influx: o.config.influx, spool: o.config.spool }, logLevel: o.config.logLevel, secrets: o.secrets, progress },
+      resourceLimits: { maxYoungGenerationSizeMb: WORKER_YOUNG_GENERATION_MB },
     });
     const sw = new StorageWorker(o, worker, progress);
     return new Promise((resolve, reject) => {
