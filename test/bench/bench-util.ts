@@ -1,4 +1,5 @@
-/** Small helpers shared by the benchmarks: timing loops and table printing. */
+/** Small helpers shared by the benchmarks: timing loops, table printing, cleanup on a signal. */
+import { readFileSync, readdirSync } from 'node:fs';
 
 /** Runs `fn` repeatedly for about `ms` and returns calls per second (best of `rounds`). */
 export function opsPerSecond(fn: () => void, ms = 1000, rounds = 3): number {
@@ -36,4 +37,52 @@ export function table(rows: Array<Record<string, string | number>>): void {
 export function percentile(sorted: number[], p: number): number {
   if (sorted.length === 0) return NaN;
   return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))];
+}
+
+/** Every process below `root` (children, their children, ...), from /proc. */
+function descendants(root: number): number[] {
+  const children = new Map<number, number[]>();
+  for (const name of readdirSync('/proc')) {
+    if (!/^\d+$/.test(name)) continue;
+    let stat: string;
+    try {
+      stat = readFileSync(`/proc/${name}/stat`, 'utf8');
+    } catch {
+      continue; // gone meanwhile
+    }
+    // The command in parentheses may hold spaces: the fields after its closing parenthesis are fixed.
+    const ppid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
+    const list = children.get(ppid) ?? [];
+    list.push(Number(name));
+    children.set(ppid, list);
+  }
+  const out: number[] = [];
+  const walk = (pid: number) => {
+    for (const c of children.get(pid) ?? []) {
+      out.push(c);
+      walk(c);
+    }
+  };
+  walk(root);
+  return out;
+}
+
+/**
+ * A benchmark stopped by a signal (SIGTERM from a supervisor, SIGHUP from a closed terminal, not
+ * only Ctrl-C, which reaches the whole process group) takes down every process it started
+ * (simulator, service, VictoriaMetrics, client) instead of leaving them running.
+ */
+export function stopDescendantsOnSignal(): void {
+  for (const signal of ['SIGTERM', 'SIGINT', 'SIGHUP'] as const) {
+    process.once(signal, () => {
+      for (const pid of descendants(process.pid)) {
+        try {
+          process.kill(pid, 'SIGKILL');
+        } catch {
+          // already gone
+        }
+      }
+      process.exit(128 + (signal === 'SIGHUP' ? 1 : signal === 'SIGINT' ? 2 : 15));
+    });
+  }
 }

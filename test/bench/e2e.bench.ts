@@ -30,6 +30,7 @@ import { freePort } from '../helpers/ports.js';
 import { until } from '../helpers/poll.js';
 import { startServiceProcess } from '../helpers/service-process.js';
 import { startVictoria, type Victoria } from '../helpers/victoria.js';
+import { stopDescendantsOnSignal } from './bench-util.js';
 import { type PhaseName, type PhaseResult, printChecks, printTables } from './e2e-report.js';
 import {
   procCpuSeconds,
@@ -255,6 +256,7 @@ async function storageOffRun(rate: number): Promise<PhaseResult> {
   }
 }
 
+stopDescendantsOnSignal();
 const started = performance.now();
 const load = () =>
   loadavg()

@@ -2,7 +2,8 @@
  * `npm run bench [name...]`: runs every test/bench/*.bench.ts (compiled) in its own process, one
  * after another so they do not compete for the two cores, and prints their figures.
  */
-import { spawnSync } from 'node:child_process';
+import { spawn } from 'node:child_process';
+import { once } from 'node:events';
 import { readdirSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -15,13 +16,25 @@ const files = readdirSync(here)
   .sort();
 
 let failed = 0;
+let running: ReturnType<typeof spawn> | undefined;
+let stopped = false;
+// A signal to this runner (not only Ctrl-C to the whole group) stops the benchmark running, which
+// stops what it started (bench-util.ts stopDescendantsOnSignal).
+for (const signal of ['SIGTERM', 'SIGINT', 'SIGHUP'] as const)
+  process.once(signal, () => {
+    stopped = true;
+    running?.kill(signal);
+  });
 for (const file of files) {
   console.log(`\n=== ${file.replace(/\.bench\.js$/, '')} ===`);
-  const r = spawnSync(process.execPath, ['--expose-gc', join(here, file)], { stdio: 'inherit' });
-  if (r.status !== 0) {
+  running = spawn(process.execPath, ['--expose-gc', join(here, file)], { stdio: 'inherit' });
+  const [status, signal] = (await once(running, 'exit')) as [number | null, NodeJS.Signals | null];
+  running = undefined;
+  if (status !== 0) {
     failed++;
-    console.log(`!!! ${file} exited with ${r.status ?? r.signal}`);
+    console.log(`!!! ${file} exited with ${status ?? signal}`);
   }
+  if (stopped) break;
 }
 if (files.length === 0) console.log(`no benchmark matches ${filters.join(', ')}`);
-process.exitCode = failed > 0 ? 1 : 0;
+if (failed > 0) process.exitCode = 1;
