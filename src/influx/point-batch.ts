@@ -11,6 +11,8 @@
  * the builder reserves the point's worst-case size first, so they never check bounds.
  */
 
+import type { Candle } from '../upstox/feed-types.js';
+
 const NL = 0x0a;
 const SPACE = 0x20;
 
@@ -23,18 +25,11 @@ const SPACE = 0x20;
  * second that turns 3 points per update into about 1 (issue 13), and InfluxDB ends up with exactly
  * what the copies would have left (test/unit/candle-merge.test.ts).
  */
-export interface HeldCandle {
+export interface HeldCandle extends Omit<Candle, 'interval'> {
   /** The batch holding it; null once written (sealed), when it can no longer change. */
   batch: PointBatch | null;
-  /** `candle,<tags>` of its series. */
+  /** `candle,<tags>` of its series (the interval among them). */
   prefix: Buffer;
-  /** The candle's start, ms. */
-  ts: number;
-  open: number;
-  high: number;
-  low: number;
-  close: number;
-  volume: number;
 }
 
 /**
