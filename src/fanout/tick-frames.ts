@@ -50,37 +50,57 @@ function ascii(v: DataView, p: number, s: string): number {
   return p;
 }
 
-/** "00".."99" as little-endian 16-bit words: two digits a store. */
-const PAIRS = Uint16Array.from({ length: 100 }, (_, i) => (0x30 + ((i / 10) | 0)) | ((0x30 + (i % 10)) << 8));
-
-/** The digits of an integer 0 <= n < 2^31. */
-function smallDigits(v: DataView, p: number, n: number): number {
-  let len = 1;
-  for (let t = n; t >= 10; t = (t / 10) | 0) len++;
-  let i = p + len;
-  while (n >= 100) {
-    const q = (n / 100) | 0;
-    i -= 2;
-    v.setUint16(i, PAIRS[n - q * 100], true);
-    n = q;
-  }
-  if (n >= 10) v.setUint16(i - 2, PAIRS[n], true);
-  else v.setUint8(i - 1, 0x30 + n);
-  return p + len;
+/** 0..9999 as ASCII digits without leading zeros, little-endian in a 32-bit word (one store), and their lengths. */
+const DIGITS4 = new Uint32Array(10_000);
+const DIGITS4_LEN = new Uint8Array(10_000);
+/** 0000..9999, four digits with leading zeros: the lower parts of longer numbers. */
+const PAD4 = new Uint32Array(10_000);
+/** `.01`..`.99` as written after a whole part (a trailing zero dropped), one store; index: the cents. */
+const CENTS = new Uint32Array(100);
+for (let i = 0; i < 10_000; i++) {
+  const s = String(i);
+  DIGITS4_LEN[i] = s.length;
+  for (let k = 0; k < s.length; k++) DIGITS4[i] |= s.charCodeAt(k) << (8 * k);
+  const z = s.padStart(4, '0');
+  for (let k = 0; k < 4; k++) PAD4[i] |= z.charCodeAt(k) << (8 * k);
+}
+for (let i = 1; i < 100; i++) {
+  const s = `.${String(i).padStart(2, '0')}`;
+  for (let k = 0; k < 3; k++) CENTS[i] |= s.charCodeAt(k) << (8 * k);
 }
 
-/** The digits of a safe integer n >= 0: int32 arithmetic on at most two parts. */
+/** The digits of an integer 0 <= n < 2^31, four a store. */
+function smallDigits(v: DataView, p: number, n: number): number {
+  if (n < 10_000) {
+    v.setUint32(p, DIGITS4[n], true);
+    return p + DIGITS4_LEN[n];
+  }
+  if (n < 100_000_000) {
+    const hi = (n / 10_000) | 0;
+    v.setUint32(p, DIGITS4[hi], true);
+    p += DIGITS4_LEN[hi];
+    v.setUint32(p, PAD4[n - hi * 10_000], true);
+    return p + 4;
+  }
+  const hi = (n / 100_000_000) | 0;
+  const mid = ((n - hi * 100_000_000) / 10_000) | 0;
+  v.setUint32(p, DIGITS4[hi], true);
+  p += DIGITS4_LEN[hi];
+  v.setUint32(p, PAD4[mid], true);
+  v.setUint32(p + 4, PAD4[n - hi * 100_000_000 - mid * 10_000], true);
+  return p + 8;
+}
+
+/** The digits of a safe integer n >= 0. */
 function digits(v: DataView, p: number, n: number): number {
   if (n < 2147483648) return smallDigits(v, p, n);
   // n < 2^53, so hi < 2^31 and the division's error (< 1e-7 of a unit) cannot cross an integer.
   const hi = Math.floor(n / 1e8);
-  let lo = n - hi * 1e8;
+  const lo = n - hi * 1e8;
   p = smallDigits(v, p, hi);
-  for (let i = p + 6; i >= p; i -= 2) {
-    const q = (lo / 100) | 0;
-    v.setUint16(i, PAIRS[lo - q * 100], true);
-    lo = q;
-  }
+  const mid = (lo / 10_000) | 0;
+  v.setUint32(p, PAD4[mid], true);
+  v.setUint32(p + 4, PAD4[lo - mid * 10_000], true);
   return p + 8;
 }
 
@@ -112,8 +132,7 @@ export function writeNumber(b: DataView, p: number, v: number): number {
   const cents = n - whole * 100;
   p = digits(b, p, whole);
   // Not an integer, so cents > 0: `.` and two digits, the second dropped when it is a 0.
-  b.setUint8(p, 0x2e);
-  b.setUint16(p + 1, PAIRS[cents], true);
+  b.setUint32(p, CENTS[cents], true);
   return cents % 10 === 0 ? p + 2 : p + 3;
 }
 

@@ -80,7 +80,7 @@ function readFeedResponse(r: Reader): DecodedFrame {
     const field = tag >>> 3;
     const wt = tag & 7;
     if (field === 1 && wt === WT_VARINT) type = r.uint32() as FrameType;
-    else if (field === 2 && wt === WT_LEN) updates.push(readFeedEntry(r, r.uint32() + r.pos));
+    else if (field === 2 && wt === WT_LEN) updates.push(readFeedEntry(r, r.uint32() + r.pos, updates.length));
     else if (field === 3 && wt === WT_VARINT) ts = readInt64(r);
     else if (field === 4 && wt === WT_LEN) marketStatus = readMarketInfo(r, r.uint32() + r.pos, marketStatus);
     else skip(r, field, wt);
@@ -89,14 +89,14 @@ function readFeedResponse(r: Reader): DecodedFrame {
   return { type, ts, updates, marketStatus };
 }
 
-/** A `map<string, Feed>` entry: field 1 the key, field 2 the Feed. */
-function readFeedEntry(r: Reader, end: number): TickUpdate {
+/** A `map<string, Feed>` entry (the `index`-th of its frame): field 1 the key, field 2 the Feed. */
+function readFeedEntry(r: Reader, end: number, index: number): TickUpdate {
   const u = new TickUpdate();
   while (r.pos < end) {
     const tag = r.uint32();
     const field = tag >>> 3;
     const wt = tag & 7;
-    if (field === 1 && wt === WT_LEN) u.key = r.string();
+    if (field === 1 && wt === WT_LEN) u.key = readKey(r, index);
     else if (field === 2 && wt === WT_LEN) readFeed(r, r.uint32() + r.pos, u);
     else skip(r, field, wt);
   }
@@ -401,6 +401,42 @@ function readInt64(r: Reader): number {
     scale *= 128;
   }
   throw new FrameDecodeError('varint longer than 10 bytes');
+}
+
+/**
+ * The instrument key of each position in the frame, with its bytes: a feed sends the same keys
+ * in the same order frame after frame, so the key at a position is most often the one the
+ * previous frame had there. Reusing that string (after comparing its bytes) saves decoding a new
+ * one per update and, downstream, hashing it afresh in every Map it is looked up in (the
+ * fan-out's, the storage's, segmentOf's). A key in another position is decoded as usual.
+ */
+const keySlots: Array<{ bytes: Uint8Array; key: string } | undefined> = [];
+/** Positions remembered: the largest V3 subscription. */
+const KEY_SLOTS = 5000;
+
+function readKey(r: Reader, index: number): string {
+  const at = r.pos;
+  const len = r.uint32();
+  const start = r.pos;
+  const end = start + len;
+  if (end > r.len) throw new FrameDecodeError(`instrument key overruns the frame (${len} bytes at ${start})`);
+  const buf = r.buf;
+  const slot = keySlots[index];
+  if (slot !== undefined && slot.bytes.length === len) {
+    const b = slot.bytes;
+    let i = 0;
+    while (i < len && b[i] === buf[start + i]) i++;
+    if (i === len) {
+      r.pos = end;
+      return slot.key;
+    }
+  }
+  // protobufjs's own UTF-8 reading, as before (it reads the length again: step back).
+  r.pos = at;
+  const key = r.string();
+  // A copy: `buf` is the socket's, reused for later frames.
+  if (index < KEY_SLOTS) keySlots[index] = { bytes: new Uint8Array(buf.subarray(start, end)), key };
+  return key;
 }
 
 /**

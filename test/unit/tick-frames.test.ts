@@ -28,6 +28,10 @@ const anyNumber = fc.oneof(
   fc.integer({ min: -(1e15 - 1), max: 1e15 - 1 }).map((c) => c / 100),
   fc.integer({ min: -Number.MAX_SAFE_INTEGER, max: Number.MAX_SAFE_INTEGER }),
   fc.constantFrom(0, -0, Number.NaN, Infinity, -Infinity, 2 ** 53, 2 ** 53 + 2, 1e21, 2500.05, 1_732_000_000_000),
+  // Where the digit writer changes method: 4 digits a store, 8, 12, past int32, past 1e13.
+  fc
+    .constantFrom(9, 10, 99, 100, 9999, 10_000, 99_999_999, 1e8, 2 ** 31 - 1, 2 ** 31, 1e12, 1e13 - 1, 1e13, 1e15 - 1)
+    .chain((n) => fc.constantFrom(n, -n, n + 0.01, n + 0.1, n - 0.99, n + 0.5, (n * 100 + 1) / 100)),
 );
 const candle = fc.record({
   interval: fc.oneof(fc.constantFrom('I1', '1d', 'I30'), fc.string({ maxLength: 8 })),
