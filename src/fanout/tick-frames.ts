@@ -189,7 +189,8 @@ function candleHead(interval: string): Text {
 function maxBytes(u: TickUpdate): number {
   let n = 16 * FIELD_MAX + u.depth.length * FIELD_MAX + 64;
   const c = u.candles;
-  if (c !== null) for (let i = 0; i < c.length; i++) n += 6 * FIELD_MAX + 32 + candleHead(c[i].interval).length;
+  // A candle's head: `{"interval":"..","open":` with at most 6 bytes per UTF-16 unit (`\u001f`; UTF-8 takes at most 3).
+  if (c !== null) for (let i = 0; i < c.length; i++) n += 6 * FIELD_MAX + 64 + 6 * c[i].interval.length;
   return n;
 }
 
