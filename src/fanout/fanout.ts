@@ -82,6 +82,15 @@ function rawSocketOf(ws: WebSocket): RawSocket | null {
   return typeof s.cork === 'function' && typeof s.uncork === 'function' && typeof s.write === 'function' ? (s as RawSocket) : null;
 }
 
+/**
+ * A message kept for a conflated client. A live tick is a view into its frame's Buffer (every
+ * update's message, ~160 KB for 200 instruments): kept as it is, each key's latest message could
+ * hold a different frame's whole Buffer for as long as the client stays slow. A copy holds its own bytes.
+ */
+function kept(payload: string | Buffer): string | Buffer {
+  return typeof payload === 'string' ? payload : Buffer.from(payload);
+}
+
 export class TicksClient {
   readonly keys = new Set<string>();
   all = false;
@@ -379,7 +388,7 @@ export class Fanout {
     const pending = c.pending;
     if (pending !== null) {
       if (pending.has(key)) this.opts.stats.wsMessagesDropped++;
-      pending.set(key, payload);
+      pending.set(key, kept(payload));
       return false;
     }
     const socket = c.socket;
@@ -390,7 +399,7 @@ export class Fanout {
       c.tcp!.uncork();
     }
     if (socket.bufferedAmount > this.softLimit) {
-      c.pending = new Map([[key, payload]]);
+      c.pending = new Map([[key, kept(payload)]]);
       c.slowSince = Date.now();
       this.opts.logger.warn(
         { client: c.id, queuedBytes: socket.bufferedAmount },
