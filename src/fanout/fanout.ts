@@ -248,7 +248,7 @@ export class Fanout {
       if (subs === undefined && !anyAll && bus === null) continue;
       const m = out.add(u, this.tickHead(u.key));
       if (bus !== null) this.busQueue.push({ key: u.key, ts: u.ts, payload: out.payload(m) });
-      if (subs !== undefined) for (const c of subs) if (!c.all) this.deliverFrame(c, u.key, out, m);
+      if (subs !== undefined && subs.size > 0) this.deliverToSubscribers(subs, u.key, out, m);
     }
     out.end();
     if (!anyAll || updates.length === 0) return;
@@ -280,7 +280,7 @@ export class Fanout {
         i = j;
       }
     }
-    for (; i < n; i++) this.deliverFrame(c, updates[i].key, out, i);
+    for (; i < n; i++) this.deliverFrame(c, updates[i].key, out.wire(i), out.payload(i));
   }
 
   private allCount = 0;
@@ -373,11 +373,29 @@ export class Fanout {
     if (this.admit(c, key, text)) c.socket.send(text, AS_TEXT);
   }
 
+  /**
+   * Message `m` to the clients of its key (not '*': they get the whole frame). They get a copy,
+   * one for all of them: a view would keep the frame's whole Buffer (every update's message) alive
+   * for as long as the message waits in a client's queue, and such a client is sent a few of the
+   * frame's messages; a queue of a few hundred messages would hold as many frames.
+   */
+  private deliverToSubscribers(subs: Set<TicksClient>, key: string, out: TickFrames, m: number): void {
+    let copy: { wire: Buffer; payload: Buffer } | null = null;
+    for (const c of subs) {
+      if (c.all) continue;
+      if (copy === null) {
+        const wire = Buffer.from(out.wire(m));
+        copy = { wire, payload: wire.subarray(wire.length - out.payload(m).length) };
+      }
+      this.deliverFrame(c, key, copy.wire, copy.payload);
+    }
+  }
+
   /** A live update, built once for every client: its prebuilt frame straight to the socket. */
-  private deliverFrame(c: TicksClient, key: string, out: TickFrames, m: number): void {
-    if (!this.admit(c, key, out.payload(m))) return;
-    if (c.tcp !== null) c.tcp.write(out.wire(m));
-    else c.socket.send(out.payload(m), AS_TEXT);
+  private deliverFrame(c: TicksClient, key: string, wire: Buffer, payload: Buffer): void {
+    if (!this.admit(c, key, payload)) return;
+    if (c.tcp !== null) c.tcp.write(wire);
+    else c.socket.send(payload, AS_TEXT);
   }
 
   /**
