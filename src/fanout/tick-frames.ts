@@ -113,7 +113,7 @@ function digits(v: DataView, p: number, n: number): number {
  *   c/100 without trailing zeros is the shortest text that round-trips: what String writes;
  * - anything else through String(v).
  */
-export function writeNumber(b: DataView, p: number, v: number): number {
+function writeNumber(b: DataView, p: number, v: number): number {
   if (Math.floor(v) === v && v <= Number.MAX_SAFE_INTEGER && v >= -Number.MAX_SAFE_INTEGER) {
     if (v < 0) {
       b.setUint8(p++, 0x2d);
