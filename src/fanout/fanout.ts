@@ -28,7 +28,8 @@ import type { Logger } from '../logger.js';
 import type { Stats } from '../stats.js';
 import type { DecodedFrame, TickUpdate } from '../upstox/feed-types.js';
 import { marketStatusJson, tickJson } from './tick-json.js';
-import { type Text, TickFrames, tickHead } from './tick-frames.js';
+import type { Text } from './json-bytes.js';
+import { TickFrames, tickHead } from './tick-frames.js';
 
 export const SLOW_CLIENT_CLOSE_CODE = 4008;
 const MARKET_STATUS_KEY = '\u0000market_status';
