@@ -16,11 +16,11 @@
  * a client whose replies pile up past that is not reading and is dropped like any slow client.
  *
  * Cost per client is what limits the fan-out (on loopback a send costs the whole TCP receive
- * path too), so: each update becomes a complete websocket frame once (ws-frame.ts) and those
- * bytes are written straight to every interested client's TCP socket; a client of '*' gets the
- * whole DecodedFrame's updates as one Buffer, concatenated once for all of them; and each
- * client's socket is corked for the length of one publish(), so a frame costs one writev per
- * client (test/bench/fanout.bench.ts).
+ * path too), so: each update becomes a complete websocket frame once, written as bytes straight
+ * into one Buffer per DecodedFrame (tick-frames.ts), and those bytes are written straight to
+ * every interested client's TCP socket; a client of '*' gets runs of that Buffer (one write for
+ * a frame of up to half the soft limit); and each client's socket is corked for the length of
+ * one publish(), so a frame costs one writev per client (test/bench/fanout.bench.ts).
  */
 import type { WebSocket } from 'ws';
 import { INSTRUMENT_KEY_HINT, isInstrumentKey } from '../../machines/rules/instrument-key.js';
@@ -28,7 +28,8 @@ import type { Logger } from '../logger.js';
 import type { Stats } from '../stats.js';
 import type { DecodedFrame, TickUpdate } from '../upstox/feed-types.js';
 import { marketStatusJson, tickJson } from './tick-json.js';
-import { type TextFrame, textFrame } from './ws-frame.js';
+import type { Text } from './json-bytes.js';
+import { TickFrames, tickHead } from './tick-frames.js';
 
 export const SLOW_CLIENT_CLOSE_CODE = 4008;
 const MARKET_STATUS_KEY = '\u0000market_status';
@@ -82,6 +83,15 @@ function rawSocketOf(ws: WebSocket): RawSocket | null {
   return typeof s.cork === 'function' && typeof s.uncork === 'function' && typeof s.write === 'function' ? (s as RawSocket) : null;
 }
 
+/**
+ * A message kept for a conflated client. A live tick is a view into its frame's Buffer (every
+ * update's message, ~160 KB for 200 instruments): kept as it is, each key's latest message could
+ * hold a different frame's whole Buffer for as long as the client stays slow. A copy holds its own bytes.
+ */
+function kept(payload: string | Buffer): string | Buffer {
+  return typeof payload === 'string' ? payload : Buffer.from(payload);
+}
+
 export class TicksClient {
   readonly keys = new Set<string>();
   all = false;
@@ -121,6 +131,9 @@ export class Fanout {
   private timer: NodeJS.Timeout | undefined;
   /** `,"symbol":"..."` (or '') per key, built once: tick messages are built per update. */
   private readonly symbolFields = new Map<string, string>();
+  private readonly heads = new Map<string, Text>();
+  /** The messages of the frame being published (its Buffer is new each frame). */
+  private readonly frames = new TickFrames();
   private nextId = 1;
   /** Reused by publish(): the clients it corked. */
   private readonly corked: TicksClient[] = [];
@@ -149,6 +162,17 @@ export class Fanout {
   /** The instrument master changed: symbols are looked up afresh. */
   symbolsChanged(): void {
     this.symbolFields.clear();
+    this.heads.clear();
+  }
+
+  /** The bytes of a live tick up to its time, per key (symbolField's, built once). */
+  private tickHead(key: string): Text {
+    let h = this.heads.get(key);
+    if (h === undefined) {
+      h = tickHead(key, this.symbolField(key));
+      if (this.heads.size < 100_000) this.heads.set(key, h);
+    }
+    return h;
   }
 
   private symbolField(key: string): string {
@@ -214,47 +238,50 @@ export class Fanout {
     }
     const updates = frame.updates;
     const anyAll = this.allCount > 0;
-    // With a '*' client every update is built, so frames[i] belongs to updates[i].
-    const frames: TextFrame[] | null = anyAll ? [] : null;
-    let allBytes = 0;
+    const bus = this.bus;
+    // With a '*' client every update is built, so message i belongs to updates[i].
+    const out = this.frames;
+    out.begin(updates.length);
     for (let i = 0; i < updates.length; i++) {
       const u = updates[i];
       this.latest.set(u.key, u);
       const subs = this.byKey.get(u.key);
-      if (subs === undefined && !anyAll && this.bus === null) continue;
-      const f = textFrame(tickJson(u, false, this.symbolField(u.key)));
-      if (this.bus !== null) this.busQueue.push({ key: u.key, ts: u.ts, payload: f.payload });
-      if (frames !== null) {
-        frames.push(f);
-        allBytes += f.wire.length;
-      }
-      if (subs !== undefined) for (const c of subs) if (!c.all) this.deliverFrame(c, u.key, f);
+      if (subs === undefined && !anyAll && bus === null) continue;
+      const m = out.add(u, this.tickHead(u.key));
+      if (bus !== null) this.busQueue.push({ key: u.key, ts: u.ts, payload: out.payload(m) });
+      if (subs !== undefined && subs.size > 0) this.deliverToSubscribers(subs, u.key, out, m);
     }
-    if (frames === null || updates.length === 0) return;
-    // Every '*' client gets the same bytes: concatenated once, unless the frame is so large that
-    // it should be written piece by piece through the slow-client checks.
-    const all =
-      allBytes <= this.softLimit / 2
-        ? Buffer.concat(
-            frames.map((f) => f.wire),
-            allBytes,
-          )
-        : null;
-    for (const c of this.clients) {
-      if (!c.all) continue;
-      const socket = c.socket;
-      if (all !== null && c.pending === null && c.tcp !== null && socket.readyState === socket.OPEN) {
+    out.end();
+    if (!anyAll || updates.length === 0) return;
+    for (const c of this.clients) if (c.all) this.deliverAll(c, updates, out);
+  }
+
+  /**
+   * A '*' client gets the frame's messages as runs of contiguous bytes of at most half the soft
+   * limit, one write each (one for a frame of up to ~160 updates of ~800 bytes), its queue checked
+   * before each run as admit() would check it before each message. Once it is over the soft
+   * limit, the rest go message by message through admit() (conflation).
+   */
+  private deliverAll(c: TicksClient, updates: readonly TickUpdate[], out: TickFrames): void {
+    const n = out.count;
+    let i = 0;
+    const socket = c.socket;
+    if (c.pending === null && c.tcp !== null && socket.readyState === socket.OPEN) {
+      const run = this.softLimit / 2;
+      while (i < n) {
         if (c.corked && socket.bufferedAmount > this.softLimit) {
           c.corked = false;
           c.tcp.uncork();
         }
-        if (socket.bufferedAmount <= this.softLimit) {
-          c.tcp.write(all);
-          continue;
-        }
+        if (socket.bufferedAmount > this.softLimit) break;
+        const from = out.start(i);
+        let j = i + 1;
+        while (j < n && out.endOf(j) - from <= run) j++;
+        c.tcp.write(out.buf.subarray(from, out.endOf(j - 1)));
+        i = j;
       }
-      for (let i = 0; i < updates.length; i++) this.deliverFrame(c, updates[i].key, frames[i]);
     }
+    for (; i < n; i++) this.deliverFrame(c, updates[i].key, out.wire(i), out.payload(i));
   }
 
   private allCount = 0;
@@ -347,11 +374,29 @@ export class Fanout {
     if (this.admit(c, key, text)) c.socket.send(text, AS_TEXT);
   }
 
+  /**
+   * Message `m` to the clients of its key (not '*': they get the whole frame). They get a copy,
+   * one for all of them: a view would keep the frame's whole Buffer (every update's message) alive
+   * for as long as the message waits in a client's queue, and such a client is sent a few of the
+   * frame's messages; a queue of a few hundred messages would hold as many frames.
+   */
+  private deliverToSubscribers(subs: Set<TicksClient>, key: string, out: TickFrames, m: number): void {
+    let copy: { wire: Buffer; payload: Buffer } | null = null;
+    for (const c of subs) {
+      if (c.all) continue;
+      if (copy === null) {
+        const wire = Buffer.from(out.wire(m));
+        copy = { wire, payload: wire.subarray(wire.length - out.payload(m).length) };
+      }
+      this.deliverFrame(c, key, copy.wire, copy.payload);
+    }
+  }
+
   /** A live update, built once for every client: its prebuilt frame straight to the socket. */
-  private deliverFrame(c: TicksClient, key: string, f: TextFrame): void {
-    if (!this.admit(c, key, f.payload)) return;
-    if (c.tcp !== null) c.tcp.write(f.wire);
-    else c.socket.send(f.payload, AS_TEXT);
+  private deliverFrame(c: TicksClient, key: string, wire: Buffer, payload: Buffer): void {
+    if (!this.admit(c, key, payload)) return;
+    if (c.tcp !== null) c.tcp.write(wire);
+    else c.socket.send(payload, AS_TEXT);
   }
 
   /**
@@ -362,7 +407,7 @@ export class Fanout {
     const pending = c.pending;
     if (pending !== null) {
       if (pending.has(key)) this.opts.stats.wsMessagesDropped++;
-      pending.set(key, payload);
+      pending.set(key, kept(payload));
       return false;
     }
     const socket = c.socket;
@@ -373,7 +418,7 @@ export class Fanout {
       c.tcp!.uncork();
     }
     if (socket.bufferedAmount > this.softLimit) {
-      c.pending = new Map([[key, payload]]);
+      c.pending = new Map([[key, kept(payload)]]);
       c.slowSince = Date.now();
       this.opts.logger.warn(
         { client: c.id, queuedBytes: socket.bufferedAmount },

@@ -76,11 +76,11 @@ function readFeedResponse(r: Reader): DecodedFrame {
   const updates: TickUpdate[] = [];
   let marketStatus: Record<string, string> | null = null;
   while (r.pos < r.len) {
-    const tag = r.uint32();
+    const tag = readTag(r);
     const field = tag >>> 3;
     const wt = tag & 7;
     if (field === 1 && wt === WT_VARINT) type = r.uint32() as FrameType;
-    else if (field === 2 && wt === WT_LEN) updates.push(readFeedEntry(r, r.uint32() + r.pos));
+    else if (field === 2 && wt === WT_LEN) updates.push(readFeedEntry(r, r.uint32() + r.pos, updates.length));
     else if (field === 3 && wt === WT_VARINT) ts = readInt64(r);
     else if (field === 4 && wt === WT_LEN) marketStatus = readMarketInfo(r, r.uint32() + r.pos, marketStatus);
     else skip(r, field, wt);
@@ -89,14 +89,14 @@ function readFeedResponse(r: Reader): DecodedFrame {
   return { type, ts, updates, marketStatus };
 }
 
-/** A `map<string, Feed>` entry: field 1 the key, field 2 the Feed. */
-function readFeedEntry(r: Reader, end: number): TickUpdate {
+/** A `map<string, Feed>` entry (the `index`-th of its frame): field 1 the key, field 2 the Feed. */
+function readFeedEntry(r: Reader, end: number, index: number): TickUpdate {
   const u = new TickUpdate();
   while (r.pos < end) {
-    const tag = r.uint32();
+    const tag = readTag(r);
     const field = tag >>> 3;
     const wt = tag & 7;
-    if (field === 1 && wt === WT_LEN) u.key = r.string();
+    if (field === 1 && wt === WT_LEN) u.key = readKey(r, index);
     else if (field === 2 && wt === WT_LEN) readFeed(r, r.uint32() + r.pos, u);
     else skip(r, field, wt);
   }
@@ -108,7 +108,7 @@ function readFeedEntry(r: Reader, end: number): TickUpdate {
 
 function readFeed(r: Reader, end: number, u: TickUpdate): void {
   while (r.pos < end) {
-    const tag = r.uint32();
+    const tag = readTag(r);
     const field = tag >>> 3;
     const wt = tag & 7;
     if (field === 1 && wt === WT_LEN) {
@@ -126,7 +126,7 @@ function readFeed(r: Reader, end: number, u: TickUpdate): void {
 
 function readFullFeed(r: Reader, end: number, u: TickUpdate): void {
   while (r.pos < end) {
-    const tag = r.uint32();
+    const tag = readTag(r);
     const field = tag >>> 3;
     const wt = tag & 7;
     if (field === 1 && wt === WT_LEN) {
@@ -142,7 +142,7 @@ function readFullFeed(r: Reader, end: number, u: TickUpdate): void {
 
 function readMarketFullFeed(r: Reader, end: number, u: TickUpdate): void {
   while (r.pos < end) {
-    const tag = r.uint32();
+    const tag = readTag(r);
     const field = tag >>> 3;
     const wt = tag & 7;
     switch (field) {
@@ -195,7 +195,7 @@ function readMarketFullFeed(r: Reader, end: number, u: TickUpdate): void {
 
 function readIndexFullFeed(r: Reader, end: number, u: TickUpdate): void {
   while (r.pos < end) {
-    const tag = r.uint32();
+    const tag = readTag(r);
     const field = tag >>> 3;
     const wt = tag & 7;
     if (field === 1 && wt === WT_LEN) readLtpc(r, r.uint32() + r.pos, u);
@@ -207,7 +207,7 @@ function readIndexFullFeed(r: Reader, end: number, u: TickUpdate): void {
 
 function readFirstLevelWithGreeks(r: Reader, end: number, u: TickUpdate): void {
   while (r.pos < end) {
-    const tag = r.uint32();
+    const tag = readTag(r);
     const field = tag >>> 3;
     const wt = tag & 7;
     switch (field) {
@@ -245,7 +245,7 @@ function readFirstLevelWithGreeks(r: Reader, end: number, u: TickUpdate): void {
 
 function readLtpc(r: Reader, end: number, u: TickUpdate): void {
   while (r.pos < end) {
-    const tag = r.uint32();
+    const tag = readTag(r);
     const field = tag >>> 3;
     const wt = tag & 7;
     if (field === 1 && wt === WT_I64) u.ltp = readDouble(r);
@@ -260,7 +260,7 @@ function readLtpc(r: Reader, end: number, u: TickUpdate): void {
 function readMarketLevel(r: Reader, end: number, u: TickUpdate): void {
   const depth: number[] = [];
   while (r.pos < end) {
-    const tag = r.uint32();
+    const tag = readTag(r);
     const field = tag >>> 3;
     const wt = tag & 7;
     if (field === 1 && wt === WT_LEN) readQuote(r, r.uint32() + r.pos, depth);
@@ -277,7 +277,7 @@ function readQuote(r: Reader, end: number, depth: number[]): void {
   let askQ = 0;
   let askP = 0;
   while (r.pos < end) {
-    const tag = r.uint32();
+    const tag = readTag(r);
     const field = tag >>> 3;
     const wt = tag & 7;
     if (field === 1 && wt === WT_VARINT) bidQ = readInt64(r);
@@ -293,7 +293,7 @@ function readQuote(r: Reader, end: number, depth: number[]): void {
 function readGreeks(r: Reader, end: number): Greeks {
   const g: Greeks = { delta: 0, theta: 0, gamma: 0, vega: 0, rho: 0 };
   while (r.pos < end) {
-    const tag = r.uint32();
+    const tag = readTag(r);
     const field = tag >>> 3;
     const wt = tag & 7;
     if (wt !== WT_I64 || field < 1 || field > 5) {
@@ -314,7 +314,7 @@ function readGreeks(r: Reader, end: number): Greeks {
 function readMarketOhlc(r: Reader, end: number): Candle[] {
   const candles: Candle[] = [];
   while (r.pos < end) {
-    const tag = r.uint32();
+    const tag = readTag(r);
     const field = tag >>> 3;
     const wt = tag & 7;
     if (field === 1 && wt === WT_LEN) candles.push(readOhlc(r, r.uint32() + r.pos));
@@ -327,7 +327,7 @@ function readMarketOhlc(r: Reader, end: number): Candle[] {
 function readOhlc(r: Reader, end: number): Candle {
   const c: Candle = { interval: '', open: 0, high: 0, low: 0, close: 0, volume: 0, ts: 0 };
   while (r.pos < end) {
-    const tag = r.uint32();
+    const tag = readTag(r);
     const field = tag >>> 3;
     const wt = tag & 7;
     if (field === 1 && wt === WT_LEN) c.interval = readShortString(r);
@@ -346,7 +346,7 @@ function readOhlc(r: Reader, end: number): Candle {
 function readMarketInfo(r: Reader, end: number, into: Record<string, string> | null): Record<string, string> {
   const status = into ?? {};
   while (r.pos < end) {
-    const tag = r.uint32();
+    const tag = readTag(r);
     const field = tag >>> 3;
     const wt = tag & 7;
     if (field !== 1 || wt !== WT_LEN) {
@@ -404,6 +404,42 @@ function readInt64(r: Reader): number {
 }
 
 /**
+ * The instrument key of each position in the frame, with its bytes: a feed sends the same keys
+ * in the same order frame after frame, so the key at a position is most often the one the
+ * previous frame had there. Reusing that string (after comparing its bytes) saves decoding a new
+ * one per update and, downstream, hashing it afresh in every Map it is looked up in (the
+ * fan-out's, the storage's, segmentOf's). A key in another position is decoded as usual.
+ */
+const keySlots: Array<{ bytes: Uint8Array; key: string } | undefined> = [];
+/** Positions remembered: the largest V3 subscription. */
+const KEY_SLOTS = 5000;
+
+function readKey(r: Reader, index: number): string {
+  const at = r.pos;
+  const len = r.uint32();
+  const start = r.pos;
+  const end = start + len;
+  if (end > r.len) throw new FrameDecodeError(`instrument key overruns the frame (${len} bytes at ${start})`);
+  const buf = r.buf;
+  const slot = keySlots[index];
+  if (slot !== undefined && slot.bytes.length === len) {
+    const b = slot.bytes;
+    let i = 0;
+    while (i < len && b[i] === buf[start + i]) i++;
+    if (i === len) {
+      r.pos = end;
+      return slot.key;
+    }
+  }
+  // protobufjs's own UTF-8 reading, as before (it reads the length again: step back).
+  r.pos = at;
+  const key = r.string();
+  // A copy: `buf` is the socket's, reused for later frames.
+  if (index < KEY_SLOTS) keySlots[index] = { bytes: new Uint8Array(buf.subarray(start, end)), key };
+  return key;
+}
+
+/**
  * Candle intervals ('1d', 'I1', 'I30'...) repeat in every update: intern short ones by their bytes
  * instead of decoding a new string each time.
  */
@@ -423,6 +459,17 @@ function readShortString(r: Reader): string {
   }
   r.pos = start + 1 + n;
   return s;
+}
+
+/** A field's tag: one byte for every field number below 16, read here without a call into protobufjs. */
+function readTag(r: Reader): number {
+  const pos = r.pos;
+  const b = r.buf[pos];
+  if (b < 0x80 && pos < r.len) {
+    r.pos = pos + 1;
+    return b;
+  }
+  return r.uint32();
 }
 
 function skip(r: Reader, field: number, wt: number): void {

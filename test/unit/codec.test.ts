@@ -214,4 +214,23 @@ describe('codec', () => {
     assert.equal(segmentOf('NOBAR'), 'NOBAR');
     assert.ok(new TickUpdate().depth.length === 0);
   });
+
+  it('reads the right keys whatever their order from frame to frame (keys are reused by position only when their bytes match)', () => {
+    const rand = rng(7);
+    // One buffer for every frame, as a socket's: the codec must keep copies of key bytes, not views.
+    const socketBuffer = Buffer.alloc(4096);
+    // Same-length keys that differ in one byte, non-ASCII keys, keys that come and go.
+    const pool = ['NSE_EQ|INE002A01018', 'NSE_EQ|INE002A01019', 'NSE_EQ|INE002A0101X', 'BSE_EQ|Reliance ₹', 'NSE_INDEX|Nifty 50', 'X'];
+    for (let f = 0; f < 300; f++) {
+      const keys = pool.filter(() => rand() < 0.7).sort(() => rand() - 0.5);
+      const feeds: Record<string, unknown> = {};
+      for (const k of keys) feeds[k] = { ltpc: ltpc(rand) };
+      const encoded = encodeFeedResponse({ type: 1, feeds, currentTs: 1 });
+      socketBuffer.set(encoded);
+      assert.deepEqual(
+        decodeFrame(socketBuffer.subarray(0, encoded.length)).updates.map((u) => u.key),
+        keys,
+      );
+    }
+  });
 });
