@@ -38,9 +38,10 @@ export interface LedgerOptions {
   markIntervalMs: number;
   now?: () => number;
   /**
-   * Where the periodic mark is written instead of this connection: in the service, the storage
-   * worker's thread (its own connection to this file), so the event loop that feeds /ticks does
-   * no disk I/O every `markIntervalMs`. The mark written by `cleanStop()` is always written here.
+   * Where the periodic mark is written instead of this connection (its own connection to this
+   * file). The service does not use this class's timer: main keeps the mark (LedgerClient) and
+   * posts it to the storage worker's MarkWriter. The mark written by `cleanStop()` is always
+   * written here.
    */
   writeMark?: (path: string, lastFrameMs: number, keysJson: string) => void;
   /** How long a statement waits for another connection's lock before SQLITE_BUSY (better-sqlite3's default: 5000). */
