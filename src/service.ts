@@ -126,7 +126,8 @@ export async function startService(config: Config, opts: ServiceOptions): Promis
     logger,
     token: () => tokenSource.current(),
     subscription,
-    writeMark: (path, at, keys) => storage.writeMark(path, at, keys),
+    // The ledger's SQLite runs on the storage worker's thread: none on this event loop.
+    port: storage,
     sink: {
       async writeCandles(batch) {
         for (const b of batch) {
@@ -237,7 +238,16 @@ export async function startService(config: Config, opts: ServiceOptions): Promis
     },
   );
   root.start();
-  gaps.begin(root);
+  try {
+    // The previous run's outage is found before the feed starts (on the worker's thread).
+    await gaps.begin(root);
+  } catch (err) {
+    root.stop();
+    instruments.close();
+    await storage.close(0);
+    await nats.close();
+    throw err;
+  }
   logger.info('writer, drainer, notifier and backfill started');
 
   const instrumentsConfigured = config.upstox.instruments !== undefined || config.upstox.instrumentsUrl !== undefined;
@@ -310,7 +320,7 @@ export async function startService(config: Config, opts: ServiceOptions): Promis
     await app.listen({ host: config.http.host, port: config.http.port });
   } catch (err) {
     root.stop();
-    gaps.stop();
+    void gaps.stop();
     instruments.close();
     await storage.close(0);
     await nats.close();
@@ -348,10 +358,11 @@ export async function startService(config: Config, opts: ServiceOptions): Promis
       ]);
       if (closed) logger.info('server closed');
       else logger.warn(`server did not close within ${SERVER_CLOSE_MS} ms; going on with storage`);
+      // The clean-stop record, so that the next start records a `service stopped` gap: posted to the
+      // storage worker just before its close, which applies it first (or says why it could not).
+      void gaps.stop();
       await storage.close(Math.max(0, Math.min(STORAGE_SHUTDOWN_MS, STOP_BUDGET_MS - (Date.now() - t0))));
       root.stop();
-      // Last: the clean-stop record, so that the next start records a `service stopped` gap.
-      gaps.stop();
       await nats.close();
       hub.stop();
       instruments.close();

@@ -39,6 +39,8 @@ export type ErrorCode =
   | 'CANDLES_RATE_LIMITED'
   | 'CANDLES_UNAVAILABLE'
   | 'GAP_LEDGER_FAILED'
+  /** gaps.db is locked by another process: gap records wait (in order) and are retried; /gaps may answer 503. */
+  | 'GAP_LEDGER_BUSY'
   | 'HOST_FORBIDDEN'
   | 'ORIGIN_FORBIDDEN'
   /** NATS is not connected: a lease request could not be made. */
@@ -85,6 +87,7 @@ const CODES: ReadonlySet<string> = new Set<ErrorCode>([
   'CANDLES_RATE_LIMITED',
   'CANDLES_UNAVAILABLE',
   'GAP_LEDGER_FAILED',
+  'GAP_LEDGER_BUSY',
   'HOST_FORBIDDEN',
   'ORIGIN_FORBIDDEN',
   'NATS_UNAVAILABLE',

@@ -2,13 +2,20 @@
  * The backfill actor's I/O: candle requests through the paced CandleClient, candles handed to the
  * write path (spool first, like live points), and the ledger. Fetched candles wait here, keyed by
  * gap, between `fetching` and `writing`: the machine only ever sees counts.
+ *
+ * The ledger is asynchronous (its SQLite runs on the storage worker's thread): `recordGap` and
+ * `settleGap` post their update and return; the updates are applied in the order posted, and
+ * the `feed_gap` point is written once the row is. A ledger error is logged with its code here
+ * and never reaches the machine (a lock on gaps.db is said once, by the worker, and waited out).
  */
 import { fromPromise } from 'xstate';
 import { type FetchInput, type FetchOutput, type SettleParams, type WriteOutput, backfillMachine } from '../../machines/backfill.js';
 import type { Gap } from '../../machines/rules/gaps.js';
 import type { Logger } from '../logger.js';
 import { type Candle, CandleApiError } from '../upstox/candles.js';
-import type { GapLedger, GapRow } from './ledger.js';
+import type { GapRow } from './ledger.js';
+import type { AsyncLedger } from './ledger-client.js';
+import { describeError, errorCode } from '../../machines/rules/error-info.js';
 
 export interface KeyCandles {
   key: string;
@@ -24,7 +31,7 @@ export interface BackfillSink {
 }
 
 export interface BackfillDeps {
-  ledger: GapLedger;
+  ledger: AsyncLedger;
   client: { minuteCandles(key: string, from: number, to: number): Promise<Candle[]> };
   sink: BackfillSink;
   logger: Logger;
@@ -36,9 +43,19 @@ const describe = (gap: Gap) =>
 
 export function provideBackfill({ ledger, client, sink, logger, now }: BackfillDeps) {
   const fetched = new Map<string, KeyCandles[]>();
-  const show = (id: string) => {
-    const row = ledger.get(id);
-    if (row) sink.writeGap(row);
+  /** After a ledger update: the row as a feed_gap point; a failed update is said (the gap stays as the ledger had it). */
+  const show = (update: Promise<void>, id: string, what: string) => {
+    update
+      .then(() => ledger.get(id))
+      .then(
+        (row) => {
+          if (row) sink.writeGap(row);
+        },
+        (err: unknown) => {
+          const code = errorCode(err, 'GAP_LEDGER_FAILED');
+          logger.error({ code, gap: id }, `the gap ledger did not take the ${what} of gap ${id}: ${describeError(err)}`);
+        },
+      );
   };
   return backfillMachine.provide({
     actors: {
@@ -72,19 +89,23 @@ export function provideBackfill({ ledger, client, sink, logger, now }: BackfillD
     },
     actions: {
       recordGap: (_, { gap, backfill }: { gap: Gap; backfill: 'pending' | 'none' }) => {
-        ledger.record(gap, backfill, backfill === 'none' ? 'backfill is off (BACKFILL=off)' : 'waiting for its last minute to close');
+        const recorded = ledger.record(
+          gap,
+          backfill,
+          backfill === 'none' ? 'backfill is off (BACKFILL=off)' : 'waiting for its last minute to close',
+        );
         logger.warn(
           { gap },
           `gap recorded: ${describe(gap)}; ticks in it stay missing, 1-minute candles ${backfill === 'none' ? 'are not backfilled' : 'will be backfilled'}`,
         );
-        show(gap.id);
+        show(recorded, gap.id, 'record');
       },
       settleGap: (_, p: SettleParams) => {
-        ledger.settle(p.gap.id, p.state, p.detail, p.candles);
+        const settled = ledger.settle(p.gap.id, p.state, p.detail, p.candles);
         if (p.logError) logger.error({ gap: p.gap, detail: p.detail }, `backfill of gap ${describe(p.gap)} failed: ${p.detail}`);
         else if (p.state === 'done') logger.info({ gap: p.gap, candles: p.candles }, `gap ${describe(p.gap)} backfilled: ${p.detail}`);
         else logger.warn({ gap: p.gap, detail: p.detail }, `backfill of gap ${describe(p.gap)}: ${p.detail}`);
-        show(p.gap.id);
+        show(settled, p.gap.id, 'settlement');
       },
     },
   });

@@ -1,7 +1,9 @@
 /**
- * Everything the backfill actor needs, built from Config: the ledger beside the spool, Upstox's
- * clock, the paced candle client, the provided machine and its input. The composition root calls
- * `noteFrame` per frame (two assignments), `begin` once the actor runs, and `stop` last.
+ * Everything the backfill actor needs, built from Config: the ledger beside the spool (its SQLite
+ * on the storage worker's thread, reached through `port`), Upstox's clock, the paced candle
+ * client, the provided machine and its input. The composition root calls `noteFrame` per frame
+ * (two assignments), awaits `begin` once the actor runs, and calls `stop` just before the storage
+ * worker's close.
  */
 import type { Actor } from 'xstate';
 import type { BackfillInput } from '../../machines/backfill.js';
@@ -11,7 +13,9 @@ import type { Logger } from '../logger.js';
 import { CandleClient } from '../upstox/candles.js';
 import { RateLimiter } from '../upstox/rate-limiter.js';
 import { type BackfillSink, provideBackfill } from './backfill-impl.js';
-import { GapLedger, ledgerPathBeside } from './ledger.js';
+import { ledgerPathBeside } from './ledger.js';
+import { LedgerClient, type LedgerPort } from './ledger-client.js';
+import { describeError, errorCode } from '../../machines/rules/error-info.js';
 import { ServerClock } from './server-clock.js';
 
 export interface GapServiceDeps {
@@ -21,20 +25,16 @@ export interface GapServiceDeps {
   sink: BackfillSink;
   /** The subscription now (its keys go into the mark; a new object means it changed). */
   subscription: () => Readonly<Record<string, unknown>>;
-  /** Writes the periodic last-frame mark off the main thread (src/gaps/ledger.ts LedgerOptions.writeMark). */
-  writeMark?: (path: string, lastFrameMs: number, keysJson: string) => void;
+  /** The storage worker, where the ledger's SQLite runs (src/gaps/ledger-client.ts). */
+  port: LedgerPort;
 }
 
 /** CLOCK events while a gap waits: often enough to start within a second of the minute closing. */
 const CLOCK_MS = 1000;
 
-export function createGapService({ config, logger, token, sink, subscription, writeMark }: GapServiceDeps) {
+export function createGapService({ config, logger, token, sink, subscription, port }: GapServiceDeps) {
   const g = config.gaps;
-  const ledger = new GapLedger({
-    path: ledgerPathBeside(config.spool.path),
-    markIntervalMs: g.markIntervalMs,
-    ...(writeMark ? { writeMark } : {}),
-  });
+  const ledger = new LedgerClient(port, { path: ledgerPathBeside(config.spool.path), markIntervalMs: g.markIntervalMs });
   const clock = new ServerClock();
   const client = new CandleClient({
     apiUrl: config.upstox.apiUrl,
@@ -72,11 +72,14 @@ export function createGapService({ config, logger, token, sink, subscription, wr
       clock.noteFrame(currentTs);
       ledger.noteFrame(clock.lastFrameAt());
     },
-    /** Once the root runs: gaps still pending from an earlier run, and the outage the last run's end left. */
-    begin(root: Actor<typeof pipelineMachine>): void {
+    /**
+     * Once the root runs, before the feed starts: gaps still pending from an earlier run, and the
+     * outage the last run's end left. Rejects (GAP_LEDGER_FAILED) when gaps.db cannot be opened;
+     * while another process locks it, waits until it is released.
+     */
+    async begin(root: Actor<typeof pipelineMachine>): Promise<void> {
       const backfill = () => root.getSnapshot().children.backfill?.getSnapshot();
-      const found = ledger.begin();
-      const pending = ledger.pending();
+      const { outage: found, pending } = await ledger.begin();
       if (pending.length > 0) {
         log.info({ gaps: pending.length }, `resuming the backfill of ${pending.length} gap(s) from the ledger`);
         root.send({ type: 'GAPS_PENDING', at: clock.now(), gaps: pending });
@@ -96,7 +99,13 @@ export function createGapService({ config, logger, token, sink, subscription, wr
         // Streaming resumed: the outage found at start is a recorded gap now, no longer a mark.
         if (startOutageOpen && snap && snap.context.down === null) {
           startOutageOpen = false;
-          ledger.startOutageClosed();
+          ledger.startOutageClosed().catch((err: unknown) => {
+            // The next start then reports this outage again (from its first frame): said, not fatal.
+            log.error(
+              { code: errorCode(err, 'GAP_LEDGER_FAILED') },
+              `the gap ledger did not take the end of the start outage: ${describeError(err)}`,
+            );
+          });
         }
         const sub = subscription();
         if (sub !== keysOf) {
@@ -106,11 +115,18 @@ export function createGapService({ config, logger, token, sink, subscription, wr
       }, CLOCK_MS);
       ticker.unref();
     },
-    /** Last: a clean stop is recorded so that the next start says "service stopped". */
-    stop(): void {
+    /**
+     * Just before the storage worker's close, which waits for it (bounded): the last mark and the
+     * clean-stop record, so that the next start says "service stopped". Resolves once written.
+     */
+    stop(): Promise<void> {
       if (ticker) clearInterval(ticker);
-      ledger.cleanStop();
-      ledger.close();
+      return ledger.cleanStop().catch((err: unknown) => {
+        log.error(
+          { code: errorCode(err, 'GAP_LEDGER_FAILED') },
+          `the clean stop could not be recorded in the gap ledger (${describeError(err)}); the next start will say "service crashed"`,
+        );
+      });
     },
   };
 }

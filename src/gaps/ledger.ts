@@ -7,7 +7,10 @@
  *     `markIntervalMs` (never per frame: `noteFrame` only sets a number), and whether the last run
  *     stopped cleanly. At the next start, `begin()` turns the mark into the outage the service's
  *     own absence caused: `service stopped` after a clean stop, `service crashed` otherwise.
- * Writes are tiny and rare (a few per gap, one per mark interval), so they run on the main thread.
+ * In the service this class runs on the storage worker's thread (src/gaps/ledger-host.ts), never on
+ * the event loop that feeds /ticks: better-sqlite3 is synchronous, and a lock held on gaps.db by
+ * another process (a backup tool, an open `sqlite3`) would block its caller for the busy timeout.
+ * Main talks to it through src/gaps/ledger-client.ts.
  */
 import { mkdirSync } from 'node:fs';
 import { dirname, join } from 'node:path';
@@ -35,11 +38,14 @@ export interface LedgerOptions {
   markIntervalMs: number;
   now?: () => number;
   /**
-   * Where the periodic mark is written instead of this connection: in the service, the storage
-   * worker's thread (its own connection to this file), so the event loop that feeds /ticks does
-   * no disk I/O every `markIntervalMs`. The mark written by `cleanStop()` is always written here.
+   * Where the periodic mark is written instead of this connection (its own connection to this
+   * file). The service does not use this class's timer: main keeps the mark (LedgerClient) and
+   * posts it to the storage worker's MarkWriter. The mark written by `cleanStop()` is always
+   * written here.
    */
   writeMark?: (path: string, lastFrameMs: number, keysJson: string) => void;
+  /** How long a statement waits for another connection's lock before SQLITE_BUSY (better-sqlite3's default: 5000). */
+  busyTimeoutMs?: number;
 }
 
 /** `gaps.db` in the spool's directory (`:memory:` beside an in-memory spool). */
@@ -81,9 +87,11 @@ export class GapLedger {
 
   constructor(private readonly opts: LedgerOptions) {
     this.now = opts.now ?? Date.now;
+    let db: Database.Database | undefined;
     try {
       if (opts.path !== ':memory:') mkdirSync(dirname(opts.path), { recursive: true });
-      this.db = new Database(opts.path);
+      db = new Database(opts.path, opts.busyTimeoutMs === undefined ? {} : { timeout: opts.busyTimeoutMs });
+      this.db = db;
       this.db.pragma('journal_mode = WAL');
       this.db.pragma('synchronous = NORMAL');
       this.db.exec(`
@@ -111,6 +119,8 @@ export class GapLedger {
         INSERT OR IGNORE INTO run (id) VALUES (1);
       `);
     } catch (err) {
+      // A failed open (gaps.db locked by another process) is retried with a new connection.
+      db?.close();
       throw new TickpipeError(
         'GAP_LEDGER_FAILED',
         `cannot open the gap ledger ${opts.path}: ${(err as Error).message}; check that the spool directory is writable`,

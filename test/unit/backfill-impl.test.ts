@@ -12,6 +12,7 @@ import { GapLedger, type GapRow } from '../../src/gaps/ledger.js';
 import { createLogger } from '../../src/logger.js';
 import { CandleClient } from '../../src/upstox/candles.js';
 import { RateLimiter, UPSTOX_CANDLE_LIMITS } from '../../src/upstox/rate-limiter.js';
+import { until } from '../helpers/poll.js';
 
 const ist = (s: string) => Date.parse(`${s}+05:30`);
 const A = 'NSE_EQ|INE002A01018';
@@ -53,7 +54,13 @@ function setup() {
     }),
   );
   const machine = provideBackfill({
-    ledger,
+    // The service's ledger is asynchronous (its SQLite on the storage worker's thread); here the
+    // same class in-process, behind the same Promise API.
+    ledger: {
+      record: async (gap, backfill, detail) => ledger.record(gap, backfill, detail),
+      settle: async (id, backfill, detail, candles) => ledger.settle(id, backfill, detail, candles),
+      get: async (id) => ledger.get(id),
+    },
     client: new CandleClient({
       apiUrl,
       token: () => 'tok',
@@ -108,6 +115,8 @@ describe('backfill I/O (ledger, candle client, sink)', () => {
       ],
       'the minute 10:03, which the live feed saw in full, is left alone',
     );
+    // The feed_gap point follows the ledger's update (asynchronous).
+    await until('the settled feed_gap row', () => t.gapRows.length >= 2, { timeoutMs: 5000 });
     assert.deepEqual(
       t.gapRows.map((r) => r.backfill),
       ['pending', 'done'],

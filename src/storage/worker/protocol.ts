@@ -6,6 +6,7 @@
 import type { StorageReport } from '../../../machines/events.js';
 import type { Config } from '../../config.js';
 import type { Candle } from '../../upstox/feed-types.js';
+import type { LedgerOp } from '../../gaps/ledger-protocol.js';
 
 /** What the worker is started with (workerData: structured-cloned once). */
 export interface StorageWorkerData {
@@ -36,6 +37,8 @@ export type ToWorker =
   | { t: 'flush' }
   /** The gap ledger's last-frame mark, written here so the main thread does no disk I/O for it. */
   | { t: 'mark'; path: string; lastFrameMs: number; keysJson: string }
+  /** A gap ledger request (src/gaps/ledger-client.ts), answered with a `reply` of the same id. */
+  | { t: 'ledger'; id: number; op: LedgerOp }
   | { t: 'route'; open: boolean }
   | { t: 'draining'; on: boolean }
   | { t: 'call'; id: number; op: CallOp; arg?: number }

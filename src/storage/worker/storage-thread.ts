@@ -18,12 +18,19 @@ import type { DecodedFrame } from '../../upstox/feed-types.js';
 import { type Storage, openStorage } from '../open-storage.js';
 import type { CallOp, FromWorker, StorageWorkerData, ToWorker, ToWorkerBatch } from './protocol.js';
 import { MarkWriter } from './mark-writer.js';
+import { LedgerHost } from '../../gaps/ledger-host.js';
 import { SnapshotTaker } from './snapshot.js';
 
 /** Snapshots are posted at most this often while something changes... */
 const SNAPSHOT_MS = 200;
 /** ...and at least this often (a heartbeat: main shows the snapshot's age as the worker's health). */
 const HEARTBEAT_MS = 1000;
+/**
+ * A gap ledger statement waits this long for another process's lock on gaps.db, holding this
+ * thread (and the spool writes behind it) meanwhile; then it is retried every LEDGER_RETRY_MS.
+ */
+const LEDGER_BUSY_TIMEOUT_MS = 100;
+const LEDGER_RETRY_MS = 1000;
 
 const data = workerData as StorageWorkerData;
 if (!parentPort) throw new Error('storage-thread.ts runs as a worker_threads worker (src/storage/worker/storage-worker.ts starts it)');
@@ -91,6 +98,8 @@ function run(storage: Storage, taker: SnapshotTaker): void {
   const wp = storage.writePath;
   const frameLog = new RateLimitedLog(logger, 5, 10_000);
   const marks = new MarkWriter(logger);
+  // The gap ledger lives on this thread too (src/gaps/ledger-host.ts): main does no SQLite.
+  const ledger = new LedgerHost(logger, { busyTimeoutMs: LEDGER_BUSY_TIMEOUT_MS, retryMs: LEDGER_RETRY_MS });
   let framesDone = 0n;
   let bytesDone = 0n;
   let lastPost = Date.now();
@@ -152,6 +161,8 @@ function run(storage: Storage, taker: SnapshotTaker): void {
         return undefined;
       case 'close':
         clearInterval(timer);
+        // The ledger first: its clean-stop record was posted just before this close.
+        ledger.close();
         marks.close();
         await storage.close(arg ?? 0);
         return taker.take();
@@ -175,6 +186,8 @@ function run(storage: Storage, taker: SnapshotTaker): void {
         return wp.flush();
       case 'mark':
         return marks.write(m.path, m.lastFrameMs, m.keysJson);
+      case 'ledger':
+        return ledger.handle(m.op, (r) => post({ t: 'reply', id: m.id, ...r }));
       case 'route':
         return wp.setRoute(m.open);
       case 'draining':

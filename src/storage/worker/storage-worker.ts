@@ -21,6 +21,7 @@ import { TickpipeError, describeError } from '../../errors.js';
 import type { Logger } from '../../logger.js';
 import type { Stats } from '../../stats.js';
 import type { Candle, DecodedFrame } from '../../upstox/feed-types.js';
+import type { LedgerOp } from '../../gaps/ledger-protocol.js';
 import type { StoragePlane } from '../storage.js';
 import { Outbox } from './outbox.js';
 import { type CallOp, type FromWorker, STORAGE_COUNTERS, type StorageSnapshot, type SymbolEntry, type ToWorker } from './protocol.js';
@@ -240,6 +241,23 @@ export class StorageWorker implements StoragePlane {
   /** The gap ledger's last-frame mark (src/gaps/ledger.ts), written by the worker's own connection to `path`. */
   writeMark(path: string, lastFrameMs: number, keysJson: string): void {
     this.post({ t: 'mark', path, lastFrameMs, keysJson });
+  }
+
+  /**
+   * A gap ledger request (src/gaps/ledger-client.ts): applied on the worker's thread, in order
+   * behind everything posted before it. Rejects with a TickpipeError once storage is closing.
+   */
+  ledger(op: LedgerOp): Promise<unknown> {
+    if (this.state !== 'running') {
+      return Promise.reject(
+        new TickpipeError('GAP_LEDGER_FAILED', `the gap ledger is not reachable: storage is ${this.state} (${op.m} not done)`),
+      );
+    }
+    const id = this.nextId++;
+    return new Promise((resolve, reject) => {
+      this.calls.set(id, { resolve, reject });
+      this.post({ t: 'ledger', id, op });
+    });
   }
 
   /** flush(), resolved once the worker has done it: what was pushed before is spooled (or waits in memory, in order, if the spool fails). */
