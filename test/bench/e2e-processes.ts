@@ -73,9 +73,11 @@ export async function startFanoutOnly(
   token: string,
   keys: string[],
   nodeArgs: string[] = [],
+  env: Record<string, string> = {},
 ): Promise<Child & { baseUrl: string }> {
   const child = spawn(process.execPath, [...nodeArgs, join(here, 'e2e-fanout-only.js'), apiUrl, token, keys.join(',')], {
     stdio: ['ignore', 'pipe', 'pipe'],
+    env: { ...process.env, ...env },
   });
   const m = await lineFrom(child, /\{"url":"([^"]+)"\}/, 'fan-out only');
   return { pid: child.pid!, baseUrl: m[1], stop: stopper(child) };

@@ -13,7 +13,8 @@
  *   storage off  the fan-out alone (e2e-fanout-only.ts; the service has no such switch)  E2E_PHASE_S
  * after E2E_WARMUP_S (default 5 s) of warm-up. E2E_RATES (default 10000,20000) picks the rates,
  * E2E_RUNS (default full,off) the runs. Node runs the service and the storage-off side with the
- * flags of `npm start` (package.json), or E2E_NODE_FLAGS instead ("" for none; e.g.
+ * environment `npm start` sets (the allocator setting) and its node flags (package.json), or
+ * E2E_NODE_FLAGS instead of the flags ("" for none; e.g.
  * "--max-semi-space-size=64", or "--cpu-prof --cpu-prof-dir=/tmp/prof").
  * E2E_SERVICE_ENV ("NAME=value NAME=value") adds settings to the service (DRAIN_CHUNK_POINTS, INFLUX_WRITE_LANES, ...).
  * The bench talks to the processes only over HTTP, websockets and /proc, so it measures the
@@ -54,26 +55,35 @@ const DRAIN_MAX_S = envNum('E2E_DRAIN_MAX_S', 300);
 const WARMUP_S = envNum('E2E_WARMUP_S', 5);
 const RATES = (process.env['E2E_RATES'] ?? '10000,20000').split(',').map(Number);
 const RUNS = new Set((process.env['E2E_RUNS'] ?? 'full,off').split(','));
-/** The flags `npm start` gives node (package.json): the service is measured as users run it. */
-function startFlags(): string[] {
+/**
+ * How `npm start` runs node (package.json): the environment it sets before `node` (the allocator
+ * setting) and node's flags. The service is measured as users run it.
+ */
+function startCommand(): { env: Record<string, string>; flags: string[] } {
   const pkg = JSON.parse(readFileSync(join(dirname(fileURLToPath(import.meta.url)), '..', '..', '..', 'package.json'), 'utf8')) as {
     scripts: Record<string, string>;
   };
   const argv = pkg.scripts['start'].split(/\s+/);
-  return argv.slice(1, -1).filter((a) => a.startsWith('--'));
+  const node = argv.indexOf('node');
+  const env = Object.fromEntries(argv.slice(0, node).map((kv) => [kv.slice(0, kv.indexOf('=')), kv.slice(kv.indexOf('=') + 1)]));
+  return { env, flags: argv.slice(node + 1, -1).filter((a) => a.startsWith('--')) };
 }
-const NODE_FLAGS = (process.env['E2E_NODE_FLAGS'] ?? startFlags().join(' ')).split(/\s+/).filter(Boolean);
+const START = startCommand();
+const NODE_FLAGS = (process.env['E2E_NODE_FLAGS'] ?? START.flags.join(' ')).split(/\s+/).filter(Boolean);
 /** E2E_SERVICE_ENV="DRAIN_CHUNK_POINTS=5000 INFLUX_WRITE_LANES=1": extra settings for the service, to compare tunings. */
-const SERVICE_ENV: Record<string, string> = Object.fromEntries(
-  (process.env['E2E_SERVICE_ENV'] ?? '')
-    .split(/\s+/)
-    .filter(Boolean)
-    .map((kv) => {
-      const i = kv.indexOf('=');
-      if (i <= 0) throw new Error(`E2E_SERVICE_ENV takes NAME=value pairs separated by spaces, got ${kv}`);
-      return [kv.slice(0, i), kv.slice(i + 1)];
-    }),
-);
+const SERVICE_ENV: Record<string, string> = {
+  ...START.env,
+  ...Object.fromEntries(
+    (process.env['E2E_SERVICE_ENV'] ?? '')
+      .split(/\s+/)
+      .filter(Boolean)
+      .map((kv) => {
+        const i = kv.indexOf('=');
+        if (i <= 0) throw new Error(`E2E_SERVICE_ENV takes NAME=value pairs separated by spaces, got ${kv}`);
+        return [kv.slice(0, i), kv.slice(i + 1)];
+      }),
+  ),
+};
 for (const r of RUNS) if (r !== 'full' && r !== 'off') throw new Error(`E2E_RUNS takes full and/or off (comma-separated), got ${r}`);
 for (const r of RATES) if (!Number.isInteger(r) || r <= 0) throw new Error(`E2E_RATES takes positive whole updates/s, got ${r}`);
 const INSTRUMENTS = 200;
@@ -243,7 +253,7 @@ async function fullRun(rate: number): Promise<PhaseResult[]> {
 
 async function storageOffRun(rate: number): Promise<PhaseResult> {
   const sim = await startSimProcess({ rate, intervalMs: (INSTRUMENTS * 1000) / rate, keys: KEYS, token: TOKEN });
-  const side = await startFanoutOnly(sim.apiUrl, TOKEN, KEYS, NODE_FLAGS);
+  const side = await startFanoutOnly(sim.apiUrl, TOKEN, KEYS, NODE_FLAGS, START.env);
   let client: TicksClient | undefined;
   try {
     client = await startTicksClient(side.baseUrl);

@@ -249,12 +249,19 @@ describe('Dockerfile', () => {
     assert.doesNotMatch(runtime, /npm (start|run)/);
   });
 
-  it('gives node the same flags as `npm start` (a tuning holds wherever users run it)', () => {
+  it('gives node the same flags and environment as `npm start` (a tuning holds wherever users run it)', () => {
     const entry = JSON.parse(instruction('ENTRYPOINT')[0].slice('ENTRYPOINT '.length)) as string[];
     const start = (JSON.parse(file('package.json')) as { scripts: Record<string, string> }).scripts['start'].split(/\s+/);
-    assert.equal(start[0], 'node');
+    const node = start.indexOf('node');
+    assert.ok(node >= 0, 'npm start runs node');
     assert.equal(start.at(-1), 'dist/src/main.js');
-    assert.deepEqual(entry.slice(1), start.slice(1, -1));
+    assert.deepEqual(entry.slice(1), start.slice(node + 1, -1));
+    const env = start.slice(0, node);
+    assert.ok(env.includes('MALLOC_MMAP_THRESHOLD_=131072'), 'npm start sets the allocator threshold');
+    for (const kv of env) {
+      assert.match(kv, /^[A-Z_]+=\S+$/, `${kv} before node is an environment assignment`);
+      assert.match(runtime, new RegExp(`(ENV|\\s)${kv}(\\s|$)`), `the image sets ${kv} as npm start does`);
+    }
   });
 
   it('copies only files that exist, and the runtime image holds what the service reads at run time', () => {
