@@ -146,6 +146,7 @@ try {
   });
   wp.setDraining(true);
   wp.setRoute(true);
+  const builtBefore = stats.pointsBuilt;
   const live = pace(LIVE_RATE, (n) => wp.pushFrame(frameAt(templates, n, LIVE_BASE_TS)));
   const progress: DrainProgress[] = [];
   // Timed until the backlog is replayed (live points queue behind it, so they are drained too).
@@ -156,8 +157,9 @@ try {
   live.stop();
   while (spool.pendingPoints() > 0) await wp.drainChunk(1000);
   wp.setDraining(false);
-  const livePoints = live.frames * POINTS_PER_FRAME;
   wp.flush();
+  // Points built from the live frames (fewer than they carried: each candle once per batch).
+  const livePoints = stats.pointsBuilt - builtBefore;
   await until('the last live points landed', () => stats.pointsWritten >= BACKLOG + livePoints, { timeoutMs: 30_000, intervalMs: 10 });
   await wp.flushAndClose(2000);
   const drainRate = drained / drainS;
