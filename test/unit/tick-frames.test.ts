@@ -119,6 +119,22 @@ describe('TickFrames: the live /ticks messages as bytes', () => {
     assert.deepEqual(first.subarray(0, firstBytes.length), firstBytes);
   });
 
+  it('frames carved one after another from shared slabs never overwrite an earlier frame (its views may be queued)', () => {
+    fc.assert(
+      fc.property(fc.array(fc.array(update, { maxLength: 40 }), { minLength: 1, maxLength: 60 }), (frameList) => {
+        const frames = new TickFrames();
+        const kept: Array<{ view: Buffer; copy: Buffer }> = [];
+        for (const updates of frameList) {
+          check(frames, updates);
+          const view = frames.buf.subarray(0, frames.bytes);
+          kept.push({ view, copy: Buffer.from(view) });
+        }
+        for (const [i, k] of kept.entries()) assert.deepEqual(k.view, k.copy, `frame ${i} was overwritten`);
+      }),
+      { numRuns: 100 },
+    );
+  });
+
   it('writes every number as String does (null where JSON has none)', () => {
     const frames = new TickFrames();
     const u = new TickUpdate();
