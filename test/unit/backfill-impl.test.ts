@@ -1,7 +1,6 @@
 import assert from 'node:assert/strict';
 import { type IncomingMessage, type ServerResponse, createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { Writable } from 'node:stream';
 import { after, before, describe, it } from 'node:test';
 import { SimulatedClock, createActor, waitFor } from 'xstate';
 import type { Gap } from '../../machines/rules/gaps.js';
@@ -9,9 +8,9 @@ import { DEFAULT_CALENDAR } from '../../machines/rules/trading-hours.js';
 import { type KeyCandles, provideBackfill } from '../../src/gaps/backfill-impl.js';
 import { gapLine } from '../../src/gaps/gap-points.js';
 import { GapLedger, type GapRow } from '../../src/gaps/ledger.js';
-import { createLogger } from '../../src/logger.js';
 import { CandleClient } from '../../src/upstox/candles.js';
 import { RateLimiter, UPSTOX_CANDLE_LIMITS } from '../../src/upstox/rate-limiter.js';
+import { capturingLogger } from '../helpers/log-capture.js';
 import { until } from '../helpers/poll.js';
 
 const ist = (s: string) => Date.parse(`${s}+05:30`);
@@ -43,16 +42,7 @@ function setup() {
   ledger.begin();
   const written: KeyCandles[] = [];
   const gapRows: GapRow[] = [];
-  const logs: Array<{ level: number; msg: string }> = [];
-  const logger = createLogger(
-    'info',
-    new Writable({
-      write(chunk: Buffer, _enc, cb) {
-        logs.push(JSON.parse(chunk.toString()) as { level: number; msg: string });
-        cb();
-      },
-    }),
-  );
+  const { logger, logs } = capturingLogger();
   const machine = provideBackfill({
     // The service's ledger is asynchronous (its SQLite on the storage worker's thread); here the
     // same class in-process, behind the same Promise API.

@@ -8,13 +8,12 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Writable } from 'node:stream';
 import { after, describe, it } from 'node:test';
 import Database from 'better-sqlite3';
 import { LedgerHost, type LedgerReply } from '../../src/gaps/ledger-host.js';
 import type { LedgerOp } from '../../src/gaps/ledger-protocol.js';
 import type { GapRow } from '../../src/gaps/ledger.js';
-import { createLogger } from '../../src/logger.js';
+import { capturingLogger } from '../helpers/log-capture.js';
 import { observeFor, until } from '../helpers/poll.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'tickpipe-ledger-host-'));
@@ -22,16 +21,7 @@ after(() => rmSync(dir, { recursive: true, force: true }));
 
 function setup(name: string) {
   const path = join(dir, name, 'gaps.db');
-  const logs: Array<{ level: number; msg: string; code?: string }> = [];
-  const logger = createLogger(
-    'info',
-    new Writable({
-      write(chunk: Buffer, _enc, cb) {
-        logs.push(JSON.parse(chunk.toString()) as { level: number; msg: string });
-        cb();
-      },
-    }),
-  );
+  const { logger, logs } = capturingLogger();
   const host = new LedgerHost(logger, { busyTimeoutMs: 20, retryMs: 30 });
   const replies: Array<{ op: string; r: LedgerReply }> = [];
   const send = (op: LedgerOp) => new Promise<LedgerReply>((resolve) => host.handle(op, (r) => (replies.push({ op: op.m, r }), resolve(r))));
