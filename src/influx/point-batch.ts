@@ -23,7 +23,7 @@ const SPACE = 0x20;
  * would be written, spooled and sent only to be overwritten. So the first copy takes a place in the
  * batch and later copies update it in place (line-protocol.ts); at 50 updates per instrument per
  * second that turns 3 points per update into about 1 (issue 13), and InfluxDB ends up with exactly
- * what the copies would have left (test/unit/candle-merge.test.ts).
+ * what the copies would have left (test/unit/line-protocol-bytes.test.ts).
  */
 export interface HeldCandle extends Omit<Candle, 'interval'> {
   /** The batch holding it; null once written (sealed), when it can no longer change. */
