@@ -28,7 +28,7 @@ import type { Logger } from '../logger.js';
 import type { Stats } from '../stats.js';
 import type { DecodedFrame, TickUpdate } from '../upstox/feed-types.js';
 import { marketStatusJson, tickJson } from './tick-json.js';
-import type { Text } from './json-bytes.js';
+import type { Text } from '../ascii-bytes.js';
 import { TickFrames, tickHead } from './tick-frames.js';
 
 export const SLOW_CLIENT_CLOSE_CODE = 4008;

@@ -8,13 +8,13 @@
  * Why not tickJson + textFrame per update: building the JSON as a chain of string pieces, then
  * flattening it (Buffer.byteLength) and converting it to UTF-8 (Buffer.write), and concatenating
  * the frames took ~45% of the main thread in the e2e profile at 10,000 updates/s (issue 13).
- * Here numbers are written as ASCII digits straight into the Buffer (json-bytes.ts), and the per-key head
+ * Here numbers are written as ASCII digits straight into the Buffer (src/ascii-bytes.ts), and the per-key head
  * (`{"type":"tick","key":...,"symbol":...,"ts":`) and the candle intervals are bytes built once.
  * The bytes are exactly `tickJson(u, false, symbolField)`'s (test/unit/tick-frames.test.ts holds
  * them equal for any update, and holds the number writer equal to `String(n)`).
  */
 import { type Candle, FeedKind, type TickUpdate } from '../upstox/feed-types.js';
-import { SLACK, type Text, put, text, writeNumber } from './json-bytes.js';
+import { SLACK, type Text, put, text, writeNumber } from '../ascii-bytes.js';
 
 /** Upper bound of one `,"name":value` pair: a name up to `,"bid_price_30":` (16 bytes) and a number of up to 25 chars. */
 const FIELD_MAX = 48;

@@ -10,10 +10,12 @@
  * they are merged into one point before they are written (HeldCandle, point-batch.ts). The sequence is in
  * the line text, which the spool stores, so a replay writes the same points again (idempotent).
  * Hot path: per key, one Map lookup gives the tick tag prefix (bytes, with the symbol and extra
- * tags) and the candle prefixes of each interval; field names are constants; numbers are written
- * digit by digit where that pays (point-batch.ts). Non-finite numbers are skipped (InfluxDB
- * rejects NaN/Infinity), integers carry the `i` suffix, floats never do.
+ * tags) and the candle prefixes of each interval; field names are constant words; numbers are
+ * written as digits straight into the buffer where that pays (point-batch.ts, ascii-bytes.ts).
+ * Non-finite numbers are skipped (InfluxDB rejects NaN/Infinity), integers carry the `i` suffix,
+ * floats never do.
  */
+import { type Text, text } from '../ascii-bytes.js';
 import { type Candle, FeedKind, type DecodedFrame, type TickUpdate } from '../upstox/feed-types.js';
 import {
   FIELD_MAX,
@@ -103,11 +105,11 @@ const SPACE = 0x20;
 const QUOTE = 0x22;
 
 /** Field names of depth level n (1-based), built once per level. */
-const DEPTH_NAMES: Array<{ bq: string; bp: string; aq: string; ap: string }> = [];
-function depthNames(n: number): { bq: string; bp: string; aq: string; ap: string } {
+const DEPTH_NAMES: Array<{ bq: Text; bp: Text; aq: Text; ap: Text }> = [];
+function depthNames(n: number): { bq: Text; bp: Text; aq: Text; ap: Text } {
   let d = DEPTH_NAMES[n];
   if (d === undefined) {
-    d = { bq: `bid_qty_${n}=`, bp: `bid_price_${n}=`, aq: `ask_qty_${n}=`, ap: `ask_price_${n}=` };
+    d = { bq: text(`bid_qty_${n}=`), bp: text(`bid_price_${n}=`), aq: text(`ask_qty_${n}=`), ap: text(`ask_price_${n}=`) };
     DEPTH_NAMES[n] = d;
   }
   return d;
@@ -286,24 +288,41 @@ export class LineProtocolBuilder {
   }
 }
 
+/** `tick` field names (with their `=`) as words for ascii-bytes.ts put(). */
+const F_ATP = text('atp=');
+const F_CP = text('cp=');
+const F_DELTA = text('delta=');
+const F_GAMMA = text('gamma=');
+const F_IV = text('iv=');
+const F_LTP = text('ltp=');
+const F_LTQ = text('ltq=');
+const F_LTT = text('ltt=');
+const F_OI = text('oi=');
+const F_RHO = text('rho=');
+const F_TBQ = text('tbq=');
+const F_THETA = text('theta=');
+const F_TSQ = text('tsq=');
+const F_VEGA = text('vega=');
+const F_VTT = text('vtt=');
+
 /** The `tick` fields of one update, by feed kind (README "The InfluxDB schema"). */
 function writeTickFields(u: TickUpdate): void {
-  floatField('ltp=', u.ltp);
-  intField('ltt=', u.ltt);
-  intField('ltq=', u.ltq);
-  floatField('cp=', u.cp);
+  floatField(F_LTP, u.ltp);
+  intField(F_LTT, u.ltt);
+  intField(F_LTQ, u.ltq);
+  floatField(F_CP, u.cp);
   const kind = u.kind;
   if (kind === FeedKind.MarketFull) {
-    floatField('atp=', u.atp);
-    intField('vtt=', u.vtt);
-    floatField('oi=', u.oi);
-    floatField('iv=', u.iv);
-    floatField('tbq=', u.tbq);
-    floatField('tsq=', u.tsq);
+    floatField(F_ATP, u.atp);
+    intField(F_VTT, u.vtt);
+    floatField(F_OI, u.oi);
+    floatField(F_IV, u.iv);
+    floatField(F_TBQ, u.tbq);
+    floatField(F_TSQ, u.tsq);
   } else if (kind === FeedKind.FirstLevelGreeks) {
-    intField('vtt=', u.vtt);
-    floatField('oi=', u.oi);
-    floatField('iv=', u.iv);
+    intField(F_VTT, u.vtt);
+    floatField(F_OI, u.oi);
+    floatField(F_IV, u.iv);
   }
   const d = u.depth;
   for (let i = 0, n = 1; i + 3 < d.length; i += 4, n++) {
@@ -315,11 +334,11 @@ function writeTickFields(u: TickUpdate): void {
   }
   const g = u.greeks;
   if (g !== null) {
-    floatField('delta=', g.delta);
-    floatField('theta=', g.theta);
-    floatField('gamma=', g.gamma);
-    floatField('vega=', g.vega);
-    floatField('rho=', g.rho);
+    floatField(F_DELTA, g.delta);
+    floatField(F_THETA, g.theta);
+    floatField(F_GAMMA, g.gamma);
+    floatField(F_VEGA, g.vega);
+    floatField(F_RHO, g.rho);
   }
 }
 

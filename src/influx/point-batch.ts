@@ -11,6 +11,7 @@
  * the builder reserves the point's worst-case size first, so they never check bounds.
  */
 
+import { SLACK, type Text, put, text, writeNumber } from '../ascii-bytes.js';
 import type { Candle } from '../upstox/feed-types.js';
 
 const NL = 0x0a;
@@ -40,8 +41,15 @@ export interface HeldCandle extends Omit<Candle, 'interval'> {
 const spare: Buffer[] = [];
 const SPARE_MAX = 4;
 
+/** A DataView of a Buffer (all of it), for the word stores of ascii-bytes.ts. */
+function viewOf(b: Buffer): DataView {
+  return new DataView(b.buffer, b.byteOffset, b.length);
+}
+
 export class PointBatch {
   buf: Buffer;
+  /** `buf` as a DataView, made when `buf` is. */
+  view: DataView;
   /** Bytes used in `buf`. */
   bytes = 0;
   points = 0;
@@ -56,6 +64,7 @@ export class PointBatch {
     const size = Math.max(1024, capacity);
     const i = spare.findIndex((b) => b.length >= size);
     this.buf = i >= 0 ? spare.splice(i, 1)[0] : Buffer.allocUnsafe(size);
+    this.view = viewOf(this.buf);
   }
 
   /**
@@ -65,6 +74,7 @@ export class PointBatch {
   recycle(): void {
     if (this.buf.length >= 64 * 1024 && spare.length < SPARE_MAX) spare.push(this.buf);
     this.buf = Buffer.alloc(0);
+    this.view = viewOf(this.buf);
     this.bytes = 0;
     this.points = 0;
   }
@@ -78,6 +88,7 @@ export class PointBatch {
     const grown = Buffer.allocUnsafe(size);
     this.buf.copy(grown, 0, 0, this.bytes);
     this.buf = grown;
+    this.view = viewOf(grown);
   }
 
   /** Counts a point whose bytes were just written. */
@@ -108,11 +119,11 @@ export class PointBatch {
       beginPoint(this, h.prefix.length + 24 + 5 * FIELD_MAX);
       writeBytes(h.prefix);
       writeByte(SPACE);
-      floatField('open=', h.open);
-      floatField('high=', h.high);
-      floatField('low=', h.low);
-      floatField('close=', h.close);
-      intField('volume=', h.volume);
+      floatField(OPEN, h.open);
+      floatField(HIGH, h.high);
+      floatField(LOW, h.low);
+      floatField(CLOSE, h.close);
+      intField(VOLUME, h.volume);
       writeByte(SPACE);
       // Microseconds, exactly ts·1000: a candle's updates (and its backfilled copy) replace each other.
       writeInteger(h.ts * 1000);
@@ -133,17 +144,26 @@ export class PointBatch {
   }
 }
 
+const OPEN = text('open=');
+const HIGH = text('high=');
+const LOW = text('low=');
+const CLOSE = text('close=');
+const VOLUME = text('volume=');
+
 // ---- the cursor and its writers (one point at a time) ----
 
 let out: Buffer = Buffer.alloc(0);
+let view: DataView = viewOf(out);
 let at = 0;
 /** A field was written in the current point: the next one needs a comma. */
 let fieldWritten = false;
 
 /** Starts writing a point into `b` (room for `max` bytes): the line separator, then the caller's parts. */
 export function beginPoint(b: PointBatch, max: number): number {
-  b.reserve(max + 1);
+  // SLACK: the word stores of ascii-bytes.ts may write up to 3 bytes past their text.
+  b.reserve(max + 1 + SLACK);
   out = b.buf;
+  view = b.view;
   at = b.bytes;
   if (b.points > 0) out[at++] = NL;
   fieldWritten = false;
@@ -181,84 +201,36 @@ export function writeUtf8(s: string): void {
 }
 
 /**
- * An integral number exactly as `String(v)` writes it: digits straight into the buffer for safe
- * integers (no temporary string), `String(v)` otherwise (exponents, fractions).
+ * A number exactly as `String(v)` writes it, the digits straight into the buffer where that pays
+ * (safe integers, whole paise), `String(v)` otherwise: ascii-bytes.ts writeNumber, shared with the
+ * /ticks messages (which write JSON's `null` for what is not finite; here String's text, though
+ * the fields below never write such a number: InfluxDB takes no NaN or Infinity). A property test
+ * (test/unit/line-protocol-bytes.test.ts) holds it equal to String(v).
  */
 export function writeInteger(v: number): void {
-  if (!(v <= Number.MAX_SAFE_INTEGER && v >= -Number.MAX_SAFE_INTEGER) || v !== Math.floor(v)) {
-    writeAscii(String(v));
-    return;
-  }
-  if (v < 0) {
-    out[at++] = 0x2d;
-    v = -v;
-  }
-  writeDigits(v);
+  if (Number.isFinite(v)) at = writeNumber(view, at, v);
+  else writeAscii(String(v));
 }
 
-/** A non-negative safe integer's digits. v/10 keeps an error below 0.1 for v < 2^53, so floor is exact. */
-function writeDigits(v: number): void {
-  if (v < 10) {
-    out[at++] = 0x30 + v;
-    return;
-  }
-  let len = 1;
-  for (let p = 10; p <= v && len < 16; p *= 10) len++;
-  let i = at + len - 1;
-  while (v >= 10) {
-    const q = Math.floor(v / 10);
-    out[i--] = 0x30 + (v - q * 10);
-    v = q;
-  }
-  out[i] = 0x30 + v;
-  at += len;
-}
-
-/**
- * A float exactly as `String(v)` writes it. Prices are whole paise: when v·100 rounds to an
- * integer c with c/100 === v (and |v| < 1e13, where two-decimal numbers are further apart than
- * doubles, so this short form is the shortest that round-trips, which is what String(v) picks),
- * the digits are written straight; anything else goes through String(v). A property test
- * (test/unit/line-protocol-bytes.test.ts) holds both paths equal to String(v).
- */
+/** A float: written like any number (line protocol floats carry no suffix, integers `i`). */
 export function writeFloat(v: number): void {
-  const c = Math.round(v * 100);
-  if (c / 100 !== v || !(c < 1e15 && c > -1e15)) {
-    writeAscii(String(v));
-    return;
-  }
-  let n = c;
-  if (n < 0) {
-    out[at++] = 0x2d;
-    n = -n;
-  }
-  const whole = Math.floor(n / 100);
-  const cents = n - whole * 100;
-  writeDigits(whole);
-  if (cents === 0) return;
-  out[at++] = 0x2e;
-  const tens = Math.floor(cents / 10);
-  out[at++] = 0x30 + tens;
-  const ones = cents - tens * 10;
-  if (ones !== 0) out[at++] = 0x30 + ones;
+  writeInteger(v);
 }
 
 /** `,name=v` (no comma before the first field), skipping a non-finite v. `name` includes the `=`. */
-export function floatField(name: string, v: number): void {
+export function floatField(name: Text, v: number): void {
   if (!Number.isFinite(v)) return;
   if (fieldWritten) out[at++] = 0x2c;
   fieldWritten = true;
-  writeAscii(name);
-  writeFloat(v);
+  at = writeNumber(view, put(view, at, name), v);
 }
 
 /** `,name=<trunc(v)>i`, skipping a non-finite v. `name` includes the `=`. */
-export function intField(name: string, v: number): void {
+export function intField(name: Text, v: number): void {
   if (!Number.isFinite(v)) return;
   if (fieldWritten) out[at++] = 0x2c;
   fieldWritten = true;
-  writeAscii(name);
-  writeInteger(Math.trunc(v));
+  at = writeNumber(view, put(view, at, name), Math.trunc(v));
   out[at++] = 0x69;
 }
 

@@ -1,7 +1,9 @@
 /**
- * Writers of JSON text straight into a Buffer, through a DataView, for the /ticks messages
- * (tick-frames.ts): constant text as 32-bit words, numbers as ASCII digits four a store, exactly
- * as `String(n)` writes them (test/unit/tick-frames.test.ts holds them equal).
+ * Writers of ASCII text straight into a Buffer, through a DataView: constant text as 32-bit words,
+ * numbers as ASCII digits four a store, exactly as `String(n)` writes them. Both byte-built texts
+ * use them: the /ticks JSON messages (fanout/tick-frames.ts; test/unit/tick-frames.test.ts holds
+ * them equal) and the line protocol's field values (influx/point-batch.ts;
+ * test/unit/line-protocol-bytes.test.ts).
  */
 
 // ---- the writers: each writes at `p` and returns the position after what it wrote, through a
