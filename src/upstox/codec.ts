@@ -404,15 +404,33 @@ function readInt64(r: Reader): number {
 }
 
 /**
- * The instrument key of each position in the frame, with its bytes: a feed sends the same keys
- * in the same order frame after frame, so the key at a position is most often the one the
- * previous frame had there. Reusing that string (after comparing its bytes) saves decoding a new
- * one per update and, downstream, hashing it afresh in every Map it is looked up in (the
- * fan-out's, the storage's, segmentOf's). A key in another position is decoded as usual.
+ * Instrument keys already decoded, found again by their bytes: a feed sends the same few thousand
+ * keys frame after frame. Reusing the string saves decoding a new one per update and, downstream,
+ * hashing it afresh in every Map it is looked up in (the fan-out's, the storage's, segmentOf's).
+ *
+ * First the key the previous frame had at the same position (a byte comparison); then a hash
+ * table of the bytes, since frames need not list keys in the same order: Upstox sends the
+ * instruments that changed, and the simulator continues a rotation, so positions drift from
+ * frame to frame (the position alone missed most keys in the e2e bench). A key not found is
+ * decoded as usual and remembered; the table is bounded, a full probe run evicts its first entry.
  */
-const keySlots: Array<{ bytes: Uint8Array; key: string } | undefined> = [];
+interface KnownKey {
+  bytes: Uint8Array;
+  key: string;
+}
+const keySlots: Array<KnownKey | undefined> = [];
 /** Positions remembered: the largest V3 subscription. */
 const KEY_SLOTS = 5000;
+/** Open addressing, linear probing: twice the largest subscription, a power of two. */
+const TABLE_SIZE = 16_384;
+const PROBES = 8;
+const keyTable: Array<KnownKey | undefined> = new Array<KnownKey | undefined>(TABLE_SIZE);
+
+function sameBytes(known: Uint8Array, buf: Uint8Array, start: number, len: number): boolean {
+  if (known.length !== len) return false;
+  for (let i = 0; i < len; i++) if (known[i] !== buf[start + i]) return false;
+  return true;
+}
 
 function readKey(r: Reader, index: number): string {
   const at = r.pos;
@@ -422,20 +440,35 @@ function readKey(r: Reader, index: number): string {
   if (end > r.len) throw new FrameDecodeError(`instrument key overruns the frame (${len} bytes at ${start})`);
   const buf = r.buf;
   const slot = keySlots[index];
-  if (slot !== undefined && slot.bytes.length === len) {
-    const b = slot.bytes;
-    let i = 0;
-    while (i < len && b[i] === buf[start + i]) i++;
-    if (i === len) {
+  if (slot !== undefined && sameBytes(slot.bytes, buf, start, len)) {
+    r.pos = end;
+    return slot.key;
+  }
+  // FNV-1a over the bytes.
+  let h = 0x811c9dc5;
+  for (let i = start; i < end; i++) h = Math.imul(h ^ buf[i], 0x01000193);
+  const home = (h >>> 0) & (TABLE_SIZE - 1);
+  let free = -1;
+  for (let p = 0; p < PROBES; p++) {
+    const t = (home + p) & (TABLE_SIZE - 1);
+    const known = keyTable[t];
+    if (known === undefined) {
+      free = t;
+      break;
+    }
+    if (sameBytes(known.bytes, buf, start, len)) {
+      if (index < KEY_SLOTS) keySlots[index] = known;
       r.pos = end;
-      return slot.key;
+      return known.key;
     }
   }
   // protobufjs's own UTF-8 reading, as before (it reads the length again: step back).
   r.pos = at;
   const key = r.string();
   // A copy: `buf` is the socket's, reused for later frames.
-  if (index < KEY_SLOTS) keySlots[index] = { bytes: new Uint8Array(buf.subarray(start, end)), key };
+  const known: KnownKey = { bytes: new Uint8Array(buf.subarray(start, end)), key };
+  keyTable[free >= 0 ? free : home] = known;
+  if (index < KEY_SLOTS) keySlots[index] = known;
   return key;
 }
 

@@ -215,7 +215,7 @@ describe('codec', () => {
     assert.ok(new TickUpdate().depth.length === 0);
   });
 
-  it('reads the right keys whatever their order from frame to frame (keys are reused by position only when their bytes match)', () => {
+  it('reads the right keys whatever their order from frame to frame (a key is reused only when its bytes match)', () => {
     const rand = rng(7);
     // One buffer for every frame, as a socket's: the codec must keep copies of key bytes, not views.
     const socketBuffer = Buffer.alloc(4096);
@@ -229,6 +229,21 @@ describe('codec', () => {
       socketBuffer.set(encoded);
       assert.deepEqual(
         decodeFrame(socketBuffer.subarray(0, encoded.length)).updates.map((u) => u.key),
+        keys,
+      );
+    }
+  });
+
+  it('reads the right keys when there are more than it remembers (20,000 keys, shuffled, then again)', () => {
+    const rand = rng(11);
+    const all = Array.from({ length: 20_000 }, (_, i) => `NSE_FO|${100_000 + i}`);
+    for (let round = 0; round < 3; round++) {
+      const keys = [...all].sort(() => rand() - 0.5).slice(0, round === 2 ? 500 : all.length);
+      const feeds: Record<string, unknown> = {};
+      for (const k of keys) feeds[k] = { ltpc: ltpc(rand) };
+      const decoded = decodeFrame(encodeFeedResponse({ type: 1, feeds, currentTs: 1 }));
+      assert.deepEqual(
+        decoded.updates.map((u) => u.key),
         keys,
       );
     }
