@@ -68,11 +68,22 @@ export class PointBatch {
   }
 
   /**
-   * Hands the batch's buffer to the next batches. Only for a batch nothing reads any more (its
-   * bytes copied into the spool, no request sending them); the batch is empty afterwards.
+   * Something keeps a view of the bytes (the spool, to send them without reading them back from
+   * SQLite): recycle() must not hand them to another batch.
+   */
+  private bytesKept = false;
+
+  keepBytes(): void {
+    this.bytesKept = true;
+  }
+
+  /**
+   * Hands the batch's buffer to the next batches, unless keepBytes() was called: then it only lets
+   * go of it. Only for a batch nothing reads any more but through keepBytes (its bytes copied into
+   * the spool, no request sending them); the batch is empty afterwards.
    */
   recycle(): void {
-    if (this.buf.length >= 64 * 1024 && spare.length < SPARE_MAX) spare.push(this.buf);
+    if (!this.bytesKept && this.buf.length >= 64 * 1024 && spare.length < SPARE_MAX) spare.push(this.buf);
     this.buf = Buffer.alloc(0);
     this.view = viewOf(this.buf);
     this.bytes = 0;
