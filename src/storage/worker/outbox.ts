@@ -10,8 +10,13 @@
 import { FrameBatch } from './frame-batch.js';
 import type { SymbolEntry, ToWorker, ToWorkerBatch } from './protocol.js';
 
-/** Frames wait this long to be posted together (the write path batches for far longer anyway). */
-const COALESCE_MS = 5;
+/**
+ * Frames wait this long to be posted together (the write path batches for far longer anyway).
+ * Each post costs main a structured clone and the worker a wake-up, whatever it carries: at 50
+ * frames/s (10,000 updates/s of 200 instruments), 25 ms puts about two frames in each, where 5 ms
+ * posted every frame alone.
+ */
+const COALESCE_MS = 25;
 /** ...or until this many bytes wait. */
 const POST_BYTES = 1024 * 1024;
 
