@@ -147,7 +147,7 @@ export class LedgerHost {
   private open(): GapLedger {
     if (!this.ledger) {
       if (!this.path) throw new TickpipeError('GAP_LEDGER_FAILED', 'the gap ledger was used before it was opened (begin)');
-      this.ledger = new GapLedger({ path: this.path, markIntervalMs: 0, busyTimeoutMs: this.opts.busyTimeoutMs });
+      this.ledger = new GapLedger({ path: this.path, busyTimeoutMs: this.opts.busyTimeoutMs });
     }
     return this.ledger;
   }

@@ -3,9 +3,9 @@
  * crashes. It holds
  *   - every gap (from, to, keys, reason) with its backfill state and detail, for GET /gaps and for
  *     resuming a backfill after a restart;
- *   - the run record: the "last frame seen" mark and the keys streamed then, written at most every
- *     `markIntervalMs` (never per frame: `noteFrame` only sets a number), and whether the last run
- *     stopped cleanly. At the next start, `begin()` turns the mark into the outage the service's
+ *   - the run record: the "last frame seen" mark and the keys streamed then, written by
+ *     `flushMark` (never per frame: `noteFrame` only sets a number; main keeps the mark and posts
+ *     it every few seconds, src/gaps/ledger-client.ts), and whether the last run stopped cleanly. At the next start, `begin()` turns the mark into the outage the service's
  *     own absence caused: `service stopped` after a clean stop, `service crashed` otherwise.
  * In the service this class runs on the storage worker's thread (src/gaps/ledger-host.ts), never on
  * the event loop that feeds /ticks: better-sqlite3 is synchronous, and a lock held on gaps.db by
@@ -34,16 +34,7 @@ export interface StartOutage {
 
 export interface LedgerOptions {
   path: string;
-  /** The mark is flushed at most this often (0: only by explicit flushMark calls). */
-  markIntervalMs: number;
   now?: () => number;
-  /**
-   * Where the periodic mark is written instead of this connection (its own connection to this
-   * file). The service does not use this class's timer: main keeps the mark (LedgerClient) and
-   * posts it to the storage worker's MarkWriter. The mark written by `cleanStop()` is always
-   * written here.
-   */
-  writeMark?: (path: string, lastFrameMs: number, keysJson: string) => void;
   /** How long a statement waits for another connection's lock before SQLITE_BUSY (better-sqlite3's default: 5000). */
   busyTimeoutMs?: number;
 }
@@ -83,9 +74,8 @@ export class GapLedger {
   private lastFrameAt: number | null = null;
   private keys: string[] = [];
   private dirty = false;
-  private timer: NodeJS.Timeout | undefined;
 
-  constructor(private readonly opts: LedgerOptions) {
+  constructor(opts: LedgerOptions) {
     this.now = opts.now ?? Date.now;
     let db: Database.Database | undefined;
     try {
@@ -154,10 +144,6 @@ export class GapLedger {
     this.db
       .prepare('UPDATE run SET clean_stop = 0, open_reason = ?, open_from_ms = ? WHERE id = 1')
       .run(found?.reason ?? null, found?.at ?? null);
-    if (this.opts.markIntervalMs > 0) {
-      this.timer = setInterval(() => this.flushMark(), this.opts.markIntervalMs);
-      this.timer.unref();
-    }
     return found;
   }
 
@@ -180,9 +166,7 @@ export class GapLedger {
   /** Writes the mark if a frame came since the last write (until then the previous run's mark stays). */
   flushMark(): void {
     if (!this.dirty || this.lastFrameAt === null) return;
-    const write = this.opts.writeMark;
-    if (write && this.opts.path !== ':memory:') write(this.opts.path, this.lastFrameAt, JSON.stringify(this.keys));
-    else this.writeMarkHere();
+    this.writeMarkHere();
     this.dirty = false;
   }
 
@@ -252,21 +236,13 @@ export class GapLedger {
 
   /** Flushes the mark and records that this run ended cleanly. */
   cleanStop(): void {
-    this.stopTimer();
-    // Here, not through `writeMark`: the storage worker may be closed already, and the mark must be
-    // on disk before the clean stop is.
+    // The mark must be on disk before the clean stop is.
     this.writeMarkHere();
     this.dirty = false;
     this.db.prepare('UPDATE run SET clean_stop = 1 WHERE id = 1').run();
   }
 
   close(): void {
-    this.stopTimer();
     this.db.close();
-  }
-
-  private stopTimer(): void {
-    if (this.timer) clearInterval(this.timer);
-    this.timer = undefined;
   }
 }

@@ -38,7 +38,7 @@ before(async () => {
 after(() => new Promise<void>((r) => server.close(() => r())));
 
 function setup() {
-  const ledger = new GapLedger({ path: ':memory:', markIntervalMs: 0, now: () => NOW });
+  const ledger = new GapLedger({ path: ':memory:', now: () => NOW });
   ledger.begin();
   const written: KeyCandles[] = [];
   const gapRows: GapRow[] = [];

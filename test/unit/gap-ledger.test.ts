@@ -9,7 +9,7 @@ const dir = mkdtempSync(join(tmpdir(), 'tickpipe-ledger-'));
 after(() => rmSync(dir, { recursive: true, force: true }));
 let n = 0;
 const fresh = () => join(dir, `run${++n}`, 'gaps.db');
-const open = (path: string) => new GapLedger({ path, markIntervalMs: 0 });
+const open = (path: string) => new GapLedger({ path });
 
 describe('gap ledger', () => {
   it('lives beside the spool', () => {
@@ -64,27 +64,6 @@ describe('gap ledger', () => {
     const l4 = open(path);
     assert.deepEqual(l4.begin(), { at: 5000, keys: ['NSE_EQ|A'], reason: 'service crashed' }, '...now as a crash');
     l4.close();
-  });
-
-  it('the mark timer writes at most every interval and not before', async () => {
-    const path = fresh();
-    const l = new GapLedger({ path, markIntervalMs: 100 });
-    l.begin();
-    l.noteFrame(42);
-    const peek = () => {
-      const other = open(path);
-      const found = other.begin();
-      other.close();
-      return found;
-    };
-    // Not flushed yet (the timer has not fired): another reader sees nothing.
-    assert.equal(peek(), null);
-    const deadline = Date.now() + 5000;
-    while (peek()?.at !== 42) {
-      assert.ok(Date.now() < deadline, 'the mark timer flushed within 5 s');
-      await new Promise((r) => setTimeout(r, 20));
-    }
-    l.close();
   });
 
   it('records gaps durably, settles them, lists newest first with ?since, resumes pending ones', () => {

@@ -42,7 +42,7 @@ const GAP_1_DONE = {
 
 describe('GET /gaps and gap metrics', () => {
   it('answers the contract shape, newest first, ?since filters; bad queries get 400; metrics count them', async () => {
-    const ledger = new GapLedger({ path: ':memory:', markIntervalMs: 0 });
+    const ledger = new GapLedger({ path: ':memory:' });
     ledger.begin();
     ledger.record({ id: '1', from: 60_000, to: 120_000, keys: ['NSE_EQ|A'], reason: 'socket dropped' }, 'pending');
     ledger.record({ id: '2', from: 600_000, to: 720_000, keys: ['NSE_EQ|A', 'NSE_EQ|B'], reason: 'service crashed' }, 'pending');
