@@ -12,7 +12,10 @@
  *   drain      started again; until the spool is empty, at most E2E_DRAIN_MAX_S (default 300 s)
  *   storage off  the fan-out alone (e2e-fanout-only.ts; the service has no such switch)  E2E_PHASE_S
  * after E2E_WARMUP_S (default 5 s) of warm-up. E2E_RATES (default 10000,20000) picks the rates,
- * E2E_RUNS (default full,off) the runs. Node runs the service and the storage-off side with the
+ * E2E_RUNS (default full,off) the runs, E2E_REPEAT (default 1) how often each, interleaved (full, off,
+ * full, off...): the machine's speed drifts by tens of percent within an hour, so one run per side
+ * can mislead; with repeats the tables show every run and a spread table the ranges, and the
+ * targets are judged on the medians. Node runs the service and the storage-off side with the
  * environment `npm start` sets (the allocator setting) and its node flags (package.json), or
  * E2E_NODE_FLAGS instead of the flags ("" for none; e.g.
  * "--max-semi-space-size=64", or "--cpu-prof --cpu-prof-dir=/tmp/prof").
@@ -32,7 +35,7 @@ import { until } from '../helpers/poll.js';
 import { startServiceProcess } from '../helpers/service-process.js';
 import { startVictoria, type Victoria } from '../helpers/victoria.js';
 import { stopDescendantsOnSignal } from './bench-util.js';
-import { type PhaseName, type PhaseResult, printChecks, printTables } from './e2e-report.js';
+import { type PhaseName, type PhaseResult, printChecks, printSpread, printTables } from './e2e-report.js';
 import {
   procCpuSeconds,
   rssPeak,
@@ -44,9 +47,9 @@ import {
   vmRowsInserted,
 } from './e2e-processes.js';
 
-const envNum = (name: string, fallback: number) => {
+const envNum = (name: string, fallback: number, what = 'a positive number of seconds') => {
   const v = Number(process.env[name] ?? fallback);
-  if (!Number.isFinite(v) || v <= 0) throw new Error(`${name} must be a positive number of seconds, got ${process.env[name]}`);
+  if (!Number.isFinite(v) || v <= 0) throw new Error(`${name} must be ${what}, got ${process.env[name]}`);
   return v;
 };
 const PHASE_S = envNum('E2E_PHASE_S', 60);
@@ -55,6 +58,8 @@ const DRAIN_MAX_S = envNum('E2E_DRAIN_MAX_S', 300);
 const WARMUP_S = envNum('E2E_WARMUP_S', 5);
 const RATES = (process.env['E2E_RATES'] ?? '10000,20000').split(',').map(Number);
 const RUNS = new Set((process.env['E2E_RUNS'] ?? 'full,off').split(','));
+const REPEAT = envNum('E2E_REPEAT', 1, 'a whole number of runs (1 or more)');
+if (!Number.isInteger(REPEAT)) throw new Error(`E2E_REPEAT must be a whole number of runs (1 or more), got ${process.env['E2E_REPEAT']}`);
 /**
  * How `npm start` runs node (package.json): the environment it sets before `node` (the allocator
  * setting) and node's flags. The service is measured as users run it.
@@ -274,15 +279,24 @@ const load = () =>
     .join(' ');
 console.log(
   `e2e: simulator, service, VictoriaMetrics and a /ticks client in separate processes; ${INSTRUMENTS} instruments per frame, full mode;\n` +
-    `rates ${RATES.join(', ')} updates/s; runs ${[...RUNS].join(', ')}; phases ${PHASE_S} s, cut-off ${OUTAGE_S} s, drain at most ${DRAIN_MAX_S} s; ` +
+    `rates ${RATES.join(', ')} updates/s; runs ${[...RUNS].join(', ')}${REPEAT > 1 ? ` x${REPEAT}, interleaved` : ''}; phases ${PHASE_S} s, cut-off ${OUTAGE_S} s, drain at most ${DRAIN_MAX_S} s; ` +
     `node flags: ${NODE_FLAGS.join(' ') || 'none'}; load average ${load()}`,
 );
 const results: PhaseResult[] = [];
 for (const rate of RATES) {
-  if (RUNS.has('full')) results.push(...(await fullRun(rate)));
-  if (RUNS.has('off')) results.push(await storageOffRun(rate));
-  console.log(`(${rate} updates/s done; load average ${load()})`);
+  for (let run = 1; run <= REPEAT; run++) {
+    const these: PhaseResult[] = [];
+    if (RUNS.has('full')) these.push(...(await fullRun(rate)));
+    if (RUNS.has('off')) these.push(await storageOffRun(rate));
+    for (const r of these) {
+      r.run = run;
+      if (REPEAT > 1) r.label = `${r.label}, run ${run}`;
+    }
+    results.push(...these);
+    console.log(`(${rate} updates/s${REPEAT > 1 ? `, run ${run} of ${REPEAT}` : ''} done; load average ${load()})`);
+  }
 }
 printTables(results);
+if (REPEAT > 1) printSpread(results);
 printChecks(results);
 console.log(`\n(${((performance.now() - started) / 1000).toFixed(0)} s; load average now ${load()}: 1, 5 and 15 minutes)`);
