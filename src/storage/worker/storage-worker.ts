@@ -76,7 +76,7 @@ const OVERLOAD_LOG_MS = 10_000;
 
 /**
  * The worker's young generation, where nearly everything it allocates dies (decoded frames, bodies
- * read back from the spool). By default V8 lets it grow to 48 MB, and what it grew to stays
+ * read back from the spool while draining). By default V8 lets it grow to 48 MB, and what it grew to stays
  * resident. Measured end to end at 10,000 updates/s with CPU profiles (README "Performance"): 48 MB
  * gave peak RSS 219 / 229 / 263 MB (steady / cut off / draining) with GC 8% of the worker's time;
  * 16 MB 208 / 212 / 227 MB, GC 8%; 6 MB saved another ~10 MB but GC took 20%.
