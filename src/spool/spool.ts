@@ -128,6 +128,8 @@ export class Spool {
    */
   private readonly recent = new Map<number, Buffer>();
   private recentBytes = 0;
+  /** Whether append keeps bodies (holdRecent): not while InfluxDB is down. */
+  private holding = true;
   /** `oldest`'s queries by shape (see oldestStatement), prepared on first use. */
   private oldestStatements: Array<Database.Statement | undefined> = [];
   private lastFullLog = 0;
@@ -280,12 +282,30 @@ export class Spool {
     }
     this.count(shard, 1, points);
     this.bytes += body.length;
-    if ((this.shardRows[shard] ?? 0) <= RECENT_ROWS_PER_SHARD && this.recentBytes + body.length <= RECENT_MAX_BYTES) {
+    if (this.holding && (this.shardRows[shard] ?? 0) <= RECENT_ROWS_PER_SHARD && this.recentBytes + body.length <= RECENT_MAX_BYTES) {
       this.recent.set(id, body);
       this.recentBytes += body.length;
       batch.keepBytes?.();
     }
     return true;
+  }
+
+  /**
+   * Whether appended bodies are kept (see `recent`): the write path turns it off while InfluxDB is
+   * down, and that lets go of those already kept. A row waits out the outage then, and its body
+   * would only hold memory (~10 MB of RSS at 10,000 updates/s, measured in the e2e bench); it is
+   * read from the file when it is replayed.
+   */
+  holdRecent(on: boolean): void {
+    this.holding = on;
+    if (on) return;
+    this.recent.clear();
+    this.recentBytes = 0;
+  }
+
+  /** Bytes of the bodies kept in memory (for tests and /state's curious). */
+  get heldBytes(): number {
+    return this.recentBytes;
   }
 
   /** Drops a deleted row's body from `recent`. Always safe: a row not held is read from the file. */

@@ -87,6 +87,8 @@ export class WritePath {
     this.reportTimer.unref();
     this.drops = new DropLog(o.logger);
     const n = o.spool.adoptLanes(Math.max(1, Math.trunc(o.lanes ?? 1)));
+    // The route opens when the writer first finds InfluxDB up (setRoute).
+    o.spool.holdRecent(false);
     const host: LaneHost = {
       options: { ...o, drops: this.drops },
       routeOpen: () => this.routeOpen,
@@ -238,6 +240,8 @@ export class WritePath {
   /** The writer's route: open while influxUp. Opening resumes sending what waits. */
   setRoute(open: boolean): void {
     this.routeOpen = open && this.o.client !== null;
+    // A batch spooled while the route is closed waits: keeping its bytes in memory would not pay.
+    this.o.spool.holdRecent(this.routeOpen);
     if (this.routeOpen && this.backlogPoints() > this.o.batchMaxPoints * 3 && !this.draining) this.tellDrainer(true);
     else this.kick();
   }

@@ -3,17 +3,21 @@
  * reading them from SQLite. Such a body is a view of the batch's Buffer, so the guarantees are:
  * the bytes replayed are the bytes appended, whatever batches are built afterwards (a kept Buffer
  * is never handed to another batch); a row read from the file equals one held in memory; and a
- * deleted row is neither held nor replayed.
+ * deleted row is neither held nor replayed. And while InfluxDB is down nothing is held: the rows
+ * wait out the outage, and their bodies would only hold memory.
  */
 import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
+import type { WriteClient, WriteOutcome } from '../../src/influx/write-client.js';
 import { PointBatch } from '../../src/influx/point-batch.js';
 import { createLogger } from '../../src/logger.js';
 import { Spool } from '../../src/spool/spool.js';
 import { Stats } from '../../src/stats.js';
+import { WritePath } from '../../src/storage/write-path.js';
+import { tickFrame } from '../helpers/storage-fixture.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'tickpipe-spool-recent-'));
 after(() => rmSync(dir, { recursive: true, force: true }));
@@ -101,6 +105,67 @@ describe('spool: bodies of just-appended rows', () => {
       spool.oldest(100_000, { seq: rest[0].seq, id: rest[0].id }).map((r) => r.body.toString('latin1')),
       [batches[2].body().toString('latin1')],
     );
+    spool.close();
+  });
+
+  it('holds nothing while told not to, and lets go of what it held', () => {
+    const spool = openSpool('hold.db');
+    const a = batchOf('H0', 100);
+    spool.append(spool.takeSeq(), a);
+    assert.equal(spool.heldBytes, a.body().length);
+    spool.holdRecent(false);
+    assert.equal(spool.heldBytes, 0);
+    const b = batchOf('H1', 100);
+    spool.append(spool.takeSeq(), b);
+    assert.equal(spool.heldBytes, 0);
+    // Both come back from the file, byte for byte.
+    assert.deepEqual(
+      spool.oldest(100_000).map((r) => r.body.toString('latin1')),
+      [a.body().toString('latin1'), b.body().toString('latin1')],
+    );
+    spool.holdRecent(true);
+    const c = batchOf('H2', 100);
+    spool.append(spool.takeSeq(), c);
+    assert.equal(spool.heldBytes, c.body().length);
+    spool.close();
+  });
+
+  it('the write path holds bodies only while the route to InfluxDB is open', async () => {
+    const spool = openSpool('route.db');
+    const stats = new Stats();
+    /** Answers nothing until told: the batch stays in flight. */
+    const answers: Array<(o: WriteOutcome) => void> = [];
+    const client: WriteClient = {
+      write: () => new Promise<WriteOutcome>((resolve) => answers.push(resolve)),
+      probe: () => Promise.resolve(),
+      close: () => {},
+    };
+    const wp = new WritePath({
+      spool,
+      client,
+      stats,
+      logger: createLogger('silent'),
+      batchMaxPoints: 1000,
+      flushIntervalMs: 1_000_000,
+      drainChunkPoints: 1000,
+      extraTags: {},
+      report: () => {},
+    });
+    const T = 1_750_000_000_000;
+    // Closed at start (the writer has not found InfluxDB yet): spooled, not held.
+    wp.pushFrame(tickFrame(T, { 'NSE_EQ|R1': 1 }));
+    wp.flush();
+    assert.equal(spool.heldBytes, 0);
+    wp.setRoute(true);
+    wp.pushFrame(tickFrame(T + 1, { 'NSE_EQ|R1': 2 }));
+    wp.flush();
+    assert.ok(spool.heldBytes > 0, 'a batch spooled while the route is open is held');
+    // InfluxDB went down: what was held is let go, and the rows are all still there.
+    wp.setRoute(false);
+    assert.equal(spool.heldBytes, 0);
+    assert.equal(spool.pendingPoints(), 2);
+    for (const answer of answers) answer({ kind: 'unavailable', status: 503, message: 'down' });
+    wp.abort();
     spool.close();
   });
 });
