@@ -41,6 +41,19 @@ export interface HeldCandle extends Omit<Candle, 'interval'> {
 const spare: Buffer[] = [];
 const SPARE_MAX = 4;
 
+/** A Buffer nothing reads any more, for the next batches (when it is big enough to be worth keeping). */
+function giveBack(buf: Buffer): void {
+  if (buf.length >= 64 * 1024 && spare.length < SPARE_MAX) spare.push(buf);
+}
+
+/**
+ * Sizes above 64 KiB rounded up to 256 KiB: a batch is sized like the previous one plus an eighth,
+ * and a given-back Buffer of a similar batch then fits the next, rather than missing by a few bytes.
+ */
+function roundSize(n: number): number {
+  return n <= 64 * 1024 ? n : Math.ceil(n / (256 * 1024)) * 256 * 1024;
+}
+
 /** A DataView of a Buffer (all of it), for the word stores of ascii-bytes.ts. */
 function viewOf(b: Buffer): DataView {
   return new DataView(b.buffer, b.byteOffset, b.length);
@@ -58,10 +71,12 @@ export class PointBatch {
   readonly keys = new Set<string>();
   /** Candle points held back until seal(), in the order they were first seen (see HeldCandle). */
   readonly held: HeldCandle[] = [];
+  /** keepBytes() was called for `buf`. */
+  private bytesKept = false;
 
   /** `capacity`: a first guess of the size (the previous batch's, say); it grows by doubling. */
   constructor(capacity = 64 * 1024) {
-    const size = Math.max(1024, capacity);
+    const size = roundSize(Math.max(1024, capacity));
     const i = spare.findIndex((b) => b.length >= size);
     this.buf = i >= 0 ? spare.splice(i, 1)[0] : Buffer.allocUnsafe(size);
     this.view = viewOf(this.buf);
@@ -69,12 +84,16 @@ export class PointBatch {
 
   /**
    * Something keeps a view of the bytes (the spool, to send them without reading them back from
-   * SQLite): recycle() must not hand them to another batch.
+   * SQLite): recycle() must not hand them to another batch. Returns how to give the Buffer back
+   * once nothing reads it any more (the spool calls it when the row is deleted after InfluxDB took
+   * it): then the next batches are built in it. Without that, each batch was a fresh Buffer of
+   * megabytes, promoted before its row was retired; in the storage worker, whose heap is ~8 MB,
+   * that external memory started a full GC every second or two.
    */
-  private bytesKept = false;
-
-  keepBytes(): void {
+  keepBytes(): () => void {
     this.bytesKept = true;
+    const buf = this.buf;
+    return () => giveBack(buf);
   }
 
   /**
@@ -83,7 +102,8 @@ export class PointBatch {
    * the spool, no request sending them); the batch is empty afterwards.
    */
   recycle(): void {
-    if (!this.bytesKept && this.buf.length >= 64 * 1024 && spare.length < SPARE_MAX) spare.push(this.buf);
+    if (!this.bytesKept) giveBack(this.buf);
+    this.bytesKept = false;
     this.buf = Buffer.alloc(0);
     this.view = viewOf(this.buf);
     this.bytes = 0;

@@ -108,7 +108,16 @@ export class InfluxWriteClient implements WriteClient {
           const status = res.statusCode ?? 600;
           if (status < 300) {
             res.on('error', reject);
-            res.on('end', () => resolve());
+            res.on('end', () => {
+              // Resolved only once the body is written (or the socket gone): the caller may then
+              // build a new batch in its memory (src/spool/spool.ts giveBack), and a server that
+              // answers before reading everything must not see those bytes.
+              if (req.writableFinished) resolve();
+              else {
+                req.once('finish', () => resolve());
+                req.once('close', () => resolve());
+              }
+            });
             res.resume();
             return;
           }

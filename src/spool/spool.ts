@@ -47,8 +47,11 @@ export interface SpoolBatch {
   firstTs: number;
   lastTs: number;
   keys: Iterable<string>;
-  /** The spool keeps a reference to body() (see Spool.recent): its memory must not be reused. */
-  keepBytes?(): void;
+  /**
+   * The spool keeps a reference to body() (see Spool.recent): its memory must not be reused until
+   * the spool calls the function returned, when the row was deleted after InfluxDB took it.
+   */
+  keepBytes?(): () => void;
 }
 
 /**
@@ -128,6 +131,14 @@ export class Spool {
    */
   private readonly recent = new Map<number, Buffer>();
   private recentBytes = 0;
+  /**
+   * How to give a held body's memory back (SpoolBatch.keepBytes), by row id. Called only once the
+   * row's delete committed after InfluxDB took it (retire, remove): then no request reads it. Not
+   * when drop-oldest deletes a row (it may be in flight) nor when holding stops (the same).
+   */
+  private readonly giveBack = new Map<number, () => void>();
+  /** Bodies forgotten by the delete transaction running now, given back once it commits. */
+  private toGiveBack: Array<() => void> = [];
   /** Whether append keeps bodies (holdRecent): not while InfluxDB is down. */
   private holding = true;
   /** `oldest`'s queries by shape (see oldestStatement), prepared on first use. */
@@ -285,7 +296,8 @@ export class Spool {
     if (this.holding && (this.shardRows[shard] ?? 0) <= RECENT_ROWS_PER_SHARD && this.recentBytes + body.length <= RECENT_MAX_BYTES) {
       this.recent.set(id, body);
       this.recentBytes += body.length;
-      batch.keepBytes?.();
+      const giveBack = batch.keepBytes?.();
+      if (giveBack !== undefined) this.giveBack.set(id, giveBack);
     }
     return true;
   }
@@ -300,6 +312,7 @@ export class Spool {
     this.holding = on;
     if (on) return;
     this.recent.clear();
+    this.giveBack.clear();
     this.recentBytes = 0;
   }
 
@@ -308,12 +321,19 @@ export class Spool {
     return this.recentBytes;
   }
 
-  /** Drops a deleted row's body from `recent`. Always safe: a row not held is read from the file. */
-  private forget(id: number): void {
+  /**
+   * Drops a deleted row's body from `recent`. Always safe: a row not held is read from the file.
+   * `delivered`: InfluxDB took the row, so its memory can be given back once the delete commits.
+   */
+  private forget(id: number, delivered = false): void {
     const body = this.recent.get(id);
     if (body === undefined) return;
     this.recent.delete(id);
     this.recentBytes -= body.length;
+    const giveBack = this.giveBack.get(id);
+    if (giveBack === undefined) return;
+    this.giveBack.delete(id);
+    if (delivered) this.toGiveBack.push(giveBack);
   }
 
   /** A row's body: held since its append, or read from the file. */
@@ -446,17 +466,36 @@ export class Spool {
    * TickpipeError('SPOOL_FAILED') when it cannot (the rows then stay and are sent again: harmless).
    */
   retire(rows: readonly SpoolRow[], rejected: ReadonlyArray<{ lines: readonly string[]; why: string }>): void {
-    this.guarded('cannot retire delivered rows in', () =>
-      this.db.transaction(() => {
-        this.removeTx(rows);
-        for (const r of rejected) this.deadLetter(r.lines, r.why);
-      })(),
+    this.delivered(() =>
+      this.guarded('cannot retire delivered rows in', () =>
+        this.db.transaction(() => {
+          this.removeTx(rows);
+          for (const r of rejected) this.deadLetter(r.lines, r.why);
+        })(),
+      ),
     );
   }
 
   /** Deletes rows that InfluxDB acknowledged (one transaction). Throws TickpipeError('SPOOL_FAILED') when it cannot. */
   remove(rows: readonly SpoolRow[]): void {
-    this.guarded('cannot delete delivered rows from', () => this.removeTx(rows));
+    this.delivered(() => this.guarded('cannot delete delivered rows from', () => this.removeTx(rows)));
+  }
+
+  /**
+   * Runs the delete of delivered rows; once it committed, their held bodies are given back for
+   * new batches. If it failed, they are not: the rows stay and may be sent again, from the file.
+   */
+  private delivered(fn: () => void): void {
+    this.toGiveBack = [];
+    try {
+      fn();
+    } catch (err) {
+      this.toGiveBack = [];
+      throw err;
+    }
+    const list = this.toGiveBack;
+    this.toGiveBack = [];
+    for (const giveBack of list) giveBack();
   }
 
   /**
@@ -492,7 +531,7 @@ export class Spool {
       for (const r of rows) {
         const res = this.deleteRow.run(r.id);
         // Forgotten even if the transaction rolls back: the body is then read from the file.
-        this.forget(r.id);
+        this.forget(r.id, true);
         if (res.changes > 0) {
           this.count(r.shard, -1, -r.points);
           this.bytes -= r.bytes;

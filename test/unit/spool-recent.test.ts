@@ -3,7 +3,8 @@
  * reading them from SQLite. Such a body is a view of the batch's Buffer, so the guarantees are:
  * the bytes replayed are the bytes appended, whatever batches are built afterwards (a kept Buffer
  * is never handed to another batch); a row read from the file equals one held in memory; and a
- * deleted row is neither held nor replayed. And while InfluxDB is down nothing is held: the rows
+ * deleted row is neither held nor replayed; a held body's memory goes back to new batches only once
+ * InfluxDB took its row and the delete committed. And while InfluxDB is down nothing is held: the rows
  * wait out the outage, and their bodies would only hold memory.
  */
 import assert from 'node:assert/strict';
@@ -22,9 +23,19 @@ import { tickFrame } from '../helpers/storage-fixture.js';
 const dir = mkdtempSync(join(tmpdir(), 'tickpipe-spool-recent-'));
 after(() => rmSync(dir, { recursive: true, force: true }));
 
-function openSpool(name: string): Spool {
+function openSpool(name: string, maxBytes = 1 << 30): Spool {
   const logger = createLogger('silent');
-  return new Spool({ path: join(dir, name), maxBytes: 1 << 30, fullPolicy: 'drop-oldest', stats: new Stats(), logger, lockTimeoutMs: 0 });
+  return new Spool({ path: join(dir, name), maxBytes, fullPolicy: 'drop-oldest', stats: new Stats(), logger, lockTimeoutMs: 0 });
+}
+
+/** ~800 KB of lines: its Buffer (1 MiB) is bigger than any other this file builds. */
+function bigBatch(tag: string): PointBatch {
+  return batchOf(tag, 3000);
+}
+
+/** The memory a new batch of bigBatch's size is built in (taken from the given-back Buffers when one fits). */
+function nextBatchMemory(): ArrayBufferLike {
+  return new PointBatch(900 * 1024).buf.buffer;
 }
 
 /** A batch of `points` lines whose text says which batch it is; big enough (≥ 64 KiB) for its Buffer to be recyclable. */
@@ -166,6 +177,43 @@ describe('spool: bodies of just-appended rows', () => {
     assert.equal(spool.pendingPoints(), 2);
     for (const answer of answers) answer({ kind: 'unavailable', status: 503, message: 'down' });
     wp.abort();
+    spool.close();
+  });
+
+  it("gives a row's memory to new batches once InfluxDB took it, not before", () => {
+    const spool = openSpool('give-back.db');
+    const a = bigBatch('G0');
+    const memory = a.buf.buffer;
+    const text = a.body().toString('latin1');
+    spool.append(spool.takeSeq(), a);
+    a.recycle();
+    assert.notEqual(nextBatchMemory(), memory, 'held, so not handed on');
+    const rows = spool.oldest(100_000);
+    assert.equal(rows[0].body.toString('latin1'), text);
+    spool.retire(rows, []);
+    assert.equal(nextBatchMemory(), memory, 'given back once the delete committed');
+    spool.close();
+  });
+
+  it("keeps a dropped row's memory away from new batches (it may still be in flight)", () => {
+    const spool = openSpool('give-back-drop.db', 1_200_000);
+    const a = bigBatch('D0');
+    const memoryA = a.buf.buffer;
+    spool.append(spool.takeSeq(), a);
+    const inFlight = spool.oldest(100_000);
+    // drop-oldest makes room for the next batch by deleting the first.
+    const b = bigBatch('D1');
+    const memoryB = b.buf.buffer;
+    spool.append(spool.takeSeq(), b);
+    assert.deepEqual(
+      spool.oldest(100_000).map((r) => r.id),
+      [inFlight[0].id + 1],
+    );
+    assert.notEqual(nextBatchMemory(), memoryA);
+    // Nor when holding stops (InfluxDB went down while b was in flight).
+    spool.holdRecent(false);
+    assert.notEqual(nextBatchMemory(), memoryB);
+    assert.equal(inFlight[0].body.toString('latin1').slice(0, 40), a.body().toString('latin1').slice(0, 40));
     spool.close();
   });
 });
