@@ -305,7 +305,7 @@ export class Spool {
   /**
    * Whether appended bodies are kept (see `recent`): the write path turns it off while InfluxDB is
    * down, and that lets go of those already kept. A row waits out the outage then, and its body
-   * would only hold memory (~10 MB of RSS at 10,000 updates/s, measured in the e2e bench); it is
+   * would only hold memory (~16 MB of RSS at 10,000 updates/s, measured in the e2e bench); it is
    * read from the file when it is replayed.
    */
   holdRecent(on: boolean): void {
@@ -316,7 +316,7 @@ export class Spool {
     this.recentBytes = 0;
   }
 
-  /** Bytes of the bodies kept in memory (for tests and /state's curious). */
+  /** Bytes of the bodies kept in memory (for tests). */
   get heldBytes(): number {
     return this.recentBytes;
   }
