@@ -5,8 +5,9 @@
  *     resuming a backfill after a restart;
  *   - the run record: the "last frame seen" mark and the keys streamed then, written by
  *     `flushMark` (never per frame: `noteFrame` only sets a number; main keeps the mark and posts
- *     it every few seconds, src/gaps/ledger-client.ts), and whether the last run stopped cleanly. At the next start, `begin()` turns the mark into the outage the service's
- *     own absence caused: `service stopped` after a clean stop, `service crashed` otherwise.
+ *     it every few seconds, src/gaps/ledger-client.ts), and whether the last run stopped cleanly.
+ *     At the next start, `begin()` turns the mark into the outage the service's own absence
+ *     caused: `service stopped` after a clean stop, `service crashed` otherwise.
  * In the service this class runs on the storage worker's thread (src/gaps/ledger-host.ts), never on
  * the event loop that feeds /ticks: better-sqlite3 is synchronous, and a lock held on gaps.db by
  * another process (a backup tool, an open `sqlite3`) would block its caller for the busy timeout.

@@ -29,7 +29,7 @@ import {
   writeAscii,
   writeByte,
   writeBytes,
-  writeInteger,
+  writeNumberText,
   writeUtf8,
 } from './point-batch.js';
 
@@ -196,7 +196,7 @@ export class LineProtocolBuilder {
         writeUtf8(value);
         writeByte(QUOTE);
         writeByte(SPACE);
-        writeInteger(nextUs(st, ts));
+        writeNumberText(nextUs(st, ts));
         endPoint(batch, ts);
         this.added++;
       }
@@ -212,7 +212,7 @@ export class LineProtocolBuilder {
       writeTickFields(u);
       if (hasField()) {
         writeByte(SPACE);
-        writeInteger(nextUs(e, ts));
+        writeNumberText(nextUs(e, ts));
         endPoint(batch, ts);
         this.added++;
       }

@@ -157,7 +157,7 @@ export class PointBatch {
       intField(VOLUME, h.volume);
       writeByte(SPACE);
       // Microseconds, exactly ts·1000: a candle's updates (and its backfilled copy) replace each other.
-      writeInteger(h.ts * 1000);
+      writeNumberText(h.ts * 1000);
       endPoint(this, h.ts);
     }
     held.length = 0;
@@ -238,14 +238,9 @@ export function writeUtf8(s: string): void {
  * the fields below never write such a number: InfluxDB takes no NaN or Infinity). A property test
  * (test/unit/line-protocol-bytes.test.ts) holds it equal to String(v).
  */
-export function writeInteger(v: number): void {
+export function writeNumberText(v: number): void {
   if (Number.isFinite(v)) at = writeNumber(view, at, v);
   else writeAscii(String(v));
-}
-
-/** A float: written like any number (line protocol floats carry no suffix, integers `i`). */
-export function writeFloat(v: number): void {
-  writeInteger(v);
 }
 
 /** `,name=v` (no comma before the first field), skipping a non-finite v. `name` includes the `=`. */

@@ -40,6 +40,17 @@ export interface SpoolRow {
 
 const NEWLINE = Buffer.from('\n');
 
+/**
+ * A body the spool holds (Spool.recent) and how to give its memory back (SpoolBatch.keepBytes).
+ * giveBack is called only once the row's delete committed after InfluxDB took it (retire, remove):
+ * then no request reads it. Not when drop-oldest deletes a row (it may be in flight), nor when
+ * holding stops (the same), nor when the delete fails (the row may be sent again).
+ */
+interface HeldBody {
+  body: Buffer;
+  giveBack: (() => void) | undefined;
+}
+
 /** What `append` stores: a PointBatch (src/influx/point-batch.ts) or anything shaped like one. */
 export interface SpoolBatch {
   body(): Buffer;
@@ -129,16 +140,8 @@ export class Spool {
    * RECENT_MAX_BYTES); a row not held here is read from the file. Ids are never reused
    * (AUTOINCREMENT), so a held body is always its row's.
    */
-  private readonly recent = new Map<number, Buffer>();
+  private readonly recent = new Map<number, HeldBody>();
   private recentBytes = 0;
-  /**
-   * How to give a held body's memory back (SpoolBatch.keepBytes), by row id. Called only once the
-   * row's delete committed after InfluxDB took it (retire, remove): then no request reads it. Not
-   * when drop-oldest deletes a row (it may be in flight) nor when holding stops (the same).
-   */
-  private readonly giveBack = new Map<number, () => void>();
-  /** Bodies forgotten by the delete transaction running now, given back once it commits. */
-  private toGiveBack: Array<() => void> = [];
   /** Whether append keeps bodies (holdRecent): not while InfluxDB is down. */
   private holding = true;
   /** `oldest`'s queries by shape (see oldestStatement), prepared on first use. */
@@ -294,10 +297,8 @@ export class Spool {
     this.count(shard, 1, points);
     this.bytes += body.length;
     if (this.holding && (this.shardRows[shard] ?? 0) <= RECENT_ROWS_PER_SHARD && this.recentBytes + body.length <= RECENT_MAX_BYTES) {
-      this.recent.set(id, body);
+      this.recent.set(id, { body, giveBack: batch.keepBytes?.() });
       this.recentBytes += body.length;
-      const giveBack = batch.keepBytes?.();
-      if (giveBack !== undefined) this.giveBack.set(id, giveBack);
     }
     return true;
   }
@@ -312,7 +313,6 @@ export class Spool {
     this.holding = on;
     if (on) return;
     this.recent.clear();
-    this.giveBack.clear();
     this.recentBytes = 0;
   }
 
@@ -323,23 +323,21 @@ export class Spool {
 
   /**
    * Drops a deleted row's body from `recent`. Always safe: a row not held is read from the file.
-   * `delivered`: InfluxDB took the row, so its memory can be given back once the delete commits.
+   * Returns how to give its memory back, for the caller to call once InfluxDB took the row and
+   * the delete committed (HeldBody).
    */
-  private forget(id: number, delivered = false): void {
-    const body = this.recent.get(id);
-    if (body === undefined) return;
+  private forget(id: number): (() => void) | undefined {
+    const held = this.recent.get(id);
+    if (held === undefined) return undefined;
     this.recent.delete(id);
-    this.recentBytes -= body.length;
-    const giveBack = this.giveBack.get(id);
-    if (giveBack === undefined) return;
-    this.giveBack.delete(id);
-    if (delivered) this.toGiveBack.push(giveBack);
+    this.recentBytes -= held.body.length;
+    return held.giveBack;
   }
 
   /** A row's body: held since its append, or read from the file. */
   private bodyOf(id: number): Buffer {
     const held = this.recent.get(id);
-    if (held !== undefined) return held;
+    if (held !== undefined) return held.body;
     const row = this.readBody.get(id) as { lines: Buffer | string } | undefined;
     if (row === undefined) throw new TickpipeError('SPOOL_FAILED', `spool row ${id} vanished while it was read from ${this.opts.path}`);
     // A schema-1 row holds TEXT.
@@ -466,36 +464,24 @@ export class Spool {
    * TickpipeError('SPOOL_FAILED') when it cannot (the rows then stay and are sent again: harmless).
    */
   retire(rows: readonly SpoolRow[], rejected: ReadonlyArray<{ lines: readonly string[]; why: string }>): void {
-    this.delivered(() =>
-      this.guarded('cannot retire delivered rows in', () =>
-        this.db.transaction(() => {
-          this.removeTx(rows);
-          for (const r of rejected) this.deadLetter(r.lines, r.why);
-        })(),
-      ),
+    let release: Array<() => void> = [];
+    this.guarded('cannot retire delivered rows in', () =>
+      this.db.transaction(() => {
+        release = this.removeTx(rows);
+        for (const r of rejected) this.deadLetter(r.lines, r.why);
+      })(),
     );
+    // Committed (guarded throws otherwise): the held bodies' memory is free for new batches.
+    for (const giveBack of release) giveBack();
   }
 
   /** Deletes rows that InfluxDB acknowledged (one transaction). Throws TickpipeError('SPOOL_FAILED') when it cannot. */
   remove(rows: readonly SpoolRow[]): void {
-    this.delivered(() => this.guarded('cannot delete delivered rows from', () => this.removeTx(rows)));
-  }
-
-  /**
-   * Runs the delete of delivered rows; once it committed, their held bodies are given back for
-   * new batches. If it failed, they are not: the rows stay and may be sent again, from the file.
-   */
-  private delivered(fn: () => void): void {
-    this.toGiveBack = [];
-    try {
-      fn();
-    } catch (err) {
-      this.toGiveBack = [];
-      throw err;
-    }
-    const list = this.toGiveBack;
-    this.toGiveBack = [];
-    for (const giveBack of list) giveBack();
+    let release: Array<() => void> = [];
+    this.guarded('cannot delete delivered rows from', () => {
+      release = this.removeTx(rows);
+    });
+    for (const giveBack of release) giveBack();
   }
 
   /**
@@ -526,12 +512,15 @@ export class Spool {
     }
   }
 
-  private removeTx(rows: readonly SpoolRow[]): void {
+  /** Deletes delivered rows (one transaction); returns how to give their held bodies' memory back once it committed. */
+  private removeTx(rows: readonly SpoolRow[]): Array<() => void> {
+    const release: Array<() => void> = [];
     const tx = this.db.transaction(() => {
       for (const r of rows) {
         const res = this.deleteRow.run(r.id);
         // Forgotten even if the transaction rolls back: the body is then read from the file.
-        this.forget(r.id, true);
+        const giveBack = this.forget(r.id);
+        if (giveBack !== undefined) release.push(giveBack);
         if (res.changes > 0) {
           this.count(r.shard, -1, -r.points);
           this.bytes -= r.bytes;
@@ -539,6 +528,7 @@ export class Spool {
       }
     });
     tx();
+    return release;
   }
 
   /**
