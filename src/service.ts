@@ -84,6 +84,7 @@ export async function startService(config: Config, opts: ServiceOptions): Promis
   // stops the start with its code. Its reports go to the root, which routes them (nothing is
   // reported before the root starts: no tick arrives before).
   let metricsHook: ((s: number, o: string) => void) | undefined = undefined;
+  let frameHook: ((frameTs: number, arrivedAt: number) => void) | undefined = undefined;
   const secrets = configSecrets(config);
   let storage: StorageWorker;
   try {
@@ -169,6 +170,9 @@ export async function startService(config: Config, opts: ServiceOptions): Promis
       storage.pushFrame(frame, raw);
       fanout.publish(frame);
       instruments.prices.observe(frame);
+    },
+    handled(frameTs: number, arrivedAt: number) {
+      frameHook?.(frameTs, arrivedAt);
     },
   };
 
@@ -273,6 +277,7 @@ export async function startService(config: Config, opts: ServiceOptions): Promis
     wsClients: () => fanout.clientCount,
   });
   metricsHook = (s, o) => metrics.observeWriteLatency(s, o);
+  frameHook = (t, a) => metrics.observeFrame(t, a);
   registerGapMetrics(metrics.registry, gaps.ledger);
   if (natsDoc) registerNatsMetrics(metrics.registry, natsDoc);
 

@@ -3,7 +3,7 @@
  * and every test, gets its own). Counters are read from Stats at scrape time, so the hot path
  * only increments plain numbers.
  */
-import type { EventLoopUtilization } from 'node:perf_hooks';
+import { type EventLoopUtilization, performance } from 'node:perf_hooks';
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import type { Stats } from '../stats.js';
 import { stateText } from '../logging/transition-logger.js';
@@ -29,6 +29,12 @@ export interface StorageWorkerSource {
 export interface Metrics {
   registry: Registry;
   observeWriteLatency(seconds: number, outcome: string): void;
+  /**
+   * A feed frame handled: its Upstox time (`currentTs`, ms since the epoch; 0 when absent) and when
+   * its message arrived (`performance.now()`); the handling ends now, its ticks written to the
+   * /ticks clients' sockets.
+   */
+  observeFrame(frameTs: number, arrivedAt: number): void;
   /** The event loop over a window of up to 5 s, for /state (its own window: scrapes do not shorten it). */
   eventLoop(): EventLoopFigures;
 }
@@ -128,6 +134,7 @@ export function createMetrics(src: MetricsSources): Metrics {
     buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
     registers: [registry],
   });
+  const observeFrame = registerTickPathHistograms(registry);
   registerEventLoopGauges(registry);
   if (src.storageWorker) registerStorageWorkerMetrics(registry, src.storageWorker);
   const stateWindow = new EventLoopWindow();
@@ -135,6 +142,34 @@ export function createMetrics(src: MetricsSources): Metrics {
     registry,
     eventLoop: () => stateWindow.take(STATE_WINDOW_MS),
     observeWriteLatency: (seconds, outcome) => writeLatency.observe({ outcome }, seconds),
+    observeFrame,
+  };
+}
+
+/**
+ * Where a tick's latency goes, up to the strategy's socket: before its message event (Upstox, the
+ * network, the wait for this event loop, and any difference between Upstox's clock and this
+ * machine's) and after it (decoding, the hand-over to storage, the fan-out). What remains of a strategy's latency is its own machine's:
+ * the kernel and the strategy's process. One observation per frame (tens a second).
+ */
+function registerTickPathHistograms(registry: Registry): (frameTs: number, arrivedAt: number) => void {
+  const feedDelay = new Histogram({
+    name: 'tickpipe_feed_delay_seconds',
+    help: "From a feed frame's Upstox time (currentTs) to its arrival here: Upstox, the network, the wait for the event loop, and the two clocks' difference (negative counts as 0)",
+    buckets: [0.001, 0.002, 0.003, 0.004, 0.005, 0.0075, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
+    registers: [registry],
+  });
+  const handling = new Histogram({
+    name: 'tickpipe_frame_handling_seconds',
+    help: "From a feed frame's arrival to its ticks written to every /ticks client's socket (decode, hand-over to storage, fan-out): tickpipe's share of a tick's latency",
+    // Millisecond steps up to 5 ms: the range a strategy's latency budget is spent in.
+    buckets: [0.0001, 0.00025, 0.0005, 0.001, 0.0015, 0.002, 0.003, 0.004, 0.005, 0.0075, 0.01, 0.025, 0.05, 0.1, 0.25],
+    registers: [registry],
+  });
+  return (frameTs, arrivedAt) => {
+    const now = performance.now();
+    handling.observe((now - arrivedAt) / 1000);
+    if (frameTs > 0) feedDelay.observe(Math.max(0, performance.timeOrigin + arrivedAt - frameTs) / 1000);
   };
 }
 

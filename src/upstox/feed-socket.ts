@@ -22,6 +22,11 @@ import type { DecodedFrame } from './feed-types.js';
  */
 export interface FeedSink {
   frame(frame: DecodedFrame, raw: Uint8Array): void;
+  /**
+   * After `frame` returned: the frame's Upstox time and when its message arrived
+   * (`performance.now()`, before decoding), for the tick path's timing (/metrics). Must not throw.
+   */
+  handled?(frameTs: number, arrivedAt: number): void;
 }
 
 export interface FeedSocketDeps {
@@ -52,6 +57,7 @@ export function feedSocketLogic(deps: FeedSocketDeps) {
     const markAlive = () => alive.mark();
 
     ws.on('message', (data: Buffer, isBinary: boolean) => {
+      const arrivedAt = performance.now();
       stats.framesReceived++;
       let frame: DecodedFrame;
       try {
@@ -79,6 +85,7 @@ export function feedSocketLogic(deps: FeedSocketDeps) {
       }
       try {
         sink.frame(frame, data);
+        sink.handled?.(frame.ts, arrivedAt);
       } catch (err) {
         // A bug downstream must not kill the feed: log it (rate-limited) and keep streaming.
         decodeLog.warn({ err: describeError(err) }, 'frame sink failed');

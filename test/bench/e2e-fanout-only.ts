@@ -26,10 +26,13 @@ feed.on('open', () => {
   feed.send(Buffer.from(JSON.stringify(sub)));
 });
 feed.on('message', (data: Buffer) => {
+  const arrivedAt = performance.now();
   const frame = decodeFrame(data);
   server.stats.framesReceived++;
   server.stats.updatesReceived += frame.updates.length;
   server.fanout.publish(frame);
+  // The service's tick-path timing (src/upstox/feed-socket.ts), so the two sides compare.
+  server.metrics.observeFrame(frame.ts, arrivedAt);
 });
 feed.on('error', (err) => {
   console.error(`fan-out only: feed socket failed: ${err.message}`);

@@ -124,12 +124,34 @@ export async function startTicksClient(baseUrl: string): Promise<TicksClient> {
 export async function scrape(baseUrl: string): Promise<Map<string, number>> {
   const text = await (await fetch(`${baseUrl}/metrics`, { signal: AbortSignal.timeout(10_000) })).text();
   const out = new Map<string, number>();
-  for (const m of text.matchAll(/^([a-zA-Z_:][a-zA-Z0-9_:]*) (\S+)$/gm)) out.set(m[1], Number(m[2]));
+  // Labelled series keep their labels in the key: tickpipe_frame_handling_seconds_bucket{le="0.001"}.
+  for (const m of text.matchAll(/^([a-zA-Z_:][a-zA-Z0-9_:]*(?:\{[^}]*\})?) (\S+)$/gm)) out.set(m[1], Number(m[2]));
   // Garbage collection of the main isolate (prom-client's histogram, one series per kind): summed.
   let gc: number | undefined;
   for (const m of text.matchAll(/^nodejs_gc_duration_seconds_sum\{[^}]*\} (\S+)$/gm)) gc = (gc ?? 0) + Number(m[1]);
   if (gc !== undefined) out.set('gc_seconds', gc);
   return out;
+}
+
+/**
+ * A quantile of a Prometheus histogram between two scrapes: the upper bound (seconds) of the
+ * bucket where the quantile falls, from the differences of the cumulative bucket counts. Null when
+ * nothing was observed in between, or the series is absent.
+ */
+export function histogramQuantile(a: Map<string, number>, b: Map<string, number>, name: string, q: number): number | null {
+  const prefix = `${name}_bucket{le="`;
+  const buckets: Array<[number, number]> = [];
+  for (const [key, v] of b) {
+    if (!key.startsWith(prefix)) continue;
+    const le = key.slice(prefix.length, -2);
+    buckets.push([le === '+Inf' ? Infinity : Number(le), v - (a.get(key) ?? 0)]);
+  }
+  buckets.sort((x, y) => x[0] - y[0]);
+  const total = buckets.at(-1)?.[1] ?? 0;
+  if (total <= 0) return null;
+  const rank = q * total;
+  for (const [le, count] of buckets) if (count >= rank) return le;
+  return Infinity;
 }
 
 const CLK_TCK = Number(execFileSync('getconf', ['CLK_TCK']).toString().trim()) || 100;

@@ -40,6 +40,13 @@ export interface PhaseResult {
   /** Points waiting (spool + memory) at the phase's start and end. */
   pendingStart: number | null;
   pendingEnd: number | null;
+  /**
+   * Per frame, from the service's /metrics histograms (each figure the upper bound of its bucket,
+   * ms): its arrival to its ticks written to the clients' sockets (the service's share), and the
+   * simulator's frame time to its arrival (the simulator, the kernel, and waiting for a core).
+   */
+  handlingMs: { p50: number | null; p99: number | null };
+  feedDelayMs: { p50: number | null; p99: number | null };
 }
 
 /**
@@ -56,6 +63,8 @@ const PREVIOUS: Record<PhaseName, { lat: string; us: string; elu: string; rss: s
 const num = (v: number | null, digits = 0) => (v === null || !Number.isFinite(v) ? '-' : v.toFixed(digits));
 const int = (v: number | null) => (v === null || !Number.isFinite(v) ? '-' : Math.round(v).toLocaleString('en-US'));
 const pct = (v: number | null) => (v === null || !Number.isFinite(v) ? '-' : `${Math.round(v * 100)}%`);
+/** A bucket bound in ms: 0.25, 2, 7.5; '>250' for the last bucket. */
+const ms = (v: number | null) => (v === null ? '-' : Number.isFinite(v) ? String(+v.toFixed(2)) : 'over');
 const was = (r: PhaseResult) => (r.rate === 10_000 ? PREVIOUS[r.phase] : undefined);
 
 export function printTables(results: PhaseResult[]): void {
@@ -96,6 +105,21 @@ export function printTables(results: PhaseResult[]): void {
       'VM samples/s': int(r.vmRowsPerS),
       waiting: r.pendingStart === null ? '' : `${int(r.pendingStart)} -> ${int(r.pendingEnd)}`,
       'was µs/ELU/RSS': was(r) ? `${was(r)!.us}/${was(r)!.elu}/${was(r)!.rss}` : '',
+    })),
+  );
+  console.log(
+    "\nwhere a frame's time goes, per frame (the service's /metrics histograms; each figure the upper bound of its bucket, ms):" +
+      '\nfrom the simulator stamping it to its arrival at the service (the simulator sending, the kernel, waiting for a core), and' +
+      "\nfrom its arrival to its ticks written to the client's socket (decode, hand-over to storage, fan-out: the service's share);" +
+      "\nthe rest of a tick's latency is the client waking up and parsing the ticks before it in the frame",
+  );
+  table(
+    results.map((r) => ({
+      phase: r.label,
+      'upd/s': r.rate,
+      'tick p50/p99': `${num(r.lat.p50)}/${num(r.lat.p99)}`,
+      'to arrival p50/p99': `${ms(r.feedDelayMs.p50)}/${ms(r.feedDelayMs.p99)}`,
+      'in the service p50/p99': `${ms(r.handlingMs.p50)}/${ms(r.handlingMs.p99)}`,
     })),
   );
   console.log(
@@ -147,6 +171,10 @@ export function printSpread(results: PhaseResult[]): void {
         'main µs/upd': spread(
           rs.map((r) => r.mainCpuUsPerUpdate),
           1,
+        ),
+        'in the service p99 ms': spread(
+          rs.map((r) => r.handlingMs.p99),
+          2,
         ),
         'RSS MB': spread(rs.map((r) => r.rssPeakMb)),
         'VM CPU %': spread(rs.map((r) => (r.vmCpuShare === null ? null : r.vmCpuShare * 100))),

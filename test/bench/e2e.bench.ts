@@ -37,6 +37,7 @@ import { startVictoria, type Victoria } from '../helpers/victoria.js';
 import { stopDescendantsOnSignal } from './bench-util.js';
 import { type PhaseName, type PhaseResult, printChecks, printSpread, printTables } from './e2e-report.js';
 import {
+  histogramQuantile,
   procCpuSeconds,
   rssPeak,
   scrape,
@@ -157,8 +158,21 @@ function result(
     vmRowsPerS: perS(dd(a.vmRows, b.vmRows)),
     pendingStart: waiting(a.m),
     pendingEnd: waiting(b.m),
+    handlingMs: {
+      p50: quantileMs(a.m, b.m, 'tickpipe_frame_handling_seconds', 0.5),
+      p99: quantileMs(a.m, b.m, 'tickpipe_frame_handling_seconds', 0.99),
+    },
+    feedDelayMs: {
+      p50: quantileMs(a.m, b.m, 'tickpipe_feed_delay_seconds', 0.5),
+      p99: quantileMs(a.m, b.m, 'tickpipe_feed_delay_seconds', 0.99),
+    },
   };
 }
+
+const quantileMs = (a: Map<string, number>, b: Map<string, number>, name: string, q: number) => {
+  const v = histogramQuantile(a, b, name, q);
+  return v === null ? null : v * 1000;
+};
 
 interface PhaseCtx {
   baseUrl: string;

@@ -8,7 +8,7 @@ import { Fanout } from '../../src/fanout/fanout.js';
 import type { FeedMode } from '../../src/config.js';
 import { SubscriptionError } from '../../src/errors.js';
 import { buildServer } from '../../src/server/app.js';
-import { createMetrics } from '../../src/server/metrics.js';
+import { type Metrics, createMetrics } from '../../src/server/metrics.js';
 import { Stats } from '../../src/stats.js';
 import { decodeFrame } from '../../src/upstox/codec.js';
 import type { DecodedFrame } from '../../src/upstox/feed-types.js';
@@ -22,6 +22,7 @@ export interface ServerFixture {
   app: FastifyInstance;
   fanout: Fanout;
   stats: Stats;
+  metrics: Metrics;
   subscription: Record<string, FeedMode>;
   ready: { ready: boolean; reasons: string[] };
   url: string;
@@ -118,6 +119,7 @@ export async function startServerFixture(
     app,
     fanout,
     stats,
+    metrics,
     subscription,
     ready,
     url,

@@ -3,7 +3,8 @@
  * simulator and a real VictoriaMetrics: the event loop that serves /ticks keeps delivering while
  * the worker's thread is blocked (as a long SQLite checkpoint would block it); an open failure in
  * the worker stops the start with its code; a worker that dies is said once and stops the
- * service; the conservation law holds from the worker's snapshots, during a run and after it.
+ * service; the conservation law holds from the worker's snapshots, during a run and after it;
+ * /metrics times every frame on the tick path.
  */
 import assert from 'node:assert/strict';
 import { mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
@@ -120,6 +121,32 @@ describe('the storage worker', { timeout: 120_000 }, () => {
       'tickpipe_storage_worker_event_loop_utilisation',
     ])
       assert.match(metrics, new RegExp(`^${name}`, 'm'), name);
+  });
+
+  it('/metrics times every frame: its Upstox time to its arrival, and its arrival to the /ticks sockets', async () => {
+    const { svc } = await start('timing.db');
+    await until('frames received', () => svc.stats.framesReceived > 20, { timeoutMs: 20_000 });
+    const framesBefore = svc.stats.framesReceived;
+    const text = await (await fetch(`${svc.url}/metrics`)).text();
+    const framesAfter = svc.stats.framesReceived;
+    const value = (series: string) => {
+      const m = text.match(new RegExp(`^${series.replace(/[{}"+.]/g, '\\$&')} (\\S+)$`, 'm'));
+      assert.ok(m, `${series} in /metrics`);
+      return Number(m[1]);
+    };
+    // One observation per decoded frame, made before the next frame is handled (the simulator's
+    // frames all decode, and all carry currentTs).
+    for (const name of ['tickpipe_frame_handling_seconds', 'tickpipe_feed_delay_seconds']) {
+      const count = value(`${name}_count`);
+      assert.ok(count >= framesBefore && count <= framesAfter, `${name}: ${count} frames timed, ${framesBefore}..${framesAfter} received`);
+      assert.equal(value(`${name}_bucket{le="+Inf"}`), count);
+    }
+    // The simulator in this process stamps each frame just before sending it: seconds of average
+    // delay would mean a wrong clock or unit (ms read as seconds), not a slow machine.
+    const feedMean = value('tickpipe_feed_delay_seconds_sum') / value('tickpipe_feed_delay_seconds_count');
+    assert.ok(feedMean >= 0 && feedMean < 1, `mean feed delay ${feedMean} s`);
+    const handlingMean = value('tickpipe_frame_handling_seconds_sum') / value('tickpipe_frame_handling_seconds_count');
+    assert.ok(handlingMean > 0 && handlingMean < 1, `mean handling ${handlingMean} s`);
   });
 
   it('conservation from the worker snapshots during a run and after the stop; every update decoded on main became points in the worker', async () => {

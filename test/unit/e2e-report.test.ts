@@ -5,6 +5,7 @@
  */
 import assert from 'node:assert/strict';
 import { describe, it, mock } from 'node:test';
+import { histogramQuantile } from '../bench/e2e-processes.js';
 import { type PhaseName, type PhaseResult, printChecks, printSpread } from '../bench/e2e-report.js';
 
 function result(phase: PhaseName, run: number, rate: number, o: { p99: number; max: number; us: number; rss: number }): PhaseResult {
@@ -30,6 +31,8 @@ function result(phase: PhaseName, run: number, rate: number, o: { p99: number; m
     vmRowsPerS: null,
     pendingStart: 1000,
     pendingEnd: 1000,
+    handlingMs: { p50: 0.5, p99: o.p99 / 4 },
+    feedDelayMs: { p50: 1, p99: o.p99 / 2 },
   };
 }
 
@@ -76,5 +79,25 @@ describe('e2e report with repeated runs', () => {
     const text = printed(() => printSpread(runs)).join('\n');
     assert.match(text, /min \/ median \/ max/);
     assert.match(text, /13\.0 \/ 13\.0 \/ 25\.0/);
+  });
+});
+
+describe("a histogram's quantile between two scrapes", () => {
+  const scrape = (counts: Record<string, number>) =>
+    new Map(Object.entries(counts).map(([le, n]) => [`h_seconds_bucket{le="${le}"}`, n] as const));
+  const a = scrape({ '0.001': 10, '0.005': 10, '0.01': 10, '+Inf': 10 });
+
+  it('reads the bucket where the quantile falls, from the counts added since the first scrape', () => {
+    // Since a: 90 under 1 ms, 9 in 1-5 ms, 1 in 5-10 ms.
+    const b = scrape({ '0.001': 100, '0.005': 109, '0.01': 110, '+Inf': 110 });
+    assert.equal(histogramQuantile(a, b, 'h_seconds', 0.5), 0.001);
+    assert.equal(histogramQuantile(a, b, 'h_seconds', 0.99), 0.005);
+    assert.equal(histogramQuantile(a, b, 'h_seconds', 1), 0.01);
+  });
+
+  it('says over the last bound, and nothing when nothing was observed or the series is absent', () => {
+    assert.equal(histogramQuantile(a, scrape({ '0.001': 10, '0.005': 10, '0.01': 10, '+Inf': 12 }), 'h_seconds', 0.99), Infinity);
+    assert.equal(histogramQuantile(a, a, 'h_seconds', 0.99), null);
+    assert.equal(histogramQuantile(a, a, 'other_seconds', 0.99), null);
   });
 });
