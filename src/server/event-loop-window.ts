@@ -27,7 +27,8 @@ export class EventLoopWindow {
   private elu: EventLoopUtilization = performance.eventLoopUtilization();
   private startedAt = performance.now();
 
-  constructor() {
+  /** `onRestart`: called each time the window starts afresh, for figures kept over the same window. */
+  constructor(private readonly onRestart?: () => void) {
     // The histogram's timer is unref'd by Node: it never keeps the process alive.
     this.histogram.enable();
   }
@@ -59,6 +60,7 @@ export class EventLoopWindow {
       h.reset();
       this.elu = performance.eventLoopUtilization();
       this.startedAt = now;
+      this.onRestart?.();
     }
     return figures;
   }

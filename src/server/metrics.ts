@@ -8,6 +8,7 @@ import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom
 import type { Stats } from '../stats.js';
 import { stateText } from '../logging/transition-logger.js';
 import { EventLoopWindow, type EventLoopFigures } from './event-loop-window.js';
+import { type TickPathFigures, TickPathWindow } from './tick-path-window.js';
 
 export interface MetricsSources {
   stats: Stats;
@@ -35,8 +36,11 @@ export interface Metrics {
    * /ticks clients' sockets.
    */
   observeFrame(frameTs: number, arrivedAt: number): void;
-  /** The event loop over a window of up to 5 s, for /state (its own window: scrapes do not shorten it). */
-  eventLoop(): EventLoopFigures;
+  /**
+   * The event loop, and the tick path (observeFrame), over one window of up to 5 s, for /state
+   * (its own window: scrapes do not shorten it).
+   */
+  runtime(): { loop: EventLoopFigures; tickPath: TickPathFigures };
 }
 
 /** /state's window: long enough to be steady for a page polling every second or two. */
@@ -134,13 +138,18 @@ export function createMetrics(src: MetricsSources): Metrics {
     buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
     registers: [registry],
   });
-  const observeFrame = registerTickPathHistograms(registry);
+  const tickPathWindow = new TickPathWindow();
+  const observeFrame = registerTickPathHistograms(registry, tickPathWindow);
   registerEventLoopGauges(registry);
   if (src.storageWorker) registerStorageWorkerMetrics(registry, src.storageWorker);
-  const stateWindow = new EventLoopWindow();
+  const stateWindow = new EventLoopWindow(() => tickPathWindow.reset());
   return {
     registry,
-    eventLoop: () => stateWindow.take(STATE_WINDOW_MS),
+    runtime: () => {
+      // Read before the event loop's window may restart (and reset the tick path's with it).
+      const tickPath = tickPathWindow.figures();
+      return { loop: stateWindow.take(STATE_WINDOW_MS), tickPath };
+    },
     observeWriteLatency: (seconds, outcome) => writeLatency.observe({ outcome }, seconds),
     observeFrame,
   };
@@ -152,7 +161,7 @@ export function createMetrics(src: MetricsSources): Metrics {
  * machine's) and after it (decoding, the hand-over to storage, the fan-out). What remains of a strategy's latency is its own machine's:
  * the kernel and the strategy's process. One observation per frame (tens a second).
  */
-function registerTickPathHistograms(registry: Registry): (frameTs: number, arrivedAt: number) => void {
+function registerTickPathHistograms(registry: Registry, window: TickPathWindow): (frameTs: number, arrivedAt: number) => void {
   const feedDelay = new Histogram({
     name: 'tickpipe_feed_delay_seconds',
     help: "From a feed frame's Upstox time (currentTs) to its arrival here: Upstox, the network, the wait for the event loop, and the two clocks' difference (negative counts as 0)",
@@ -167,9 +176,11 @@ function registerTickPathHistograms(registry: Registry): (frameTs: number, arriv
     registers: [registry],
   });
   return (frameTs, arrivedAt) => {
-    const now = performance.now();
-    handling.observe((now - arrivedAt) / 1000);
-    if (frameTs > 0) feedDelay.observe(Math.max(0, performance.timeOrigin + arrivedAt - frameTs) / 1000);
+    const handlingMs = performance.now() - arrivedAt;
+    const delayMs = frameTs > 0 ? Math.max(0, performance.timeOrigin + arrivedAt - frameTs) : null;
+    handling.observe(handlingMs / 1000);
+    if (delayMs !== null) feedDelay.observe(delayMs / 1000);
+    window.record(delayMs, handlingMs);
   };
 }
 

@@ -11,6 +11,7 @@ import { after, before, describe, it } from 'node:test';
 import type { BrowserContext, Page } from 'playwright-core';
 import { type LiveService, startLiveService } from '../helpers/live-service.js';
 import { launchChromium } from '../helpers/chromium.js';
+import { until } from '../helpers/poll.js';
 import { REPO_ROOT } from '../helpers/stately-relay.js';
 
 const ARTIFACTS = join(REPO_ROOT, 'test-artifacts');
@@ -52,6 +53,12 @@ describe('the /inspector page on the real service, VictoriaMetrics killed and re
     // The service's own event loop beside the actors (GET /state's runtime).
     await page.waitForSelector('#runtime:not([hidden])', { timeout: 10_000 });
     assert.match((await page.textContent('#runtime')) ?? '', /event loop: delay p99 \d+\.\d ms/);
+    // ...with the service's share of a tick's latency, the feed streaming.
+    await until(
+      'the tick path in the badge',
+      async () => /frame to \/ticks p99 \d+\.\d ms/.test((await page.textContent('#runtime')) ?? ''),
+      { timeoutMs: 10_000 },
+    );
     // ...and the storage worker's thread beside it.
     assert.match((await page.textContent('#runtime')) ?? '', /storage worker \d+% busy, \d+ frames queued/);
     await page.screenshot({ path: join(ARTIFACTS, 'live-inspector-up.png') });

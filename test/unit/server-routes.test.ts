@@ -81,11 +81,37 @@ describe('HTTP routes', () => {
       'eventLoopDelayP50Ms',
       'eventLoopDelayP99Ms',
       'eventLoopUtilisation',
+      'feedDelayP99Ms',
+      'frameHandlingP50Ms',
+      'frameHandlingP99Ms',
+      'framesTimed',
       'windowS',
     ]);
     assert.ok(runtime['eventLoopDelayMaxMs'] >= 30, `the block shows in /state too (${runtime['eventLoopDelayMaxMs']} ms)`);
     assert.ok(runtime['eventLoopUtilisation'] > 0 && runtime['eventLoopUtilisation'] <= 1);
     assert.ok(runtime['eventLoopDelayP99Ms'] <= runtime['eventLoopDelayMaxMs']);
+  });
+
+  it("times each frame: /metrics' histograms and /state's runtime, the feed delay only for frames with an Upstox time", async () => {
+    const count = async (name: string) => {
+      const m = new RegExp(`^${name}_count (\\S+)$`, 'm').exec((await f.app.inject('/metrics')).body);
+      assert.ok(m, `${name} is exported`);
+      return Number(m[1]);
+    };
+    const [handled, delayed] = [await count('tickpipe_frame_handling_seconds'), await count('tickpipe_feed_delay_seconds')];
+    // Arrived 2 ms ago, stamped by Upstox 3 ms ago (in whole ms: 0 to 2 ms before its arrival).
+    f.metrics.observeFrame(Date.now() - 3, performance.now() - 2);
+    f.metrics.observeFrame(0, performance.now() - 2);
+    assert.equal(await count('tickpipe_frame_handling_seconds'), handled + 2);
+    assert.equal(await count('tickpipe_feed_delay_seconds'), delayed + 1, 'a frame without currentTs has no feed delay');
+    const { runtime } = (await f.app.inject('/state')).json<{ runtime: Record<string, number | null> }>();
+    assert.ok(runtime['framesTimed']! >= 2, `${runtime['framesTimed']} frames timed`);
+    assert.ok(
+      runtime['frameHandlingP99Ms']! >= 2 && runtime['frameHandlingP99Ms']! < 1000,
+      `handling p99 ${runtime['frameHandlingP99Ms']} ms`,
+    );
+    assert.ok(runtime['frameHandlingP50Ms']! <= runtime['frameHandlingP99Ms']!);
+    assert.ok(runtime['feedDelayP99Ms']! >= 0 && runtime['feedDelayP99Ms']! < 100, `feed delay p99 ${runtime['feedDelayP99Ms']} ms`);
   });
 
   it('POST /subscriptions changes the subscription and answers it', async () => {
