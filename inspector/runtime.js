@@ -2,8 +2,8 @@
 // that decodes frames and serves /ticks, and how busy that loop is), polled every 2 s. A service
 // without it (or not reachable) leaves the badge hidden; the actors do not depend on it.
 // Then the tick path: a frame's arrival to its ticks written to the /ticks clients, p99 (none
-// while no frame arrives). Beside it, the storage worker's thread (`storageWorker`: the spool and InfluxDB writes run
-// there): how busy it is and the frames waiting for it; red when it failed.
+// while no frame arrives). Beside it, the storage worker's thread (`storageWorker`: the spool and
+// InfluxDB writes run there): how busy it is and the frames waiting for it; red when it failed.
 
 const POLL_MS = 2000;
 // Above these a /ticks client feels it (the targets are a 5 ms p99 tick latency, 30% busy).

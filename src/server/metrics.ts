@@ -158,8 +158,9 @@ export function createMetrics(src: MetricsSources): Metrics {
 /**
  * Where a tick's latency goes, up to the strategy's socket: before its message event (Upstox, the
  * network, the wait for this event loop, and any difference between Upstox's clock and this
- * machine's) and after it (decoding, the hand-over to storage, the fan-out). What remains of a strategy's latency is its own machine's:
- * the kernel and the strategy's process. One observation per frame (tens a second).
+ * machine's) and after it (decoding, the hand-over to storage, the fan-out). What remains of a
+ * strategy's latency is its own machine's: the kernel and the strategy's process. One
+ * observation per frame (tens a second).
  */
 function registerTickPathHistograms(registry: Registry, window: TickPathWindow): (frameTs: number, arrivedAt: number) => void {
   const feedDelay = new Histogram({

@@ -7,7 +7,8 @@ export type StateRouteOptions = Pick<ServerDeps, 'state' | 'metrics' | 'scrub'>;
  * /state: each actor's snapshot value and the context that explains it, spool and counters, and
  * `runtime`: how late and how busy the event loop that serves /ticks has been over the last few
  * seconds (up to 5 s; a property of the process, so added here rather than by the pipeline's
- * document), and the tick path's timing per frame over the same kind of window. Both answers are readable without a token, so both pass the secret scrubber.
+ * document), and the tick path's timing per frame over the same window. Both answers are
+ * readable without a token, so both pass the secret scrubber.
  */
 export const stateRoutes: FastifyPluginAsync<StateRouteOptions> = async (app, opts) => {
   const scrub = opts.scrub ?? ((text: string) => text);
