@@ -20,6 +20,8 @@
  * E2E_NODE_FLAGS instead of the flags ("" for none; e.g.
  * "--max-semi-space-size=64", or "--cpu-prof --cpu-prof-dir=/tmp/prof").
  * E2E_SERVICE_ENV ("NAME=value NAME=value") adds settings to the service (DRAIN_CHUNK_POINTS, INFLUX_WRITE_LANES, ...).
+ * VictoriaMetrics runs in a CPU cgroup with the weight docker-compose.yml gives InfluxDB
+ * (cpu_shares; cpu-group.ts), E2E_VM_CPU_SHARES another (0: none), as users run it.
  * The bench talks to the processes only over HTTP, websockets and /proc, so it measures the
  * service whichever thread its storage runs on: CPU (every thread, and the main thread alone),
  * RSS and VictoriaMetrics' CPU from /proc; the main event loop's utilisation and delay, the
@@ -35,6 +37,7 @@ import { until } from '../helpers/poll.js';
 import { startServiceProcess } from '../helpers/service-process.js';
 import { startVictoria, type Victoria } from '../helpers/victoria.js';
 import { stopDescendantsOnSignal } from './bench-util.js';
+import { openCpuGroup } from './cpu-group.js';
 import { type PhaseName, type PhaseResult, printChecks, printSpread, printTables } from './e2e-report.js';
 import {
   histogramQuantile,
@@ -75,6 +78,22 @@ function startCommand(): { env: Record<string, string>; flags: string[] } {
   return { env, flags: argv.slice(node + 1, -1).filter((a) => a.startsWith('--')) };
 }
 const START = startCommand();
+/**
+ * The CPU weight docker-compose.yml gives InfluxDB (`cpu_shares: ${INFLUX_CPU_SHARES:-N}`), for
+ * VictoriaMetrics here: the benchmark measures the deployment users run. E2E_VM_CPU_SHARES
+ * replaces it (0: VictoriaMetrics at the default weight, like every other process).
+ */
+function composeInfluxShares(): number {
+  const compose = readFileSync(join(dirname(fileURLToPath(import.meta.url)), '..', '..', '..', 'docker-compose.yml'), 'utf8');
+  const m = /cpu_shares: \$\{INFLUX_CPU_SHARES:-(\d+)\}/.exec(compose);
+  if (!m) throw new Error("docker-compose.yml gives InfluxDB no cpu_shares: ${INFLUX_CPU_SHARES:-N} (the benchmark's default)");
+  return Number(m[1]);
+}
+const VM_SHARES = Number(process.env['E2E_VM_CPU_SHARES'] ?? composeInfluxShares());
+if (!Number.isInteger(VM_SHARES) || VM_SHARES < 0 || VM_SHARES === 1 || VM_SHARES > 262_144)
+  throw new Error(
+    `E2E_VM_CPU_SHARES must be 0 (no cgroup) or a CPU weight from 2 to 262144 like Docker's cpu_shares, got ${process.env['E2E_VM_CPU_SHARES']}`,
+  );
 const NODE_FLAGS = (process.env['E2E_NODE_FLAGS'] ?? START.flags.join(' ')).split(/\s+/).filter(Boolean);
 /** E2E_SERVICE_ENV="DRAIN_CHUNK_POINTS=5000 INFLUX_WRITE_LANES=1": extra settings for the service, to compare tunings. */
 const SERVICE_ENV: Record<string, string> = {
@@ -200,6 +219,7 @@ async function phase(name: PhaseName, label: string, rate: number, ctx: PhaseCtx
 async function fullRun(rate: number): Promise<PhaseResult[]> {
   const dir = mkdtempSync(join(tmpdir(), 'tickpipe-e2e-'));
   const vm: Victoria = await startVictoria();
+  vmGroup.add(vm.pid);
   const sim = await startSimProcess({ rate, intervalMs: (INSTRUMENTS * 1000) / rate, keys: KEYS, token: TOKEN });
   const port = await freePort();
   const svc = startServiceProcess(
@@ -237,6 +257,7 @@ async function fullRun(rate: number): Promise<PhaseResult[]> {
         await vm.stop();
         await sleep(OUTAGE_S);
         await vm.start();
+        vmGroup.add(vm.pid);
       }),
     );
     let drainedAfter: number | null = null;
@@ -286,6 +307,7 @@ async function storageOffRun(rate: number): Promise<PhaseResult> {
 }
 
 stopDescendantsOnSignal();
+const vmGroup = openCpuGroup(VM_SHARES);
 const started = performance.now();
 const load = () =>
   loadavg()
@@ -294,21 +316,26 @@ const load = () =>
 console.log(
   `e2e: simulator, service, VictoriaMetrics and a /ticks client in separate processes; ${INSTRUMENTS} instruments per frame, full mode;\n` +
     `rates ${RATES.join(', ')} updates/s; runs ${[...RUNS].join(', ')}${REPEAT > 1 ? ` x${REPEAT}, interleaved` : ''}; phases ${PHASE_S} s, cut-off ${OUTAGE_S} s, drain at most ${DRAIN_MAX_S} s; ` +
-    `node flags: ${NODE_FLAGS.join(' ') || 'none'}; load average ${load()}`,
+    `node flags: ${NODE_FLAGS.join(' ') || 'none'}; load average ${load()}\n${vmGroup.description}`,
 );
 const results: PhaseResult[] = [];
-for (const rate of RATES) {
-  for (let run = 1; run <= REPEAT; run++) {
-    const these: PhaseResult[] = [];
-    if (RUNS.has('full')) these.push(...(await fullRun(rate)));
-    if (RUNS.has('off')) these.push(await storageOffRun(rate));
-    for (const r of these) {
-      r.run = run;
-      if (REPEAT > 1) r.label = `${r.label}, run ${run}`;
+try {
+  for (const rate of RATES) {
+    for (let run = 1; run <= REPEAT; run++) {
+      const these: PhaseResult[] = [];
+      if (RUNS.has('full')) these.push(...(await fullRun(rate)));
+      if (RUNS.has('off')) these.push(await storageOffRun(rate));
+      for (const r of these) {
+        r.run = run;
+        if (REPEAT > 1) r.label = `${r.label}, run ${run}`;
+      }
+      results.push(...these);
+      console.log(`(${rate} updates/s${REPEAT > 1 ? `, run ${run} of ${REPEAT}` : ''} done; load average ${load()})`);
     }
-    results.push(...these);
-    console.log(`(${rate} updates/s${REPEAT > 1 ? `, run ${run} of ${REPEAT}` : ''} done; load average ${load()})`);
   }
+} finally {
+  // Its processes have exited with their runs; an empty group is removed.
+  vmGroup.close();
 }
 printTables(results);
 if (REPEAT > 1) printSpread(results);

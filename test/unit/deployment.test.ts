@@ -105,6 +105,15 @@ describe('docker-compose.yml', () => {
     assert.deepEqual(config.nats.servers, ['nats://nats:4222']);
   });
 
+  it("gives InfluxDB a lower CPU weight than tickpipe's (cpu_shares, .env's INFLUX_CPU_SHARES)", () => {
+    const out = compose('config').stdout;
+    const service = (name: string) => new RegExp(`\n {2}${name}:\n([\\s\\S]*?)(?=\n {2}\\S|\nvolumes:|\nversion:)`).exec(out)?.[1] ?? '';
+    const shares = /cpu_shares: '?(\d+)'?/.exec(service('influxdb'))?.[1];
+    assert.equal(shares, parseEnv(file('.env.example'))['INFLUX_CPU_SHARES'], "InfluxDB's weight comes from .env");
+    assert.ok(Number(shares) >= 2 && Number(shares) < 1024, `below the default 1024 of tickpipe's container (${shares})`);
+    for (const name of ['tickpipe', 'tickpipe-demo', 'tickpipe-a', 'tickpipe-b']) assert.doesNotMatch(service(name), /cpu_shares/, name);
+  });
+
   it('stops with a message naming the setting when .env lacks a required secret', () => {
     const env = readFileSync(join(dir, '.env'), 'utf8');
     try {
