@@ -19,7 +19,7 @@ export interface CpuGroup {
 }
 
 /** Docker's conversion from cpu_shares (2..262144) to cgroup v2's cpu.weight (1..10000). */
-const weightOf = (shares: number) => Math.round(1 + ((shares - 2) * 9999) / 262142);
+const weightOf = (shares: number) => 1 + Math.floor(((shares - 2) * 9999) / 262142);
 
 export function openCpuGroup(shares: number): CpuGroup {
   const none = (why: string): CpuGroup => ({ description: why, add: () => {}, close: () => {} });

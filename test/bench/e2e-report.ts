@@ -63,7 +63,7 @@ const PREVIOUS: Record<PhaseName, { lat: string; us: string; elu: string; rss: s
 const num = (v: number | null, digits = 0) => (v === null || !Number.isFinite(v) ? '-' : v.toFixed(digits));
 const int = (v: number | null) => (v === null || !Number.isFinite(v) ? '-' : Math.round(v).toLocaleString('en-US'));
 const pct = (v: number | null) => (v === null || !Number.isFinite(v) ? '-' : `${Math.round(v * 100)}%`);
-/** A bucket bound in ms: 0.25, 2, 7.5; '>250' for the last bucket. */
+/** A bucket bound in ms: 0.25, 2, 7.5; 'over' past the last bound. */
 const ms = (v: number | null) => (v === null ? '-' : Number.isFinite(v) ? String(+v.toFixed(2)) : 'over');
 const was = (r: PhaseResult) => (r.rate === 10_000 ? PREVIOUS[r.phase] : undefined);
 

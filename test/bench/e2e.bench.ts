@@ -68,8 +68,9 @@ if (!Number.isInteger(REPEAT)) throw new Error(`E2E_REPEAT must be a whole numbe
  * How `npm start` runs node (package.json): the environment it sets before `node` (the allocator
  * setting) and node's flags. The service is measured as users run it.
  */
+const REPO_ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
 function startCommand(): { env: Record<string, string>; flags: string[] } {
-  const pkg = JSON.parse(readFileSync(join(dirname(fileURLToPath(import.meta.url)), '..', '..', '..', 'package.json'), 'utf8')) as {
+  const pkg = JSON.parse(readFileSync(join(REPO_ROOT, 'package.json'), 'utf8')) as {
     scripts: Record<string, string>;
   };
   const argv = pkg.scripts['start'].split(/\s+/);
@@ -84,7 +85,7 @@ const START = startCommand();
  * replaces it (0: VictoriaMetrics at the default weight, like every other process).
  */
 function composeInfluxShares(): number {
-  const compose = readFileSync(join(dirname(fileURLToPath(import.meta.url)), '..', '..', '..', 'docker-compose.yml'), 'utf8');
+  const compose = readFileSync(join(REPO_ROOT, 'docker-compose.yml'), 'utf8');
   const m = /cpu_shares: \$\{INFLUX_CPU_SHARES:-(\d+)\}/.exec(compose);
   if (!m) throw new Error("docker-compose.yml gives InfluxDB no cpu_shares: ${INFLUX_CPU_SHARES:-N} (the benchmark's default)");
   return Number(m[1]);
@@ -177,21 +178,19 @@ function result(
     vmRowsPerS: perS(dd(a.vmRows, b.vmRows)),
     pendingStart: waiting(a.m),
     pendingEnd: waiting(b.m),
-    handlingMs: {
-      p50: quantileMs(a.m, b.m, 'tickpipe_frame_handling_seconds', 0.5),
-      p99: quantileMs(a.m, b.m, 'tickpipe_frame_handling_seconds', 0.99),
-    },
-    feedDelayMs: {
-      p50: quantileMs(a.m, b.m, 'tickpipe_feed_delay_seconds', 0.5),
-      p99: quantileMs(a.m, b.m, 'tickpipe_feed_delay_seconds', 0.99),
-    },
+    handlingMs: quantilesMs(a.m, b.m, 'tickpipe_frame_handling_seconds'),
+    feedDelayMs: quantilesMs(a.m, b.m, 'tickpipe_feed_delay_seconds'),
   };
 }
 
-const quantileMs = (a: Map<string, number>, b: Map<string, number>, name: string, q: number) => {
-  const v = histogramQuantile(a, b, name, q);
-  return v === null ? null : v * 1000;
-};
+/** p50 and p99 in ms of a seconds histogram of the service's, over the phase. */
+function quantilesMs(a: Map<string, number>, b: Map<string, number>, name: string): { p50: number | null; p99: number | null } {
+  const at = (q: number) => {
+    const v = histogramQuantile(a, b, name, q);
+    return v === null ? null : v * 1000;
+  };
+  return { p50: at(0.5), p99: at(0.99) };
+}
 
 interface PhaseCtx {
   baseUrl: string;
